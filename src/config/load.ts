@@ -1,0 +1,96 @@
+import { readFileSync } from "node:fs";
+import { extname } from "node:path";
+import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigReadError, ConfigSyntaxError, ConfigValidationError, type Problem } from "./errors.js";
+import { formatPath } from "./path.js";
+import { type Config, configSchema } from "./schema.js";
+
+export interface LoadedConfig {
+  file: string;
+  config: Config;
+}
+
+/** Reads, parses (YAML, or JSON for *.json) and validates a target list; throws the typed config errors. */
+export function loadConfig(file: string): LoadedConfig {
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigReadError(file, err as NodeJS.ErrnoException);
+  }
+  return parseConfig(source, file);
+}
+
+/** Parses and validates target-list text; `file` only names it in messages and picks JSON vs YAML. */
+export function parseConfig(source: string, file: string): LoadedConfig {
+  const lines = new LineCounter();
+  // JSON is a subset of YAML 1.2, so one parser serves both and gives positions for both.
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigSyntaxError(
+      file,
+      doc.errors.map((e) => ({
+        path: "",
+        message: `${extname(file) === ".json" ? "JSON" : "YAML"} syntax error: ${e.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "")}`,
+        line: e.linePos?.[0].line,
+        column: e.linePos?.[0].col,
+      })),
+    );
+  }
+  const data = doc.toJS({ maxAliasCount: 100 });
+  const result = configSchema.safeParse(data ?? {});
+  if (!result.success) {
+    throw new ConfigValidationError(
+      file,
+      toProblems(result.error, (path) => positionOf(doc, lines, path)),
+    );
+  }
+  return { file, config: result.data };
+}
+
+type Locate = (path: ReadonlyArray<PropertyKey>) => { line: number; column: number } | undefined;
+
+export function toProblems(error: z.ZodError, locate: Locate = () => undefined): Problem[] {
+  const problems = error.issues.map((issue) => {
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys")
+      message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")} (check the spelling; see \`sshscrape schema\`)`;
+    else if (issue.code === "invalid_type" && message.startsWith("Invalid input"))
+      message = `expected ${issue.expected}`;
+    const pos = locate(issue.path);
+    return { path: formatPath(issue.path), message, ...(pos ? { line: pos.line, column: pos.column } : {}) };
+  });
+  // One line per distinct problem; zod reports some twice (e.g. union branches).
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.path}\0${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function positionOf(
+  doc: ReturnType<typeof parseDocument>,
+  lines: LineCounter,
+  path: ReadonlyArray<PropertyKey>,
+) {
+  // Walk as deep as the document goes; a missing key is reported at its parent.
+  let node: unknown = doc.contents;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === seg);
+      if (!pair) break;
+      node = pair.value ?? pair.key;
+    } else if (isSeq(node) && typeof seg === "number") {
+      const next = node.items[seg];
+      if (!next) break;
+      node = next;
+    } else break;
+  }
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  if (!range) return undefined;
+  const p = lines.linePos(range[0]);
+  return { line: p.line, column: p.col };
+}

@@ -1,0 +1,241 @@
+/**
+ * The target list: one file read by the generator (`sshscrape generate`) and by the proxy
+ * (`sshscrape proxy --config`). Every object is strict (unknown keys are errors) and every message names
+ * what was expected, because a user reads these as `FILE: targets[3].exporters[0].port: expected 1–65535`.
+ */
+import ssh2 from "ssh2";
+import { z } from "zod";
+import { isDuration } from "./duration.js";
+import { hostKind, joinHostPort, normalizeHost, splitHostPort } from "./host.js";
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Any non-empty string without control characters: the base of every string in the file. */
+export const text = () =>
+  z
+    .string({ error: "expected a string" })
+    .min(1, { error: "must not be empty" })
+    .refine((s) => !CONTROL.test(s), { error: "must not contain control characters (newline, tab, …)" });
+
+export const port = () =>
+  z
+    .number({ error: "expected 1–65535" })
+    .int({ error: "expected 1–65535" })
+    .min(1, { error: "expected 1–65535" })
+    .max(65535, { error: "expected 1–65535" });
+
+export const host = () =>
+  text().refine((h) => hostKind(h) !== undefined, {
+    error: "expected a DNS name, an IPv4 address or an IPv6 address (without brackets)",
+  });
+
+export const duration = () =>
+  text().refine(isDuration, { error: "expected a duration such as 30s, 1m30s or 500ms" });
+
+/** Unix user and group names as NixOS accepts them (shadow's NAME_REGEX, ≤ 32 characters). */
+export const unixName = () =>
+  text().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+    error:
+      "expected a user name: lower-case letters, digits, _ or -, starting with a letter or _, ≤ 32 characters",
+  });
+
+/** An OpenSSH public key line (`type base64 [comment]`), checked with ssh2's key parser. */
+export const publicKey = () =>
+  text().superRefine((line, ctx) => {
+    const parsed = ssh2.utils.parseKey(line);
+    if (parsed instanceof Error) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not an OpenSSH public key (${parsed.message}); expected e.g. "ssh-ed25519 AAAA…"`,
+      });
+    } else if (Array.isArray(parsed) || parsed.getPrivatePEM()) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected a public key, got a private key — never put private keys here",
+      });
+    }
+  });
+
+const labelName = () =>
+  text().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, {
+    error: "expected a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+  });
+
+export const labels = () =>
+  z
+    .record(labelName(), text(), { error: "expected a map of label name → string value" })
+    .superRefine((l, ctx) => {
+      for (const k of Object.keys(l)) {
+        if (k.startsWith("__"))
+          ctx.addIssue({
+            code: "custom",
+            path: [k],
+            message: "label names starting with __ are reserved by Prometheus",
+          });
+      }
+    });
+
+/** Where the SSH private key comes from. sops-nix and agenix decrypt at activation; `path` is a plain file. */
+export const keySource = () =>
+  z.union(
+    [
+      z.strictObject({
+        sops: z.strictObject({
+          file: text(),
+          key: text().optional(),
+          name: unixName().optional(),
+        }),
+      }),
+      z.strictObject({
+        agenix: z.strictObject({
+          file: text(),
+          name: unixName().optional(),
+        }),
+      }),
+      z.strictObject({
+        path: text().refine((p) => p.startsWith("/"), { error: "expected an absolute path" }),
+      }),
+    ],
+    {
+      error: 'expected exactly one of { path: "/abs/file" }, { sops: { file, key } } or { agenix: { file } }',
+    },
+  );
+
+export const jumpHost = () =>
+  z.strictObject({
+    host: host(),
+    port: port().optional(),
+    user: unixName().optional(),
+    hostKeys: z.array(publicKey()).optional(),
+  });
+
+/** Per-target SSH overrides; anything left out comes from the top-level `ssh` section. */
+export const sshOverrides = () =>
+  z.strictObject({
+    user: unixName().optional(),
+    port: port().optional(),
+    key: keySource().optional(),
+    remoteAddress: host().optional(),
+    jump: jumpHost().optional(),
+  });
+
+export const exporter = () =>
+  z.strictObject({
+    name: text().regex(/^[a-zA-Z_][a-zA-Z0-9_-]*$/, {
+      error: "expected a job-like name ([a-zA-Z_][a-zA-Z0-9_-]*)",
+    }),
+    port: port(),
+    scheme: z.enum(["http", "https"], { error: 'expected "http" or "https"' }).default("http"),
+    metricsPath: text()
+      .refine((p) => p.startsWith("/"), { error: 'expected a path starting with "/"' })
+      .default("/metrics"),
+    labels: labels().optional(),
+    scrapeInterval: duration().optional(),
+    scrapeTimeout: duration().optional(),
+  });
+
+export const target = () =>
+  z.strictObject({
+    host: host(),
+    hostKeys: z.array(publicKey()).optional(),
+    ssh: sshOverrides().optional(),
+    labels: labels().optional(),
+    exporters: z.array(exporter()).min(1, { error: "expected at least one exporter" }),
+  });
+
+const listenAddress = () =>
+  text().refine((s) => splitHostPort(s) !== undefined, {
+    error: 'expected HOST:PORT, e.g. "127.0.0.1:8888" or "[::1]:8888"',
+  });
+
+/** `host:port` allow patterns: `*` and `?` wildcards in the host, a number or `*` as the port. */
+export const allowPattern = () =>
+  text().regex(/^(\[[0-9a-fA-F:.*?]+\]|[^:[\]\s]+):(\d{1,5}|\*)$/, {
+    error: 'expected HOST:PORT with optional * or ? wildcards, e.g. "*.example.org:9100" or "10.0.0.*:*"',
+  });
+
+export const proxySettings = () =>
+  z.strictObject({
+    listen: listenAddress().default("127.0.0.1:8888"),
+    metricsListen: listenAddress().optional(),
+    user: unixName().default("sshscrape"),
+    group: unixName().optional(),
+    knownHostsFile: text().default("/etc/ssh/ssh_known_hosts"),
+    allow: z.array(allowPattern()).optional(),
+    auth: z
+      .strictObject({
+        username: text().refine((u) => !u.includes(":"), { error: 'must not contain ":"' }),
+        passwordFile: text().refine((p) => p.startsWith("/"), { error: "expected an absolute path" }),
+      })
+      .optional(),
+    allowNonLoopback: z.boolean().default(false),
+    timeout: duration().default("30s"),
+    timeoutMargin: duration().default("500ms"),
+    connectTimeout: duration().default("5s"),
+    handshakeTimeout: duration().default("10s"),
+    channelOpenTimeout: duration().default("5s"),
+    idleTimeout: duration().default("5m"),
+    keepaliveInterval: duration().default("15s"),
+    keepaliveCountMax: z.number().int().min(1).max(100).default(3),
+    backoff: duration().default("10s"),
+    gracePeriod: duration().default("10s"),
+    maxHandshakes: z.number().int().min(1, { error: "expected a positive integer" }).default(32),
+    maxResponseBytes: z.number().int().min(1, { error: "expected a positive number of bytes" }).optional(),
+  });
+
+export const sshSettings = () =>
+  z.strictObject({
+    user: unixName().default("sshscrape"),
+    port: port().default(22),
+    key: keySource(),
+    passphraseFile: text().optional(),
+    publicKey: publicKey().optional(),
+    remoteAddress: host().default("127.0.0.1"),
+  });
+
+export const configSchema = z
+  .strictObject({
+    proxy: proxySettings().prefault({}),
+    ssh: sshSettings(),
+    defaults: z
+      .strictObject({
+        scrapeInterval: duration().optional(),
+        scrapeTimeout: duration().optional(),
+        labels: labels().optional(),
+      })
+      .prefault({}),
+    targets: z.array(target()).min(1, { error: "expected at least one target" }),
+  })
+  .superRefine((cfg, ctx) => {
+    // The proxy routes by host:port, so two exporters on one host:port could never be told apart.
+    const seen = new Map<string, string>();
+    cfg.targets.forEach((t, ti) => {
+      t.exporters.forEach((e, ei) => {
+        const key = joinHostPort(normalizeHost(t.host), e.port);
+        const where = `targets[${ti}].exporters[${ei}]`;
+        const first = seen.get(key);
+        if (first) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["targets", ti, "exporters", ei, "port"],
+            message: `duplicate ${key}: already used by ${first}`,
+          });
+        } else seen.set(key, where);
+      });
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type Target = Config["targets"][number];
+export type Exporter = Target["exporters"][number];
+export type KeySource = z.output<ReturnType<typeof keySource>>;
+export type ProxySettings = Config["proxy"];
+export type SshSettings = Config["ssh"];
+export type JumpHost = z.output<ReturnType<typeof jumpHost>>;
+
+/** JSON Schema of the target list (for editors), derived from the zod schema so the two cannot drift. */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}
