@@ -52,6 +52,7 @@ export function render(name: string, context: object): string {
     t = hb.compile(readFileSync(join(dir, `${name}.hbs`), "utf8"), { noEscape: true, strict: true });
     cache.set(name, t);
   }
-  // Safe for Nix: every string literal is single-line (newlines are escaped), so no line ends inside one.
-  return t(context).replace(/[ \t]+$/gm, "");
+  // Safe for Nix: every string literal is single-line (newlines are escaped), so no "\n" ends inside one.
+  // Not /$/m: that also matches before U+2028, which a string may hold (found by the injection test).
+  return t(context).replace(/[ \t]+(?=\n|$)/g, "");
 }

@@ -64,5 +64,6 @@ export function nixPath(p: string): string {
 /** Text for a `#` comment: kept as-is when it is plain printable text, JSON-quoted when it is not. */
 export function nixComment(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: a newline would end the comment
-  return /[\u0000-\u001f\u007f\u2028\u2029]/.test(text) ? JSON.stringify(text) : text;
+  if (!/[\u0000-\u001f\u007f\u2028\u2029]/.test(text)) return text;
+  return JSON.stringify(text).replaceAll("\u2028", "\\u2028").replaceAll("\u2029", "\\u2029");
 }
