@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from "@oclif/core";
-import { isSshscrapeError } from "../../src/errors.js";
 import { type GenerateResult, runGenerate } from "../../src/generate/index.js";
+import { fail, stderrLine } from "../fail.js";
 
 export default class Generate extends Command {
   static override summary = "Write the NixOS configuration (or Prometheus config) for a target list.";
@@ -81,14 +81,13 @@ export default class Generate extends Command {
         force: flags.force,
       });
       if (!this.jsonEnabled()) {
-        for (const note of result.verified ?? []) this.logToStderr(note);
+        for (const note of result.verified ?? []) stderrLine(note);
         if (stdout !== undefined) process.stdout.write(stdout);
-        else for (const f of result.files) this.logToStderr(`wrote ${f.path} (${f.bytes} bytes)`);
+        else for (const f of result.files) stderrLine(`wrote ${f.path} (${f.bytes} bytes)`);
       }
       return result;
     } catch (err) {
-      if (isSshscrapeError(err)) this.error(err.message, { exit: err.exitCode, code: err.code });
-      throw err;
+      fail(this, err);
     }
   }
 }

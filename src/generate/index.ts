@@ -26,7 +26,8 @@ export interface GenerateRequest {
 export interface GenerateResult {
   source: string;
   outDir?: string;
-  files: Array<{ name: string; bytes: number; path?: string }>;
+  /** `content` only when printing (no --out), so `--json` callers get the module too. */
+  files: Array<{ name: string; bytes: number; path?: string; content?: string }>;
   /** What --verify checked (and which tools were missing). */
   verified?: string[];
 }
@@ -52,7 +53,16 @@ export async function runGenerate(
   const summary = files.map((f) => ({ name: f.name, bytes: Buffer.byteLength(f.content) }));
   if (!req.out)
     return {
-      result: { source: req.file, files: summary, ...(verified ? { verified } : {}) },
+      result: {
+        source: req.file,
+        files: files.map((f, i) => ({
+          ...summary[i],
+          name: f.name,
+          bytes: Buffer.byteLength(f.content),
+          content: f.content,
+        })),
+        ...(verified ? { verified } : {}),
+      },
       stdout: files[0]?.content,
     };
   const paths = writeOutput(req.out, files, req.force);

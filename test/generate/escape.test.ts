@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings hold Nix's ${ on purpose
 /**
  * Injection: whatever a user writes into the target list either is refused with a message naming the field,
  * or reaches NixOS as exactly the same string. Checked with real `nix-instantiate --eval`, batched so one Nix
