@@ -4,7 +4,6 @@ import { loadConfig } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
 import { type Format, type GeneratedFile, generateFiles } from "./generate.js";
-import { verifyFiles } from "./verify.js";
 import { writeOutput } from "./write.js";
 
 export { GenerateError, OutputWriteError, ToolMissingError, VerifyError } from "./errors.js";
@@ -49,7 +48,8 @@ export async function runGenerate(
     throw new UsageError(
       `this writes ${files.length} files (${files.map((f) => f.name).join(", ")}); pass --out DIR`,
     );
-  const verified = req.verify ? (await verifyFiles(files)).notes : undefined;
+  // Loaded only when asked for: execa and its dependencies cost start-up time every other run would pay.
+  const verified = req.verify ? (await (await import("./verify.js")).verifyFiles(files)).notes : undefined;
   const summary = files.map((f) => ({ name: f.name, bytes: Buffer.byteLength(f.content) }));
   if (!req.out)
     return {

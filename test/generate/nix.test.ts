@@ -207,6 +207,15 @@ describe("generated Nix", () => {
           expect(ev.users.users[user].openssh.authorizedKeys.keys).toEqual([
             `restrict,port-forwarding,${ports.map((p) => `permitopen="${joinHostPort(remote, p)}"`).join(",")} ${t.ssh?.publicKey ?? cfg.ssh.publicKey}`,
           ]);
+          const jump = t.ssh?.jump;
+          if (jump) {
+            // The jump host may forward to this target's sshd and nowhere else.
+            const j: Json = evalGenerated(join(GOLDEN, example, "split/remote.nix"), jump.host);
+            expect(j.users.users[jump.user ?? cfg.ssh.user].openssh.authorizedKeys.keys).toEqual([
+              `restrict,port-forwarding,permitopen="${joinHostPort(t.host, t.ssh?.port ?? cfg.ssh.port)}" ${t.ssh?.publicKey ?? cfg.ssh.publicKey}`,
+            ]);
+            expect(j.services).toBeUndefined();
+          }
           const node = t.exporters.find((e) => e.name === "node");
           if (node)
             expect(ev.services.prometheus.exporters.node).toEqual({
