@@ -19,7 +19,9 @@ const bin = join(root, "bin/run.js");
 const dir = mkdtempSync(join(tmpdir(), "sshscrape-bench-"));
 
 // A realistic list: every target with a host key, two exporters, labels; plus a sops key.
-const hostKey = readFileSync(join(root, "examples/minimal.yaml"), "utf8").match(/ssh-ed25519 [A-Za-z0-9+/=]+/)?.[0];
+const hostKey = readFileSync(join(root, "examples/minimal.yaml"), "utf8").match(
+  /ssh-ed25519 [A-Za-z0-9+/=]+/,
+)?.[0];
 const lines = [
   "ssh:",
   "  key: { sops: { file: ./secrets/monitoring.yaml, key: sshscrape_ssh_key } }",
