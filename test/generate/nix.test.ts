@@ -3,7 +3,7 @@
  * test/nix/generated-stubs/README.md), the proxy's own loader reads the config file the unit names, and
  * promtool checks the scrape configs. Expected values come from the example lists, not from the output.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -176,6 +176,20 @@ function checkScrapeConfigs(cfg: Config, jobs: Json[]): void {
   promtoolCheck(JSON.stringify({ scrape_configs: jobs }));
 }
 
+/**
+ * The unit file NixOS would write from the evaluated serviceConfig (nixos/lib/systemd-lib.nix attrsToSection:
+ * one `Key=value` line per list element, booleans as true/false), with ExecStart/ExecReload pointed at
+ * /bin/true because the stub store paths do not exist.
+ */
+function unitFile(unit: Json): string {
+  const lines = ["[Unit]", `Description=${unit.description}`, "", "[Service]"];
+  for (const [k, v] of Object.entries(unit.serviceConfig as Record<string, unknown>)) {
+    if (k === "ExecStart" || k === "ExecReload") lines.push(`${k}=/bin/true`);
+    else for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}=${x}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 describe("generated Nix", () => {
   it("every generated .nix file parses (nix-instantiate --parse)", () => {
     const files = allGoldenCases().flatMap((c) =>
@@ -189,6 +203,20 @@ describe("generated Nix", () => {
     describe(example, () => {
       it("single file: user, unit, credentials, secret, known hosts and scrape configs evaluate as the list says", () => {
         checkMonitoring(example, evalGenerated(join(GOLDEN, example, "single/sshscrape.nix")));
+      });
+
+      it("the unit, written as NixOS writes it, passes systemd-analyze verify without a warning", () => {
+        const ev: Json = evalGenerated(join(GOLDEN, example, "single/sshscrape.nix"));
+        const dir = mkdtempSync(join(tmpdir(), "sshscrape-unit-"));
+        const file = join(dir, "sshscrape.service");
+        writeFileSync(file, unitFile(ev.systemd.services.sshscrape));
+        const r = spawnSync("systemd-analyze", ["verify", file], { encoding: "utf8" });
+        expect(r.error, "systemd-analyze must be installed (apt-get install systemd)").toBeUndefined();
+        expect(
+          r.stderr.split("\n").filter((l) => l.includes("sshscrape.service")),
+          readFileSync(file, "utf8"),
+        ).toEqual([]);
+        expect(r.status).toBe(0);
       });
 
       it("--split evaluates to the same configuration as the single file", () => {
