@@ -46,13 +46,14 @@ export function withTimeout<T>(
   promise: Promise<T>,
   ms: number,
   phase: Phase | (() => Phase),
-  what: string,
+  what: string | (() => string),
   onTimeout?: () => void,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       onTimeout?.();
-      reject(new TimeoutError(typeof phase === "function" ? phase() : phase, what, ms));
+      const p = typeof phase === "function" ? phase() : phase;
+      reject(new TimeoutError(p, typeof what === "function" ? what() : what, ms));
     }, ms);
     promise.then(
       (v) => {

@@ -73,6 +73,8 @@ export class SshPool {
   private readonly lastErrors = new Map<string, { error: ProxyError; at: number }>();
   private readonly slots: Semaphore;
   private closing = false;
+  /** Sockets and clients of attempts still handshaking, destroyed on close(). */
+  private readonly pending = new Set<{ destroy(): unknown }>();
 
   constructor(private readonly opts: PoolOptions) {
     this.slots = new Semaphore(opts.maxHandshakes);
@@ -123,8 +125,11 @@ export class SshPool {
       withTimeout(
         a.promise,
         deadline.remaining(),
-        () => a.phase,
-        `waiting for the SSH connection to ${name}`,
+        () => reportedPhase(a.phase),
+        () =>
+          a.phase === "queue"
+            ? `waiting for a free handshake slot for ${name} (proxy.maxHandshakes)`
+            : `waiting for the SSH connection to ${name} (at ${a.phase})`,
       ),
       signal,
     );
@@ -181,6 +186,8 @@ export class SshPool {
     return new Promise((resolve, reject) => {
       const sock = tcpConnect({ host: endpoint.host, port: endpoint.port });
       sock.setNoDelay(true);
+      this.pending.add(sock);
+      sock.once("close", () => this.pending.delete(sock));
       const timer = setTimeout(() => {
         cleanup();
         sock.destroy();
@@ -222,12 +229,14 @@ export class SshPool {
     const knownHosts = this.opts.knownHosts();
     return new Promise<Connection>((resolve, reject) => {
       const client = new Client();
+      this.pending.add(client);
       let hostKeyError: HostKeyError | undefined;
       let ready = false;
       const conn: Connection = { name, client, channels: 0, closed: false, since: Date.now() };
       const fail = (e: ProxyError) => {
         if (ready) return;
         ready = true; // settle once
+        this.pending.delete(client);
         clearTimeout(timer);
         client.destroy();
         reject(e);
@@ -239,6 +248,7 @@ export class SshPool {
       client.on("ready", () => {
         if (ready) return;
         ready = true;
+        this.pending.delete(client);
         clearTimeout(timer);
         resolve(conn);
       });
@@ -445,6 +455,8 @@ export class SshPool {
   /** Ends every connection (SSH disconnect, then the socket); resolves when all are closed or after `ms`. */
   async close(ms = 2000): Promise<void> {
     this.closing = true;
+    for (const p of this.pending) p.destroy();
+    this.pending.clear();
     const conns = [...this.conns.values()];
     await Promise.all(
       conns.map(
@@ -464,6 +476,13 @@ export class SshPool {
       ),
     );
   }
+}
+
+/** 504 bodies name the four phases users know; host-key and auth checks are part of the handshake. */
+function reportedPhase(p: Phase): Phase {
+  if (p === "host-key" || p === "ssh-auth") return "ssh-handshake";
+  if (p === "queue") return "ssh-connect";
+  return p;
 }
 
 function joinRemote(host: string, port: number): string {

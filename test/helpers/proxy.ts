@@ -3,7 +3,7 @@
  * proxy the way Prometheus does (absolute-form requests, optionally over one keep-alive connection).
  */
 import { writeFileSync } from "node:fs";
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
+import { type Agent, type IncomingHttpHeaders, request } from "node:http";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { ProxyRuntime } from "../../src/proxy/index.js";
@@ -82,7 +82,11 @@ export interface ProxiedRequest {
 }
 
 /** `GET http://TARGET…` in absolute form to the proxy, as Prometheus sends it. */
-export function viaProxy(proxyUrl: string, targetUrl: string, o: ProxiedRequest = {}): Promise<ProxiedResponse> {
+export function viaProxy(
+  proxyUrl: string,
+  targetUrl: string,
+  o: ProxiedRequest = {},
+): Promise<ProxiedResponse> {
   const proxy = new URL(proxyUrl);
   const target = new URL(targetUrl);
   return new Promise((resolve, reject) => {
@@ -158,5 +162,8 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 
 /** Count of successful public-key logins in sshd's log (LogLevel VERBOSE writes one line per login). */
 export function sshdLogins(sshd: Sshd): number {
-  return sshd.output().split("\n").filter((l) => l.includes("Accepted publickey")).length;
+  return sshd
+    .output()
+    .split("\n")
+    .filter((l) => l.includes("Accepted publickey")).length;
 }
