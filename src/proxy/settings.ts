@@ -14,7 +14,6 @@ import {
   parseDuration,
   runtimeKeyPath,
   secretName,
-  splitHostPort,
 } from "../config/index.js";
 import { ProxySettingsError } from "./errors.js";
 
@@ -127,13 +126,16 @@ export function targetKeyFile(key: KeySource, env: NodeJS.ProcessEnv = process.e
   return credential(name, env) ?? runtimeKeyPath(key);
 }
 
+/** HOST:PORT or [V6]:PORT; port 0 picks a free port. Go's ":PORT" (all interfaces) is accepted as sshified did. */
 function listenAddress(text: string, what: string): HostPort {
-  const hp = splitHostPort(text);
-  if (!hp)
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535)
     throw new ProxySettingsError(
       `${what}: expected HOST:PORT, e.g. 127.0.0.1:8888, got ${JSON.stringify(text)}`,
     );
-  return { host: normalizeHost(hp.host), port: hp.port };
+  const host = m[1] ?? m[2] ?? "";
+  return { host: host === "" ? "0.0.0.0" : normalizeHost(host), port };
 }
 
 function jumpOf(j: JumpHost | undefined): HostOverrides["jump"] {
@@ -250,7 +252,7 @@ export function settingsFromFlags(flags: SshifiedFlags, env: NodeJS.ProcessEnv =
     source: "command line",
     mode: "sshified",
     // sshified's default listen address.
-    listen: listenAddress(flags.listen ?? "127.0.0.1:8888", "--proxy.listen-addr"),
+    listen: listenAddress(flags.listen ?? "127.0.0.1:8888", "listen address"),
     metricsListen: flags.metricsListen
       ? listenAddress(flags.metricsListen, "--metrics.listen-addr")
       : undefined,
