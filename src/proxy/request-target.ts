@@ -101,7 +101,8 @@ export function canonicalHost(host: string, bracketed = host.includes(":")): str
       );
     return h;
   }
-  if (hostKind(h) !== "dns") fail(`host ${shown} is not a valid DNS name or IP address`);
+  // hostKind() tolerates one trailing dot; a second one ("h..") is not a name, so it must not pass as "h.".
+  if (h.endsWith(".") || hostKind(h) !== "dns") fail(`host ${shown} is not a valid DNS name or IP address`);
   return h;
 }
 
@@ -131,7 +132,9 @@ function parseAuthority(
   } else {
     const colon = authority.indexOf(":");
     if (colon !== authority.lastIndexOf(":"))
-      fail(`request target ${shown}: IPv6 addresses must be in brackets, e.g. [::1]:9100`);
+      fail(
+        `request target ${shown} has more than one ":"; IPv6 addresses must be in brackets, e.g. [::1]:9100`,
+      );
     hostText = colon === -1 ? authority : authority.slice(0, colon);
     portText = colon === -1 ? undefined : authority.slice(colon + 1);
   }

@@ -66,6 +66,8 @@ describe("parseAbsoluteTarget: open-relay tricks are refused with 400", () => {
     ["http://allowed.example.org:80a/", undefined, /bad port/],
     ["http://allowed.example.org:/", "allowed.example.org", /bad port/],
     ["http://allowed.example.org:123456/", undefined, /bad port/],
+    ["http://allowed.example.org../", "allowed.example.org..", /not a valid DNS name/],
+    ["http://allowed.example.org:9100:22/", undefined, /more than one ":"/],
     ["http://*.example.org/", "*.example.org", /not a valid DNS name/],
     ["http://-bad.example.org/", "-bad.example.org", /not a valid DNS name/],
     ["http://allowed.example.org /", undefined, /spaces, control/],
