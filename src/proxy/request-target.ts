@@ -24,8 +24,8 @@ export interface RequestTarget {
 /** The request target cannot be used: malformed, disallowed form, or too long (414). */
 export class RequestTargetError extends ProxyError {
   readonly code = "BAD_REQUEST_TARGET";
-  readonly status: 400 | 414;
-  constructor(message: string, status: 400 | 414 = 400) {
+  readonly status: 400 | 403 | 414;
+  constructor(message: string, status: 400 | 403 | 414 = 400) {
     super(message);
     this.status = status;
   }
@@ -96,7 +96,7 @@ export function canonicalHost(host: string, bracketed = host.includes(":")): str
   const labels = h.split(".");
   if (NUMERIC_LABEL.test(labels[labels.length - 1] as string)) {
     if (!DOTTED_QUAD.test(h))
-      fail(
+      refuse(
         `host ${shown} is not a dotted-quad IPv4 address; shorthand, octal, hex and integer forms are refused`,
       );
     return h;
@@ -112,9 +112,9 @@ function parseAuthority(
   defaultPort: number | undefined,
 ): { host: string; port: number } {
   if (authority.includes("@"))
-    fail(`request target ${shown} contains userinfo (user@host), which a proxy target must not have`);
-  if (authority.includes("%")) fail(`request target ${shown} contains percent-encoding in the host`);
-  if (authority.includes("\\")) fail(`request target ${shown} contains a backslash in the host`);
+    refuse(`request target ${shown} contains userinfo (user@host), which a proxy target must not have`);
+  if (authority.includes("%")) refuse(`request target ${shown} contains percent-encoding in the host`);
+  if (authority.includes("\\")) refuse(`request target ${shown} contains a backslash in the host`);
 
   let hostText: string;
   let portText: string | undefined;
@@ -215,4 +215,12 @@ function show(text: string): string {
 
 function fail(message: string, status: 400 | 414 = 400): never {
   throw new RequestTargetError(message, status);
+}
+
+/**
+ * Spellings that only serve to dress one host up as another (userinfo, percent-encoding, backslashes,
+ * IPv4 shorthand): open-relay probes, answered 403 like any other target the allowlist refuses.
+ */
+function refuse(message: string): never {
+  throw new RequestTargetError(`not allowed: ${message}`, 403);
 }

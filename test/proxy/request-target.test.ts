@@ -8,6 +8,9 @@ import {
   RequestTargetError,
 } from "../../src/proxy/request-target.js";
 
+// Host spellings that disguise one host as another are open-relay probes: 403, as the allowlist answers.
+const DISGUISE = /userinfo|percent-encoding|backslash|dotted-quad/;
+
 function rejection(fn: () => unknown): RequestTargetError {
   try {
     fn();
@@ -18,7 +21,7 @@ function rejection(fn: () => unknown): RequestTargetError {
   throw new Error("expected a RequestTargetError, got a parsed target");
 }
 
-describe("parseAbsoluteTarget: open-relay tricks are refused with 400", () => {
+describe("parseAbsoluteTarget: open-relay tricks are refused (403 for disguised hosts, 400 for malformed)", () => {
   // [target, what WHATWG `new URL()` would have made of the host (undefined = it refuses too), reason]
   const tricks: Array<[string, string | undefined, RegExp]> = [
     ["http://allowed.example.org@evil.example.org/", "evil.example.org", /userinfo/],
@@ -77,7 +80,7 @@ describe("parseAbsoluteTarget: open-relay tricks are refused with 400", () => {
 
   it.each(tricks)("%s", (target, whatwgHost, reason) => {
     const err = rejection(() => parseAbsoluteTarget(target));
-    expect(err.status).toBe(400);
+    expect(err.status).toBe(DISGUISE.test(err.message) ? 403 : 400);
     expect(err.message).toMatch(reason);
     // Documents why the authority is parsed by hand: where WHATWG would have produced a host, that host
     // is what a `new URL()`-based proxy would have compared against its allowlist.
@@ -190,7 +193,17 @@ describe("parseConnectTarget", () => {
   ];
   it.each(bad)("refuses %s", (authority, reason) => {
     const err = rejection(() => parseConnectTarget(authority));
-    expect(err.status).toBe(400);
+    expect(err.status).toBe(DISGUISE.test(err.message) ? 403 : 400);
     expect(err.message).toMatch(reason);
+  });
+});
+
+describe("status of a refused target", () => {
+  it("answers disguised hosts 403 like the allowlist, and plain malformed targets 400", () => {
+    expect(rejection(() => parseAbsoluteTarget("http://allowed@evil/")).status).toBe(403);
+    expect(rejection(() => parseAbsoluteTarget("http://%31%32%37.0.0.1:9100/")).status).toBe(403);
+    expect(rejection(() => parseConnectTarget("127.1:22")).status).toBe(403);
+    expect(rejection(() => parseAbsoluteTarget("ftp://allowed.example.org/")).status).toBe(400);
+    expect(rejection(() => parseAbsoluteTarget("http://allowed.example.org:80a/")).status).toBe(400);
   });
 });
