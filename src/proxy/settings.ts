@@ -16,6 +16,7 @@ import {
   secretName,
 } from "../config/index.js";
 import { ProxySettingsError } from "./errors.js";
+import { canonicalHost } from "./request-target.js";
 
 export interface HostPort {
   host: string;
@@ -107,6 +108,15 @@ export function endpointName(e: SshEndpoint): string {
   return e.jump ? `${self} via ${endpointName(e.jump)}` : self;
 }
 
+/** The form request targets are canonicalised to (request-target.ts), so routes and requests meet. */
+function canonical(host: string): string {
+  try {
+    return canonicalHost(normalizeHost(host));
+  } catch {
+    return normalizeHost(host);
+  }
+}
+
 /** Where systemd's LoadCredential= puts secrets (systemd.exec(5), "Credentials"). */
 function credential(name: string, env: NodeJS.ProcessEnv): string | undefined {
   const dir = env.CREDENTIALS_DIRECTORY;
@@ -139,7 +149,7 @@ function listenAddress(text: string, what: string): HostPort {
 }
 
 function jumpOf(j: JumpHost | undefined): HostOverrides["jump"] {
-  return j ? { host: normalizeHost(j.host), port: j.port ?? 22, user: j.user } : undefined;
+  return j ? { host: canonical(j.host), port: j.port ?? 22, user: j.user } : undefined;
 }
 
 function knownHostsLine(host: string, port: number, key: string): string {
@@ -158,7 +168,7 @@ export function settingsFromConfig(
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
   for (const t of config.targets) {
-    const host = normalizeHost(t.host);
+    const host = canonical(t.host);
     const s = t.ssh ?? {};
     hosts.set(host, {
       user: s.user,
@@ -171,7 +181,7 @@ export function settingsFromConfig(
     for (const k of t.hostKeys ?? [])
       extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
     if (s.jump) {
-      const jh = normalizeHost(s.jump.host);
+      const jh = canonical(s.jump.host);
       for (const k of s.jump.hostKeys ?? []) extraKnownHosts.push(knownHostsLine(jh, s.jump.port ?? 22, k));
     }
   }

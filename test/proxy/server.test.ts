@@ -271,6 +271,31 @@ describe("failures Prometheus can read", () => {
     }
   });
 
+  it("accepts a hashed known_hosts (ssh-keygen -H) and refuses an @revoked key with 502", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    const hashedFile = `${sshd.dir}/known_hosts_hashed`;
+    writeFileSync(hashedFile, `${sshd.knownHostsLine(["127.0.0.1"])}\n`);
+    execFileSync("ssh-keygen", ["-q", "-H", "-f", hashedFile]);
+    expect(readFileSync(hashedFile, "utf8")).toMatch(/^\|1\|/);
+    for (const [knownHosts, status] of [
+      [readFileSync(hashedFile, "utf8"), 200],
+      [`@revoked ${sshd.knownHostsLine(["127.0.0.1"])}\n${sshd.knownHostsLine(["127.0.0.1"])}\n`, 502],
+    ] as const) {
+      const p = await startProxy(
+        runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port: big.port }], knownHosts }),
+        { logger: log.logger },
+      );
+      try {
+        const res = await viaProxy(p.url, big.url);
+        expect(res.status).toBe(status);
+        if (status === 502) expect(res.body.toString()).toContain("@revoked");
+      } finally {
+        await p.close(100);
+      }
+    }
+  });
+
   it("502 naming the cause when sshd is down, then fails fast from the backoff without reconnecting", async () => {
     const down = await startSshd();
     await down.stop();
