@@ -505,6 +505,7 @@ in
         PrivateTmp = true;
         PrivateUsers = true;
         PrivateIPC = true;
+        PrivateMounts = true;
         ProcSubset = "pid";
         ProtectClock = true;
         ProtectControlGroups = true;

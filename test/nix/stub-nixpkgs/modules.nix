@@ -146,7 +146,9 @@ let
         let
           imported = if isPath m || isString m then import m else m;
           applied = if isFunction imported then imported args else imported;
-          structured = applied ? options || applied ? config || applied ? imports;
+          # As lib/modules.nix: `options` or `config` make a module structured; otherwise every attribute
+          # except the module-system keys is configuration.
+          structured = applied ? options || applied ? config;
         in
         {
           imports = applied.imports or [ ];
@@ -160,6 +162,7 @@ let
                 "_file"
                 "key"
                 "meta"
+                "disabledModules"
               ];
         };
 
