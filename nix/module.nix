@@ -180,7 +180,10 @@ let
     targets = map (
       t:
       nonEmpty {
-        inherit (t) host hostKeys labels;
+        inherit (t) host labels;
+        # With knownHosts.enable the keys reach the proxy through known_hosts only, so a changed key means a
+        # new known_hosts (reload, SIGHUP) rather than a new config file (restart).
+        hostKeys = if cfg.knownHosts.enable then [ ] else t.hostKeys;
         ssh = nonEmpty {
           inherit (t.ssh) user port remoteAddress;
           key = if t.ssh.keyFile == null then null else { path = "${credentialsDir}/${credentialId t.ssh.keyFile}"; };
@@ -189,7 +192,8 @@ let
               null
             else
               nonEmpty {
-                inherit (t.ssh.jump) host port user hostKeys;
+                inherit (t.ssh.jump) host port user;
+                hostKeys = if cfg.knownHosts.enable then [ ] else t.ssh.jump.hostKeys;
               };
         };
         exporters = lib.mapAttrsToList (

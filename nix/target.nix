@@ -3,6 +3,7 @@
 {
   config,
   lib,
+  pkgs,
   ...
 }:
 
@@ -121,6 +122,8 @@ in
         PermitTunnel no
         PermitTTY no
         X11Forwarding no
+        # Sessions end at once even if the account is later given a real shell (the shell runs this with -c).
+        ForceCommand ${pkgs.coreutils}/bin/false
     '';
   };
 }

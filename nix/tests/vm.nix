@@ -87,8 +87,9 @@ in
         monitoring.fail("curl -sf --max-time 5 http://target:9100/metrics")
 
     with subtest("the key forwards to the exporter port and nowhere else"):
+        # stdin stays open a moment: an early EOF would half-close the forwarded connection mid-request.
         monitoring.succeed(
-            "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | ${ssh} -W 127.0.0.1:9100 sshscrape@target"
+            "(printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n'; sleep 3) | ${ssh} -W 127.0.0.1:9100 sshscrape@target"
             " | grep -q '^node_exporter_build_info'"
         )
         monitoring.fail("${ssh} -W 127.0.0.1:22 sshscrape@target < /dev/null")
