@@ -48,7 +48,9 @@ let
           # Fixed-output: network access is allowed and the result must hash to the lock's integrity.
           outputHash = entry.integrity;
           outputHashMode = "flat";
+          # Node uses its built-in roots unless told otherwise; both variables point it at nixpkgs' bundle.
           SSL_CERT_FILE = "${cacert}/etc/ssl/certs/ca-bundle.crt";
+          NODE_EXTRA_CA_CERTS = "${cacert}/etc/ssl/certs/ca-bundle.crt";
           # Lets users point npm at a mirror or proxy from their environment (npm reads npm_config_*).
           impureEnvVars = lib.fetchers.proxyImpureEnvVars ++ [
             "NPM_CONFIG_REGISTRY"
