@@ -1,6 +1,6 @@
 # services.sshscrape: the monitoring host. Runs the proxy Prometheus reaches through `proxy_url`, and
 # (optionally) fills in known_hosts and Prometheus scrape jobs from the same target options.
-# Option contract: NIX-MODULE-API (the generator's `generate --module` output uses exactly these options).
+# The generator's `sshscrape generate --module` emits blocks against exactly these options (docs/nixos.md).
 {
   config,
   lib,

@@ -46,14 +46,13 @@ beforeAll(() => {
 });
 
 /** Evaluates nix/module.nix and nix/target.nix with the stub module system (test/nix/stub-nixpkgs). */
-function evaluate(config: { sshscrape?: unknown; target?: unknown; extra?: string }): Evaluated {
+function evaluate(config: { sshscrape?: unknown; target?: unknown }): Evaluated {
   const modules = [
     `{ services.sshscrape.package = { type = "derivation"; name = "sshscrape"; outPath = ${nixString(pkgDir)}; meta.mainProgram = "sshscrape"; }; }`,
     config.sshscrape ? `{ services.sshscrape = ${nixValue(config.sshscrape)}; }` : "",
     config.target
       ? `{ services.openssh.enable = true; services.sshscrape-target = ${nixValue(config.target)}; }`
       : "",
-    config.extra ?? "",
   ];
   return nixEvalJson<Evaluated>(
     `import ${repoRoot}/test/nix/eval-nixos.nix { modules = [ ${modules.join("\n")} ]; }`,

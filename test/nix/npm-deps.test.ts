@@ -29,6 +29,10 @@ const npmDeps = `(let
   pkgs = import ${repoRoot}/test/nix/stub-nixpkgs/pkgs.nix { system = builtins.currentSystem; inherit lib; };
 in (pkgs.callPackage ${repoRoot}/nix/package.nix { }).npmDeps)`;
 
+// The stub's host packages (/usr/bin/npm, Debian's CA bundle) are outside the store: no sandbox. Debian's
+// nix.conf already says so; this keeps the test independent of it.
+const build = ["--no-out-link", "--option", "sandbox", "false"];
+
 const sri = (file: string) => `sha512-${createHash("sha512").update(readFileSync(file)).digest("base64")}`;
 
 describe("package-lock.json as the source of Nix fixed-output derivations", () => {
@@ -86,7 +90,7 @@ describe("package-lock.json as the source of Nix fixed-output derivations", () =
     for (const p of paths) if (existsSync(p)) run("nix-store", ["--delete", p]);
     for (const p of paths) expect(existsSync(p), `${p} still in the store`).toBe(false);
 
-    const r = run("nix-build", ["--no-out-link", "--max-jobs", "3", "-E", `[ ${attrs.join(" ")} ]`]);
+    const r = run("nix-build", [...build, "--max-jobs", "3", "-E", `[ ${attrs.join(" ")} ]`]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim().split("\n")).toEqual(paths);
     sample.forEach((path, i) => {
@@ -117,7 +121,7 @@ describe("package-lock.json as the source of Nix fixed-output derivations", () =
         packageLock = builtins.fromJSON ${nixString(JSON.stringify(tampered))};
       };
     in d.tarballs."node_modules/asn1"`;
-    const r = run("nix-build", ["--no-out-link", "-E", expr]);
+    const r = run("nix-build", [...build, "-E", expr]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/hash mismatch in fixed-output derivation/);
     expect(r.stderr).toContain(lock.packages["node_modules/asn1"]?.integrity?.slice(7, 30));
