@@ -5,15 +5,7 @@
 import { type Config, type KeySource, type LoadedConfig, splitHostPort } from "../config/index.js";
 import type { NixData } from "../nix/value.js";
 import { GenerateError } from "./errors.js";
-import {
-  changedProxySettings,
-  collectKeys,
-  type Header,
-  type KnownHost,
-  knownHosts,
-  type ModelOptions,
-  type Secret,
-} from "./model.js";
+import { changedProxySettings, collectKeys, type Header, type ModelOptions, type Secret } from "./model.js";
 
 /** A key file: a secret's runtime path (`config.sops.secrets.N.path`) or a plain path string. */
 export interface KeyRef {
@@ -41,7 +33,7 @@ export interface ModuleTarget {
     port?: number;
     keyFile?: KeyRef;
     remoteAddress?: string;
-    jump?: { host: string; port?: number; user?: string };
+    jump?: { host: string; port?: number; user?: string; hostKeys?: string[] };
   };
   labels?: Record<string, string>;
   exporters: ModuleExporter[];
@@ -60,8 +52,6 @@ export interface ModuleModel {
   scrapeConfigs: { scrapeInterval?: string; scrapeTimeout?: string; labels?: Record<string, string> };
   settings?: NixData;
   targets: ModuleTarget[];
-  /** Jump hosts' keys: the module derives known hosts from targets only. */
-  jumpKnownHosts: KnownHost[];
 }
 
 const nonEmpty = <T extends object>(o: T | undefined): T | undefined =>
@@ -103,6 +93,7 @@ export function moduleModel(loaded: LoadedConfig, options: ModelOptions): Module
                   host: t.ssh.jump.host,
                   ...(t.ssh.jump.port ? { port: t.ssh.jump.port } : {}),
                   ...(t.ssh.jump.user ? { user: t.ssh.jump.user } : {}),
+                  ...(t.ssh.jump.hostKeys?.length ? { hostKeys: t.ssh.jump.hostKeys } : {}),
                 },
               }
             : {}),
@@ -127,23 +118,36 @@ export function moduleModel(loaded: LoadedConfig, options: ModelOptions): Module
         })),
     };
   });
+  // nix/module.nix asserts both; saying it here names the list entry instead of a NixOS option path.
+  config.targets.forEach((t, i) => {
+    if (!t.hostKeys?.length)
+      problems.push(
+        `targets[${i}].hostKeys: services.sshscrape writes known_hosts from the targets' host keys, and ${t.host} has none; run \`sshscrape keyscan ${file}\``,
+      );
+    if (t.ssh?.jump && !t.ssh.jump.hostKeys?.length)
+      problems.push(
+        `targets[${i}].ssh.jump.hostKeys: the jump host ${t.ssh.jump.host} needs its host keys too`,
+      );
+  });
+  const shapes = new Map<string, { shape: string; where: string }>();
+  config.targets.forEach((t, i) => {
+    t.exporters.forEach((e, ei) => {
+      const shape = JSON.stringify([
+        e.scheme,
+        e.metricsPath,
+        e.scrapeInterval ?? null,
+        e.scrapeTimeout ?? null,
+      ]);
+      const first = shapes.get(e.name);
+      if (!first) shapes.set(e.name, { shape, where: `targets[${i}].exporters[${ei}]` });
+      else if (first.shape !== shape)
+        problems.push(
+          `targets[${i}].exporters[${ei}]: exporters named "${e.name}" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval and scrapeTimeout must match ${first.where}; rename one, or use generate without --module`,
+        );
+    });
+  });
   if (problems.length > 0) throw new GenerateError(file, problems);
   const settings = settingsOf(config);
-  const jumpOnly: Config = {
-    ...config,
-    targets: config.targets.flatMap((t) =>
-      t.ssh?.jump
-        ? [
-            {
-              host: t.ssh.jump.host,
-              hostKeys: t.ssh.jump.hostKeys,
-              ssh: { port: t.ssh.jump.port ?? 22 },
-              exporters: [],
-            },
-          ]
-        : [],
-    ),
-  };
   return {
     header: { source: options.source, version: options.version },
     user: config.proxy.user,
@@ -168,7 +172,6 @@ export function moduleModel(loaded: LoadedConfig, options: ModelOptions): Module
     },
     ...(settings ? { settings } : {}),
     targets,
-    jumpKnownHosts: knownHosts(jumpOnly),
   };
 }
 

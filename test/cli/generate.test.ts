@@ -189,6 +189,24 @@ describe("sshscrape generate", () => {
     expect(stdout).toBe(readFileSync(join(GOLDEN, "minimal/module/sshscrape.nix"), "utf8"));
   });
 
+  it("--module refuses what services.sshscrape would reject, naming the list entry (exit 2)", async () => {
+    const dir = tmp();
+    const file = list(
+      dir,
+      `ssh:\n  key: { path: /k }\ntargets:\n  - host: a.example.org\n    exporters: [{ name: node, port: 9100 }]\n  - host: b.example.org\n    hostKeys: ["${KEY}"]\n    exporters: [{ name: node, port: 9100, scheme: https }]\n`,
+    );
+    const { error, stderr } = await run(["generate", file, "--module"]);
+    expect(error?.oclif?.exit).toBe(2);
+    expect(stderr.trim().split("\n")).toEqual([
+      `${file}: targets[0].hostKeys: services.sshscrape writes known_hosts from the targets' host keys, and a.example.org has none; run \`sshscrape keyscan ${file}\``,
+      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval and scrapeTimeout must match targets[0].exporters[0]; rename one, or use generate without --module`,
+    ]);
+    // Without --module the same list is fine: the node exporters become two jobs.
+    const raw = await run(["generate", file]);
+    expect(raw.error).toBeUndefined();
+    expect(raw.stdout).toContain('job_name = "node-2";');
+  });
+
   it("uses the public key given per target for --remote", async () => {
     const dir = tmp();
     const file = list(

@@ -242,7 +242,7 @@ describe("generated Nix", () => {
             expect(j.users.users[jump.user ?? cfg.ssh.user].openssh.authorizedKeys.keys).toEqual([
               `restrict,port-forwarding,permitopen="${joinHostPort(t.host, t.ssh?.port ?? cfg.ssh.port)}" ${t.ssh?.publicKey ?? cfg.ssh.publicKey}`,
             ]);
-            expect(j.services).toBeUndefined();
+            expect(j.services).toEqual({ openssh: { enable: true } });
           }
           const node = t.exporters.find((e) => e.name === "node");
           if (node)

@@ -7,6 +7,8 @@
   "2001:db8::10" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       services.sshscrape-target = {
         enable = true;
         user = "sshscrape";
@@ -20,6 +22,8 @@
   "app.internal.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       services.sshscrape-target = {
         enable = true;
         user = "scrape";
@@ -33,6 +37,8 @@
   "bastion.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       # A jump host only: services.sshscrape-target has no option for forwarding to another host's sshd.
       users.users.sshscrape = {
         isSystemUser = true;

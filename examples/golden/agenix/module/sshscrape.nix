@@ -11,12 +11,6 @@
     file = ../../../secrets/sshscrape.age;
     owner = "sshscrape";
   };
-  services.openssh.knownHosts = {
-    "bastion.example.org-ed25519" = {
-      hostNames = [ "bastion.example.org" ];
-      publicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHDOmT4rHG8LoKUB2WGvAMKmIFprxFCzF8tzKP+GNX7L";
-    };
-  };
   services.sshscrape = {
     enable = true;
     listenAddress = "127.0.0.1";
@@ -46,6 +40,7 @@
           keyFile = config.age.secrets.sshscrape-app-key.path;
           jump = {
             host = "bastion.example.org";
+            hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHDOmT4rHG8LoKUB2WGvAMKmIFprxFCzF8tzKP+GNX7L" ];
           };
         };
         exporters = {

@@ -6,6 +6,8 @@
   "2001:db8::10" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       users.users.sshscrape = {
         isSystemUser = true;
         group = "sshscrape";
@@ -23,6 +25,8 @@
   "app.internal.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       users.users.scrape = {
         isSystemUser = true;
         group = "scrape";
@@ -40,6 +44,8 @@
   "bastion.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       users.users.sshscrape = {
         isSystemUser = true;
         group = "sshscrape";

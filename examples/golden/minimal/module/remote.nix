@@ -7,6 +7,8 @@
   "web1.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       services.sshscrape-target = {
         enable = true;
         user = "sshscrape";

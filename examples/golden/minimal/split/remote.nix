@@ -6,6 +6,8 @@
   "web1.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       users.users.sshscrape = {
         isSystemUser = true;
         group = "sshscrape";

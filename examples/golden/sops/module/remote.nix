@@ -7,6 +7,8 @@
   "db1.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       services.sshscrape-target = {
         enable = true;
         user = "sshscrape";
@@ -20,6 +22,8 @@
   "web1.example.org" =
     { ... }:
     {
+      # Scraped over SSH: sshd must run.
+      services.openssh.enable = true;
       services.sshscrape-target = {
         enable = true;
         user = "sshscrape";
