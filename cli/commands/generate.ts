@@ -81,6 +81,7 @@ export default class Generate extends Command {
         force: flags.force,
       });
       if (!this.jsonEnabled()) {
+        for (const warning of result.warnings) stderrLine(warning);
         for (const note of result.verified ?? []) stderrLine(note);
         if (stdout !== undefined) process.stdout.write(stdout);
         else for (const f of result.files) stderrLine(`wrote ${f.path} (${f.bytes} bytes)`);

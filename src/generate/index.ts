@@ -4,6 +4,7 @@ import { loadConfig } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
 import { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+import { generateWarnings } from "./warnings.js";
 import { writeOutput } from "./write.js";
 
 export { GenerateError, OutputWriteError, ToolMissingError, VerifyError } from "./errors.js";
@@ -29,6 +30,8 @@ export interface GenerateResult {
   files: Array<{ name: string; bytes: number; path?: string; content?: string }>;
   /** What --verify checked (and which tools were missing). */
   verified?: string[];
+  /** Generated anyway, but worth knowing (`FILE: PATH: warning: …`). */
+  warnings: string[];
 }
 
 export async function runGenerate(
@@ -50,11 +53,13 @@ export async function runGenerate(
     );
   // Loaded only when asked for: execa and its dependencies cost start-up time every other run would pay.
   const verified = req.verify ? (await (await import("./verify.js")).verifyFiles(files)).notes : undefined;
+  const warnings = generateWarnings(loaded);
   const summary = files.map((f) => ({ name: f.name, bytes: Buffer.byteLength(f.content) }));
   if (!req.out)
     return {
       result: {
         source: req.file,
+        warnings,
         files: files.map((f, i) => ({
           ...summary[i],
           name: f.name,
@@ -69,6 +74,7 @@ export async function runGenerate(
   return {
     result: {
       source: req.file,
+      warnings,
       outDir: resolve(req.out),
       files: summary.map((s, i) => ({ ...s, path: paths[i] })),
       ...(verified ? { verified } : {}),

@@ -207,6 +207,17 @@ describe("sshscrape generate", () => {
     expect(raw.stdout).toContain('job_name = "node-2";');
   });
 
+  it("warns (stderr, exit 0) that proxy auth is not carried into the scrape jobs", async () => {
+    const dir = tmp();
+    const file = list(dir, `proxy: { auth: { username: prom, passwordFile: /run/secrets/p } }\n${VALID}`);
+    const { error, stderr, stdout } = await run(["generate", file]);
+    expect(error).toBeUndefined();
+    expect(stderr).toContain(
+      `${file}: proxy.auth: warning: the generated scrape jobs do not send the proxy password`,
+    );
+    expect(stdout).not.toMatch(/proxy_url = "http:\/\/[^"]*@/);
+  });
+
   it("uses the public key given per target for --remote", async () => {
     const dir = tmp();
     const file = list(
