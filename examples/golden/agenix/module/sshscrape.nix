@@ -23,6 +23,7 @@
       keyFile = config.age.secrets.sshscrape-ssh-key.path;
       remoteAddress = "127.0.0.1";
     };
+    allow = [ "*.internal.example.org:*" ];
     targets = {
       "2001:db8::10" = {
         hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINMVVSyZn9TM+v+TFKeoIBH+X6RMaBXdop+y9YUPidTo" ];

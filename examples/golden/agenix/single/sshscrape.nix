@@ -10,6 +10,7 @@ let
   configFile = pkgs.writeText "sshscrape.json" (
     builtins.toJSON {
       proxy = {
+        allow = [ "*.internal.example.org:*" ];
         listen = "127.0.0.1:9999";
       };
       ssh = {

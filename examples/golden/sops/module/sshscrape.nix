@@ -28,6 +28,13 @@
         env = "prod";
       };
     };
+    # Proxy settings the options do not cover; merged over the target list the module derives.
+    settings = {
+      proxy = {
+        maxHandshakes = 8;
+        timeout = "20s";
+      };
+    };
     targets = {
       "db1.example.org" = {
         hostKeys = [

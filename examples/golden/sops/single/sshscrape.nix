@@ -16,6 +16,10 @@ let
         scrapeInterval = "30s";
         scrapeTimeout = "10s";
       };
+      proxy = {
+        maxHandshakes = 8;
+        timeout = "20s";
+      };
       ssh = {
         key = {
           path = "/run/credentials/sshscrape.service/ssh-key";
