@@ -92,7 +92,8 @@ in
       config.age.secrets.sshscrape-ssh-key.file
     ];
     serviceConfig = {
-      Type = "simple";
+      # exec: systemd reports a proxy that cannot start as a failed start (systemd.service(5)).
+      Type = "exec";
       ExecStart = "${pkgs.sshscrape}/bin/sshscrape proxy --config ${configFile} --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP \$MAINPID";
       Restart = "on-failure";

@@ -48,7 +48,8 @@ in
     # SIGHUP makes the proxy re-read known_hosts and its keys without dropping pooled connections.
     reloadTriggers = [ config.environment.etc."ssh/ssh_known_hosts".source ];
     serviceConfig = {
-      Type = "simple";
+      # exec: systemd reports a proxy that cannot start as a failed start (systemd.service(5)).
+      Type = "exec";
       ExecStart = "${pkgs.sshscrape}/bin/sshscrape proxy --config ${configFile} --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP \$MAINPID";
       Restart = "on-failure";
