@@ -109,7 +109,8 @@ in
       CapabilityBoundingSet = [ "" ];
       DeviceAllow = [ "" ];
       LockPersonality = true;
-      # Off: node's V8 JIT needs memory it writes and then executes; with this on the proxy cannot start.
+      # Off: node's V8 JIT writes code and then executes it; under it node aborts at its first JIT compile
+      # (scripts/mdwe-check.sh shows it with the kernel's PR_SET_MDWE).
       MemoryDenyWriteExecute = false;
       NoNewPrivileges = true;
       PrivateDevices = true;
