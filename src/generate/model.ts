@@ -311,10 +311,16 @@ function proxyConfig(config: Config, keys: Keys): NixData {
     };
   };
   const proxy = changedProxySettings(config, []);
+  const auth = config.proxy.auth;
+  if (auth) proxy.auth = { ...auth, passwordFile: `${CREDENTIALS_DIR}/${PASSWORD_CREDENTIAL}` };
   const defaults = Object.keys(config.defaults).length > 0 ? { defaults: config.defaults } : {};
   const out = {
     ...(Object.keys(proxy).length > 0 ? { proxy } : {}),
-    ssh: { ...config.ssh, key: cred(config.ssh.key) },
+    ssh: {
+      ...config.ssh,
+      key: cred(config.ssh.key),
+      ...(config.ssh.passphraseFile ? { passphraseFile: `${CREDENTIALS_DIR}/${PASSPHRASE_CREDENTIAL}` } : {}),
+    },
     ...defaults,
     targets: config.targets.map((t) => ({
       ...t,
@@ -326,10 +332,16 @@ function proxyConfig(config: Config, keys: Keys): NixData {
   return JSON.parse(JSON.stringify(out)) as NixData;
 }
 
+// The other files the proxy reads that may be readable by root only: credentials as well.
+const PASSPHRASE_CREDENTIAL = "ssh-key-passphrase";
+const PASSWORD_CREDENTIAL = "proxy-password";
+
 export function monitoringModel(loaded: LoadedConfig, options: ModelOptions): MonitoringModel {
   const { config } = loaded;
   const problems: string[] = [];
   const keys = collectKeys(loaded, options.base, problems);
+  const extra = (id: string, path: string | undefined): Credential[] =>
+    path ? [{ id, prefix: `${id}:`, spec: `${id}:${path}` }] : [];
   const jobList = jobs(loaded, problems);
   if (problems.length > 0) throw new GenerateError(loaded.file, problems);
   const hosts = knownHosts(config);
@@ -338,7 +350,11 @@ export function monitoringModel(loaded: LoadedConfig, options: ModelOptions): Mo
     user: config.proxy.user,
     group: config.proxy.group ?? config.proxy.user,
     secrets: keys.secrets,
-    credentials: keys.credentials,
+    credentials: [
+      ...keys.credentials,
+      ...extra(PASSPHRASE_CREDENTIAL, config.ssh.passphraseFile),
+      ...extra(PASSWORD_CREDENTIAL, config.proxy.auth?.passwordFile),
+    ],
     ageRestartSecrets: keys.secrets.filter((s) => s.kind === "agenix"),
     reloadOnKnownHosts: hosts.length > 0 && config.proxy.knownHostsFile === "/etc/ssh/ssh_known_hosts",
     knownHosts: hosts,

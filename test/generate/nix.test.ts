@@ -17,6 +17,7 @@ import {
   runtimeKeyPath,
   secretName,
 } from "../../src/config/index.js";
+import { generateFiles } from "../../src/generate/generate.js";
 import { allGoldenCases, EXAMPLES, exampleNames, GOLDEN } from "./golden-cases.js";
 import { evalGenerated, parseErrors } from "./nix-eval.js";
 
@@ -197,6 +198,43 @@ describe("generated Nix", () => {
     );
     expect(files.length).toBeGreaterThan(20);
     expect(parseErrors(files)).toEqual([]);
+  });
+
+  it("the key's passphrase file and the proxy password file reach the unit as credentials too", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sshscrape-cred-"));
+    const list = parseConfig(
+      [
+        "proxy: { auth: { username: prom, passwordFile: /run/secrets/proxy-pw } }",
+        "ssh: { key: { path: /var/lib/sshscrape/key }, passphraseFile: /run/secrets/pp }",
+        "targets: [{ host: a.example.org, exporters: [{ name: node, port: 9100 }] }]",
+      ].join("\n"),
+      join(dir, "list.yaml"),
+    );
+    const [f] = generateFiles(list, {
+      source: "list.yaml",
+      version: "test",
+      base: dir,
+      format: "nix",
+      split: false,
+      remote: false,
+      module: false,
+    });
+    writeFileSync(join(dir, "sshscrape.nix"), f?.content as string);
+    const sc = (evalGenerated(join(dir, "sshscrape.nix")) as Json).systemd.services.sshscrape.serviceConfig;
+    expect(sc.LoadCredential).toEqual([
+      "ssh-key:/var/lib/sshscrape/key",
+      "ssh-key-passphrase:/run/secrets/pp",
+      "proxy-password:/run/secrets/proxy-pw",
+    ]);
+    const proxyList = parseConfig(
+      readFileSync(/--config (\S+)/.exec(sc.ExecStart)?.[1] as string, "utf8"),
+      "x.json",
+    ).config;
+    expect(proxyList.ssh.passphraseFile).toBe("/run/credentials/sshscrape.service/ssh-key-passphrase");
+    expect(proxyList.proxy.auth).toEqual({
+      username: "prom",
+      passwordFile: "/run/credentials/sshscrape.service/proxy-password",
+    });
   });
 
   for (const example of exampleNames()) {
