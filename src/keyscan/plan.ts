@@ -21,9 +21,12 @@ export function targetSshPort(config: Config, index: number): number {
   return config.targets[index]?.ssh?.port ?? config.ssh.port;
 }
 
-/** The sshd port of a target's jump host: its own `port`, else the list's `ssh.port` like every other ssh setting. */
+/**
+ * The sshd port of a target's jump host: its own `port`, else 22 (a bastion is usually a different
+ * machine than the targets; the proxy reads the field the same way).
+ */
 export function jumpSshPort(config: Config, index: number): number {
-  return config.targets[index]?.ssh?.jump?.port ?? config.ssh.port;
+  return config.targets[index]?.ssh?.jump?.port ?? 22;
 }
 
 /**
