@@ -45,7 +45,7 @@ beforeAll(async () => {
       join(extra, t as string),
     ]);
   sshd = await startSshd({
-    addresses: ["127.0.0.1", "127.0.0.2"],
+    addresses: ["127.0.0.1", "127.0.0.2", "::1"],
     extraConfig: [`HostKey ${join(extra, "ecdsa")}`, `HostKey ${join(extra, "rsa")}`],
   });
   hostKeys = {
@@ -183,6 +183,8 @@ targets:
 targets:
   - host: 127.0.0.2
     exporters: [{ name: node, port: 9100 }]
+  - host: "::1"
+    exporters: [{ name: node, port: 9100 }]
 `;
     const file = writeList(before);
     const run = await runCli(["keyscan", file, "--print"]);
@@ -190,16 +192,19 @@ targets:
     expect(readFileSync(file, "utf8")).toBe(before);
     const knownHosts = join(work, "known_hosts_printed");
     writeFileSync(knownHosts, run.stdout);
-    expect(run.stdout.trim().split("\n")).toHaveLength(3);
-    const out = execFileSync("ssh", [
-      ...["-i", sshd.clientKeyPath, "-p", String(sshd.port)],
-      ...["-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null"],
-      ...["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"],
-      `${sshd.user}@127.0.0.2`,
-      "echo",
-      "verified",
-    ]).toString();
-    expect(out.trim()).toBe("verified");
+    expect(run.stdout.trim().split("\n")).toHaveLength(6);
+    expect(run.stdout).toContain(`[::1]:${sshd.port} ssh-ed25519 `);
+    for (const host of ["127.0.0.2", "::1"]) {
+      const out = execFileSync("ssh", [
+        ...["-i", sshd.clientKeyPath, "-p", String(sshd.port)],
+        ...["-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null"],
+        ...["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"],
+        `${sshd.user}@${host}`,
+        "echo",
+        "verified",
+      ]).toString();
+      expect(out.trim()).toBe("verified");
+    }
   });
 
   it("--via-ssh-keyscan (OpenSSH's ssh-keyscan) writes the same file as the built-in scanner", async () => {
@@ -210,6 +215,7 @@ targets:
   - host: 127.0.0.2
     hostKeys: ["${hostKeys.rsa}"]
     exporters: [{ name: node, port: 9100 }]
+  - { host: "::1", exporters: [{ name: node, port: 9100 }] }
 `;
     const a = writeList(body);
     const b = writeList(body);
