@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -259,6 +260,29 @@ targets:
     const { config } = loadConfig(file);
     expect(config.targets[0]?.hostKeys).toBeUndefined();
     expect(config.targets[1]?.hostKeys).toHaveLength(3);
+  });
+
+  it("gives up on a host that accepts TCP but never speaks SSH after --timeout", async () => {
+    // A silent listener: the connection opens, no SSH banner ever comes.
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const file = writeList(`${header()}
+targets:
+  - host: 127.0.0.1
+    ssh: { port: ${port} }
+    exporters: [{ name: node, port: 9100 }]
+`);
+      const run = await runCli<KeyscanResult>(["keyscan", file, "--timeout", "300ms", "--json"]);
+      expect(run.exitCode).toBe(1);
+      expect(run.result?.hosts[0]?.error).toEqual({
+        code: "KEYSCAN_TIMEOUT",
+        message: expect.stringContaining(`127.0.0.1:${port}: no SSH key exchange within 300 ms`),
+      });
+    } finally {
+      silent.close();
+    }
   });
 
   it("exits 2 with the validation message for an invalid list", async () => {
