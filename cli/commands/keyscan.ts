@@ -40,7 +40,11 @@ export default class Keyscan extends Command {
     print: Flags.boolean({ description: "print known_hosts lines to stdout; leave the file alone" }),
     "via-ssh-keyscan": Flags.boolean({ description: "scan with OpenSSH's ssh-keyscan (must be on PATH)" }),
     timeout: Flags.string({ description: "per-connection timeout (connect + key exchange)", default: "5s" }),
-    concurrency: Flags.integer({ description: "connections in flight at once", default: 32, min: 1 }),
+    concurrency: Flags.integer({
+      description: "hosts scanned at once (each sees one connection at a time)",
+      default: 32,
+      min: 1,
+    }),
   };
   static override enableJsonFlag = true;
 

@@ -4,7 +4,14 @@ import { SshscrapeError } from "../errors.js";
 /** The sshd could not be reached or hung up before it showed a host key. */
 export class ScanConnectError extends SshscrapeError {
   readonly code = "KEYSCAN_CONNECT";
-  constructor(host: string, port: number, detail: string, options?: { cause?: unknown }) {
+  constructor(
+    host: string,
+    port: number,
+    detail: string,
+    options?: { cause?: unknown },
+    /** The server hung up before the key exchange (how sshd sheds load); worth one retry. */
+    readonly dropped = false,
+  ) {
     super(`${joinHostPort(host, port)}: cannot scan host keys: ${detail}`, options);
   }
 }

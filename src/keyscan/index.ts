@@ -22,6 +22,7 @@ export interface KeyscanOptions {
   viaSshKeyscan?: boolean;
   /** Per connection: TCP connect plus key exchange. */
   timeoutMs?: number;
+  /** Hosts scanned at once. */
   concurrency?: number;
 }
 

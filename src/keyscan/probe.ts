@@ -60,13 +60,24 @@ export function probeHostKey(opts: ProbeOptions): Promise<HostKey | undefined> {
           : reject(new ScanConnectError(opts.host, opts.port, "the server sent a malformed host key")),
       );
     });
-    client.on("error", (err: Error & { level?: string }) => {
+    client.on("error", (err: Error & { code?: string }) => {
       if (err.message === NOT_OFFERED) return finish(() => resolve(undefined));
-      finish(() => reject(new ScanConnectError(opts.host, opts.port, describe(err), { cause: err })));
+      const dropped = err.code === "ECONNRESET" || err.message === "Connection lost before handshake";
+      finish(() =>
+        reject(new ScanConnectError(opts.host, opts.port, describe(err), { cause: err }, dropped)),
+      );
     });
     client.on("close", () =>
       finish(() =>
-        reject(new ScanConnectError(opts.host, opts.port, "the connection closed during the key exchange")),
+        reject(
+          new ScanConnectError(
+            opts.host,
+            opts.port,
+            "the connection closed during the key exchange",
+            {},
+            true,
+          ),
+        ),
       ),
     );
     client.connect({

@@ -1,12 +1,12 @@
 import { mapLimit } from "../map-limit.js";
-import { NoHostKeysError } from "./errors.js";
+import { NoHostKeysError, ScanConnectError } from "./errors.js";
 import type { HostKey } from "./host-key.js";
 import { KEY_PROBES, probeHostKey } from "./probe.js";
 import { sshKeyscan } from "./ssh-keyscan.js";
 
 export interface ScanOptions {
   timeoutMs: number;
-  /** Connections in flight at once (ssh2) or ssh-keyscan processes at once. */
+  /** Hosts scanned at once (each host sees one connection at a time). */
   concurrency: number;
   viaSshKeyscan: boolean;
 }
@@ -18,31 +18,39 @@ export async function scanHosts(
   hosts: ReadonlyArray<{ host: string; port: number }>,
   opts: ScanOptions,
 ): Promise<ScanOutcome[]> {
-  if (opts.viaSshKeyscan)
-    return mapLimit(hosts, opts.concurrency, async ({ host, port }) =>
-      settle(() => sshKeyscan(host, port, opts.timeoutMs)),
-    );
-  // One connection per (host, key type), all sharing one concurrency bound.
-  const tasks = hosts.flatMap((h, hi) => KEY_PROBES.map((p) => ({ hi, ...h, algorithms: p.algorithms })));
-  const found = await mapLimit(tasks, opts.concurrency, (t) =>
-    settle(() =>
-      probeHostKey({ host: t.host, port: t.port, algorithms: t.algorithms, timeoutMs: opts.timeoutMs }),
-    ),
-  );
-  return hosts.map(({ host, port }, hi) => {
-    const mine = found.filter((_, ti) => tasks[ti]?.hi === hi);
-    const failed = mine.find((r) => !r.ok);
-    if (failed && !failed.ok) return failed;
-    const keys = mine.flatMap((r) => (r.ok && r.keys[0] ? r.keys : []));
-    return keys.length > 0 ? { ok: true, keys } : { ok: false, error: new NoHostKeysError(host, port) };
+  return mapLimit(hosts, opts.concurrency, async ({ host, port }) => {
+    try {
+      const keys = opts.viaSshKeyscan
+        ? await sshKeyscan(host, port, opts.timeoutMs)
+        : await probeAll(host, port, opts.timeoutMs);
+      return keys.length > 0 ? { ok: true, keys } : { ok: false, error: new NoHostKeysError(host, port) };
+    } catch (error) {
+      return { ok: false, error: error as Error };
+    }
   });
 }
 
-async function settle(fn: () => Promise<HostKey | HostKey[] | undefined>): Promise<ScanOutcome> {
+/**
+ * One connection per key type, one after the other: sshd drops unauthenticated connections beyond
+ * MaxStartups (default 10:30:100, sshd_config(5)), so parallel probes of one sshd, or of several names
+ * of it, would fail at random. A host that cannot be reached fails on its first probe.
+ */
+async function probeAll(host: string, port: number, timeoutMs: number): Promise<HostKey[]> {
+  const keys: HostKey[] = [];
+  for (const probe of KEY_PROBES) {
+    const key = await probeOnceMore({ host, port, algorithms: probe.algorithms, timeoutMs });
+    if (key) keys.push(key);
+  }
+  return keys;
+}
+
+/** A connection reset before the key exchange is how a busy sshd sheds load (MaxStartups): retry once. */
+async function probeOnceMore(opts: Parameters<typeof probeHostKey>[0]): Promise<HostKey | undefined> {
   try {
-    const r = await fn();
-    return { ok: true, keys: r === undefined ? [] : Array.isArray(r) ? r : [r] };
-  } catch (error) {
-    return { ok: false, error: error as Error };
+    return await probeHostKey(opts);
+  } catch (err) {
+    if (!(err instanceof ScanConnectError) || !err.dropped) throw err;
+    await new Promise((r) => setTimeout(r, 200));
+    return probeHostKey(opts);
   }
 }

@@ -220,7 +220,8 @@ targets:
 `;
     const a = writeList(body);
     const b = writeList(body);
-    expect((await runCli(["keyscan", a])).exitCode).toBe(0);
+    const builtIn = await runCli(["keyscan", a]);
+    expect(builtIn.exitCode, builtIn.error).toBe(0);
     const viaTool = await runCli(["keyscan", b, "--via-ssh-keyscan"]);
     expect(viaTool.error).toBeUndefined();
     expect(readFileSync(b, "utf8")).toBe(readFileSync(a, "utf8"));
