@@ -171,6 +171,27 @@ describe("sshscrape check --direct", () => {
     ]);
   });
 
+  it("works from the list alone after keyscan: host keys from hostKeys, no known_hosts file", async () => {
+    const file = join(work, "keyscanned.yaml");
+    writeFileSync(
+      file,
+      `proxy: { knownHostsFile: ${join(work, "no-such-known-hosts")} }
+ssh: { user: ${sshd.user}, port: ${sshd.port}, key: { path: ${sshd.clientKeyPath} } }
+targets:
+  - host: 127.0.0.1
+    exporters: [{ name: node, port: ${good.port} }]
+`,
+    );
+    // Before keyscan the in-process proxy has no way to verify the host, and says where it looked.
+    const before = await runCli(["check", file, "--direct"]);
+    expect(before.exitCode).toBeGreaterThan(0);
+    expect(before.error).toContain(join(work, "no-such-known-hosts"));
+    expect((await runCli(["keyscan", file])).exitCode).toBe(0);
+    const after = await runCli<CheckResult>(["check", file, "--direct", "--json"]);
+    expect(after.exitCode).toBe(0);
+    expect(after.result?.exporters[0]?.samples).toBe(expectedSamples(good.body));
+  });
+
   it("reports the down exporter with the in-process proxy's cause", async () => {
     const file = await writeList([`{ name: node, port: ${good.port} }`, `{ name: down, port: ${downPort} }`]);
     const run = await runCli<CheckResult>(["check", file, "--direct", "--json"]);
