@@ -118,8 +118,9 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
         socket.on("close", report);
         socket.on("error", report);
         const length = Number(res.headers["content-length"] ?? Number.NaN);
-        if (Number.isFinite(length))
-          socket.on("data", () => Buffer.concat(chunks).length >= length && report());
+        const complete = () => Number.isFinite(length) && Buffer.concat(chunks).length >= length;
+        socket.on("data", () => complete() && report());
+        if (complete()) report();
         return;
       }
       let tls: TLSSocket;

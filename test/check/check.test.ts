@@ -171,6 +171,17 @@ describe("sshscrape check --direct", () => {
     ]);
   });
 
+  it("reports a refused CONNECT for an https exporter with the proxy's cause, without waiting for a timeout", async () => {
+    const file = await writeList([`{ name: tlsdown, port: ${downPort}, scheme: https }`]);
+    const run = await runCli<CheckResult>(["check", file, "--direct", "--json", "--timeout", "20s"]);
+    expect(run.exitCode).toBe(1);
+    const e = run.result?.exporters[0];
+    expect(e).toMatchObject({ ok: false, scheme: "https" });
+    expect(e?.status).toBeGreaterThanOrEqual(500);
+    expect(e?.error).toMatch(new RegExp(`^CONNECT ${e?.status} .*: .*${downPort}`));
+    expect(e?.latencyMs).toBeLessThan(15_000);
+  });
+
   it("works from the list alone after keyscan: host keys from hostKeys, no known_hosts file", async () => {
     const file = join(work, "keyscanned.yaml");
     writeFileSync(
