@@ -26,6 +26,7 @@ function converse(
     );
     let out = "";
     let next = 0;
+    let answeredAt = 0;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`no question matching ${answers[next]?.[0]} within 20 s; terminal showed:\n${out}`));
@@ -34,9 +35,12 @@ function converse(
       // readline on a terminal positions the cursor with ANSI sequences around each prompt.
       // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping escape sequences is the point
       out += String(d).replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+      // Only a prompt printed after the last answer counts: readline drops lines typed before it asks.
+      const fresh = out.slice(answeredAt);
       const pending = answers[next];
-      if (pending?.[0].test(out.slice(out.lastIndexOf("\n", out.length - 2) + 1))) {
+      if (pending?.[0].test(fresh.slice(fresh.lastIndexOf("\n", fresh.length - 2) + 1))) {
         next++;
+        answeredAt = out.length;
         child.stdin.write(`${pending[1]}\n`);
       }
     };
