@@ -42,10 +42,7 @@ export function goldenCase(example: string, shape: string): GoldenCase {
   const dir = join(GOLDEN, example, shape);
   const source = `examples/${example}.yaml`;
   const loaded = loadConfig(join(ROOT, source));
-  const files = generateFiles(
-    { ...loaded, file: source },
-    { source, version: version(), base: dir, ...(SHAPES[shape] as Shape) },
-  );
+  const files = generateFiles(loaded, { source, version: version(), base: dir, ...(SHAPES[shape] as Shape) });
   return { example, shape, dir, files };
 }
 

@@ -3,7 +3,7 @@
  * options, the users/knownHosts assertions) — and `--module` output through the real nix/module.nix and
  * nix/target.nix, so the generator and the NixOS modules are held to the same contract.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,8 +13,9 @@ import {
   parseConfig,
   runtimeKeyPath,
 } from "../../src/config/index.js";
+import { generateFiles } from "../../src/generate/generate.js";
 import { nixPath, nixString } from "../../src/nix/escape.js";
-import { EXAMPLES, exampleNames, GOLDEN, ROOT } from "./golden-cases.js";
+import { EXAMPLES, exampleNames, GOLDEN, goldenCase, ROOT } from "./golden-cases.js";
 import { nixEval } from "./nix-eval.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: evaluated Nix is untyped JSON; the assertions are the types
@@ -120,6 +121,40 @@ describe("generated files in the stub NixOS", () => {
         expect(shape(proxyList)).toEqual(shape(cfg));
         expectKnownHosts(cfg, ev.knownHostsText);
         expectScrapeTargets(cfg, ev.scrapeConfigs);
+      });
+
+      it("--module --split (secrets.nix, sshscrape.nix, default.nix) evaluates like the single file", () => {
+        const c = goldenCase(example, "module");
+        const dir = mkdtempSync(join(GOLDEN, example, ".split-module-"));
+        try {
+          const files = generateFiles(
+            { ...loadConfig(join(EXAMPLES, `${example}.yaml`)), file: `examples/${example}.yaml` },
+            {
+              source: `examples/${example}.yaml`,
+              version: "test",
+              base: dir,
+              format: "nix",
+              split: true,
+              remote: false,
+              module: true,
+            },
+          );
+          expect(files.map((f) => f.name).sort()).toEqual(
+            cfg.ssh.key && !("path" in cfg.ssh.key)
+              ? ["default.nix", "secrets.nix", "sshscrape.nix"]
+              : ["default.nix", "sshscrape.nix"],
+          );
+          for (const f of files) writeFileSync(join(dir, f.name), f.content);
+          const split = nixos([file(join(dir, "default.nix"))], true);
+          const single = nixos([file(join(c.dir, "sshscrape.nix"))], true);
+          expect(split.failedAssertions).toEqual([]);
+          const { services: a, ...restA } = split;
+          const { services: b, ...restB } = single;
+          expect(restA).toEqual(restB);
+          expect(a.sshscrape.serviceConfig.LoadCredential).toEqual(b.sshscrape.serviceConfig.LoadCredential);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       });
 
       it("--remote --module through nix/target.nix gives the same key line the raw remote.nix has", () => {
