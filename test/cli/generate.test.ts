@@ -149,6 +149,23 @@ describe("sshscrape generate", () => {
     expect(again.error).toBeUndefined();
   });
 
+  it("refuses an --out that is a file, or holds a directory where a file goes: exit 1, nothing written", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "file"), "x");
+    const a = await run(["generate", "examples/minimal.yaml", "--out", join(dir, "file")]);
+    expect(a.error?.oclif?.exit).toBe(1);
+    expect(a.stderr).toContain("exists and is not a directory");
+
+    const out = join(dir, "out");
+    mkdirSync(join(out, "service.nix"), { recursive: true });
+    const b = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
+    expect(b.error?.oclif?.exit).toBe(1);
+    expect(b.stderr).toContain(
+      `${join(out, "service.nix")}: exists and is not a regular file; nothing was written`,
+    );
+    expect(readdirSync(out)).toEqual(["service.nix"]);
+  });
+
   it("--verify without nix-instantiate on PATH: exit 1 saying so, nothing written", async () => {
     const dir = tmp();
     const empty = join(dir, "bin");
