@@ -83,6 +83,18 @@ describe("sshscrape generate", () => {
     }
   });
 
+  it("--split and --module only with Nix output (exit 2)", async () => {
+    const { error, stderr } = await run([
+      "generate",
+      "examples/minimal.yaml",
+      "--format",
+      "prometheus",
+      "--module",
+    ]);
+    expect(error?.oclif?.exit).toBe(2);
+    expect(stderr).toContain("--module shape Nix output; leave it out with --format prometheus");
+  });
+
   it("--remote without ssh.publicKey: exit 2 saying which key to add", async () => {
     const dir = tmp();
     const { error, stderr } = await run(["generate", list(dir, VALID), "--out", join(dir, "o"), "--remote"]);
