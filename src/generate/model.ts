@@ -274,6 +274,9 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
  * and values equal to their defaults left out (the proxy fills them in again), so the file stays readable.
  */
 function proxyConfig(config: Config, keys: Keys): NixData {
+  // Host keys reach the proxy through /etc/ssh/ssh_known_hosts (services.openssh.knownHosts), so a changed key
+  // changes that file (reload) and not this one (restart) — as nix/module.nix does.
+  const viaKnownHosts = config.proxy.knownHostsFile === "/etc/ssh/ssh_known_hosts";
   const cred = (k: KeySource) => ({ path: `${CREDENTIALS_DIR}/${keys.idOf.get(JSON.stringify(k))}` });
   const exporter = (e: Exporter) => {
     const { scheme, metricsPath, ...rest } = e;
@@ -295,11 +298,19 @@ function proxyConfig(config: Config, keys: Keys): NixData {
       ...(config.ssh.passphraseFile ? { passphraseFile: `${CREDENTIALS_DIR}/${PASSPHRASE_CREDENTIAL}` } : {}),
     },
     ...defaults,
-    targets: config.targets.map((t) => ({
-      ...t,
-      ...(t.ssh ? { ssh: t.ssh.key ? { ...t.ssh, key: cred(t.ssh.key) } : t.ssh } : {}),
-      exporters: t.exporters.map(exporter),
-    })),
+    targets: config.targets.map(({ hostKeys, ...t }) => {
+      const ssh = t.ssh && { ...t.ssh, ...(t.ssh.key ? { key: cred(t.ssh.key) } : {}) };
+      if (ssh?.jump && viaKnownHosts) {
+        const { hostKeys: _, ...jump } = ssh.jump;
+        ssh.jump = jump;
+      }
+      return {
+        ...t,
+        ...(hostKeys && !viaKnownHosts ? { hostKeys } : {}),
+        ...(ssh ? { ssh } : {}),
+        exporters: t.exporters.map(exporter),
+      };
+    }),
   };
   // test/generate/nix.test.ts reads this file back through the proxy's loader and compares it to the list.
   return JSON.parse(JSON.stringify(out)) as NixData;
