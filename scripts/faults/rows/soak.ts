@@ -1,0 +1,91 @@
+/** Row 12: a long run must not grow memory, descriptors, listeners or channels. */
+import { Agent } from "node:http";
+import { metricsBody } from "../../../test/helpers/exporter.js";
+import { pool, type Reply, scrape } from "../client.js";
+import { Checks, mb, ms, poll, type Row, sleep } from "../harness.js";
+import { Lab } from "../lab.js";
+
+const TOTAL = Number(process.env.FAULTS_SOAK_REQUESTS ?? 100_000);
+const WARMUP = 10_000;
+const CONCURRENCY = 32;
+
+export const soak: Row = {
+  id: 12,
+  fault: `${TOTAL.toLocaleString("en")} requests (${CONCURRENCY} keep-alive clients, 10 kB body)`,
+  expected: `all 200; RSS growth ≤ 20 MB after a ${WARMUP.toLocaleString("en")}-request warm-up; descriptors back to the warm-up count; sshscrape_ssh_channels 0, 1 SSH connection; no MaxListenersExceededWarning`,
+  budgetMs: 200_000,
+  async run() {
+    const c = new Checks();
+    const lab = new Lab();
+    try {
+      const sshd = await lab.sshd();
+      const exp = await lab.exporter({ body: metricsBody(10_000) });
+      lab.writeKnownHosts([sshd.knownHostsLine()]);
+      const proxy = await lab.proxy({ targets: [Lab.target(sshd, [exp.port])] });
+      const target = `127.0.0.1:${exp.port}`;
+      const statuses = new Map<string, number>();
+      const tally = (r: Reply) => {
+        const k =
+          r.status === 200
+            ? r.body.equals(exp.body)
+              ? "200"
+              : "200 with a wrong body"
+            : String(r.status ?? r.error);
+        statuses.set(k, (statuses.get(k) ?? 0) + 1);
+      };
+      /** Runs `n` scrapes over fresh keep-alive clients, then closes them so the proxy's sockets go too. */
+      const phase = async (n: number) => {
+        const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+        await pool(n, CONCURRENCY, async () =>
+          tally(await scrape(proxy.port, target, { agent, timeoutMs: 10_000 })),
+        );
+        agent.destroy();
+      };
+      /** Waits until the proxy holds only its idle state: no channel, client sockets gone. */
+      const idle = async () => {
+        await poll(async () => (await proxy.metrics()).sum("sshscrape_ssh_channels") === 0, 5000);
+        let last = -1;
+        await poll(
+          () => {
+            const now = proxy.fds().total;
+            const stable = now === last;
+            last = now;
+            return stable;
+          },
+          5000,
+          300,
+        );
+        await sleep(300);
+        return { rss: proxy.rssKb(), fds: proxy.fds() };
+      };
+
+      await phase(WARMUP);
+      const base = await idle();
+      const t0 = performance.now();
+      await phase(TOTAL - WARMUP);
+      const took = performance.now() - t0;
+      const end = await idle();
+
+      const all = [...statuses.values()].reduce((a, b) => a + b, 0);
+      c.check(
+        statuses.get("200") === TOTAL,
+        `${all.toLocaleString("en")} done: ${[...statuses].map(([k, n]) => `${k}×${n}`).join(", ")}; ${Math.round((TOTAL - WARMUP) / (took / 1000))} req/s`,
+      );
+      const growth = end.rss - base.rss;
+      c.check(growth <= 20 * 1024, `RSS ${mb(base.rss)} → ${mb(end.rss)} (+${mb(growth)}) in ${ms(took)}`);
+      c.check(
+        end.fds.total <= base.fds.total,
+        `descriptors ${base.fds.total} → ${end.fds.total} (sockets ${base.fds.sockets} → ${end.fds.sockets})`,
+      );
+      const m = await proxy.metrics();
+      const ch = m.sum("sshscrape_ssh_channels");
+      const conns = m.sum("sshscrape_ssh_connections");
+      c.check(ch === 0 && conns === 1, `channels ${ch}, SSH connections ${conns}`);
+      const warnings = (proxy.logText().match(/MaxListenersExceededWarning/g) ?? []).length;
+      c.check(warnings === 0, `MaxListenersExceededWarning ×${warnings}`);
+    } finally {
+      await lab.close();
+    }
+    return c.result();
+  },
+};
