@@ -72,6 +72,12 @@ export async function poll<T>(
   }
 }
 
+/** A response body as a short quotation for the observed column. */
+export function quote(body: Buffer | string, max = 120): string {
+  const t = body.toString().replace(/\s+/g, " ").trim();
+  return `"${t.length > max ? `${t.slice(0, max - 1)}…` : t}"`;
+}
+
 export function ms(n: number): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n)} ms`;
 }

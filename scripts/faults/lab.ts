@@ -10,7 +10,7 @@ import { type Exporter, type ExporterOptions, startExporter } from "../../test/h
 import { freePort } from "../../test/helpers/processes.js";
 import { type Sshd, type SshdOptions, startSshd } from "../../test/helpers/sshd.js";
 import { signalTree } from "./proc.js";
-import { launchProxy, type ProxyProcess } from "./proxy.js";
+import { type LaunchOptions, launchProxy, type ProxyProcess } from "./proxy.js";
 
 type TargetInput = ConfigInput["targets"][number];
 type ProxyInput = NonNullable<ConfigInput["proxy"]>;
@@ -32,8 +32,12 @@ export class Lab {
   readonly proxies: ProxyProcess[] = [];
   private readonly closers: Array<() => Promise<void>> = [];
 
+  /** Starts an sshd; every sshd of a lab accepts the first one's client key, the key the proxy logs in with. */
   async sshd(options: SshdOptions = {}): Promise<Sshd> {
     const s = await startSshd(options);
+    const first = this.sshds[0];
+    if (first)
+      s.setAuthorizedKeys(`${options.keyOptions ? `${options.keyOptions} ` : ""}${first.clientKeyPub}\n`);
     this.sshds.push(s);
     return s;
   }
@@ -69,9 +73,9 @@ export class Lab {
   }
 
   /** Writes the target list and starts `sshscrape proxy --config` on a free port. */
-  async proxy(config: ProxyConfig, extraArgs: string[] = []): Promise<ProxyProcess> {
+  async proxy(config: ProxyConfig, launch: LaunchOptions = {}): Promise<ProxyProcess> {
     this.writeConfig(config, await freePort());
-    const p = await launchProxy(this.configPath, extraArgs);
+    const p = await launchProxy(this.configPath, launch);
     this.proxies.push(p);
     return p;
   }

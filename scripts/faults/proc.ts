@@ -76,3 +76,15 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** User + system CPU time of `pid` in milliseconds (utime and stime from /proc/PID/stat, in clock ticks). */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 of proc(5) are utime and stime; rest[0] is field 3. USER_HZ is 100 on Linux.
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return 0;
+  }
+}

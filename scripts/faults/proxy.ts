@@ -6,6 +6,7 @@ import { get } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { start } from "../../test/helpers/processes.js";
+import { connectInspector, type Inspector, inspectorUrl } from "./inspector.js";
 import { fds, rssKb } from "./proc.js";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -27,19 +28,29 @@ export interface ProxyProcess {
   metrics(): Promise<Metrics>;
   rssKb(): number;
   fds(): { total: number; sockets: number };
+  /**
+   * VmRSS after a full garbage collection (needs `inspect`), so two readings compare live memory rather than
+   * two points of V8's collection cycle.
+   */
+  rssAfterGcKb(): Promise<number>;
   signal(sig: NodeJS.Signals): void;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited(): boolean;
   stop(): Promise<void>;
 }
 
-export async function launchProxy(configPath: string, extraArgs: string[] = []): Promise<ProxyProcess> {
+export interface LaunchOptions {
+  args?: string[];
+  /** Start node with the inspector on a free loopback port, for rssAfterGcKb(). */
+  inspect?: boolean;
+}
+
+export async function launchProxy(configPath: string, options: LaunchOptions = {}): Promise<ProxyProcess> {
+  const node = options.inspect ? ["--inspect=127.0.0.1:0"] : [];
   const started = start(
     process.execPath,
-    [join(repoRoot, "bin/run.js"), "proxy", "--config", configPath, ...extraArgs],
-    {
-      cwd: repoRoot,
-    },
+    [...node, join(repoRoot, "bin/run.js"), "proxy", "--config", configPath, ...(options.args ?? [])],
+    { cwd: repoRoot },
   );
   const child = started.child;
   const chunks: string[] = [];
@@ -88,8 +99,10 @@ export async function launchProxy(configPath: string, extraArgs: string[] = []):
   const port = Number(new URL(url).port);
   const pid = child.pid as number;
   let done = false;
+  let inspector: Inspector | undefined;
   void exit.then(() => {
     done = true;
+    inspector?.close();
   });
   return {
     url,
@@ -100,6 +113,16 @@ export async function launchProxy(configPath: string, extraArgs: string[] = []):
     metrics: () => fetchMetrics(port),
     rssKb: () => rssKb(pid),
     fds: () => fds(pid),
+    async rssAfterGcKb() {
+      if (!inspector) {
+        const ws = inspectorUrl(text());
+        if (!ws) throw new Error("rssAfterGcKb() needs a proxy launched with { inspect: true }");
+        inspector = await connectInspector(ws);
+      }
+      await inspector.collectGarbage();
+      await new Promise((r) => setTimeout(r, 200));
+      return rssKb(pid);
+    },
     signal: (sig) => child.kill(sig),
     exit,
     exited: () => done,

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { metricsBody } from "../../../test/helpers/exporter.js";
 import { freePort } from "../../../test/helpers/processes.js";
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, poll, type Row } from "../harness.js";
+import { Checks, histogram, ms, poll, quote, type Row } from "../harness.js";
 import { Lab } from "../lab.js";
 
 export const exporterDown: Row = {
@@ -33,7 +33,7 @@ export const exporterDown: Row = {
       ).length;
       c.check(
         named === 3 && /refused/i.test(text),
-        `dead port ×3: ${histogram(down.map((r) => r.status ?? r.error ?? "?"))}, body "${text}"`,
+        `dead port ×3: ${histogram(down.map((r) => r.status ?? r.error ?? "?"))}, body ${quote(text)}`,
       );
       const after = await Promise.all(Array.from({ length: 10 }, () => scrape(proxy.port, live)));
       const good = after.filter((r) => r.status === 200 && r.body.equals(exp.body)).length;
@@ -163,7 +163,7 @@ export const maxResponseBytes: Row = {
       const cl = await scrape(proxy.port, target, { path: "/big", timeoutMs: 10_000 });
       c.check(
         cl.status === 502,
-        `300 kB with Content-Length: ${cl.status ?? cl.error}, ${cl.body.length} bytes "${cl.body.toString().slice(0, 80).trim()}"`,
+        `300 kB with Content-Length: ${cl.status ?? cl.error}, ${cl.body.length} bytes ${quote(cl.body)}`,
       );
       const ch = await scrape(proxy.port, target, { path: "/chunked", timeoutMs: 10_000 });
       const aborted = ch.status === 200 && !ch.complete;

@@ -1,6 +1,6 @@
 /** Rows 3–4: the server is not who known_hosts says, or it no longer accepts our key. */
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, poll, type Row } from "../harness.js";
+import { Checks, histogram, ms, poll, quote, type Row } from "../harness.js";
 import { countLog, Lab } from "../lab.js";
 
 export const hostKeyReplaced: Row = {
@@ -39,7 +39,7 @@ export const hostKeyReplaced: Row = {
         mismatch === 5,
         `5 scrapes: ${histogram(replies.map((r) => r.status ?? r.error ?? "?"))}, ${mismatch} say "host key mismatch"`,
       );
-      c.note(`body "${texts[0]}"`);
+      c.note(`body ${quote(texts[0] ?? "")}`);
       const errors = proxy
         .logLines()
         .filter((l) => (l.level ?? 0) >= 50 && /host key mismatch/i.test(JSON.stringify(l)));
@@ -80,7 +80,7 @@ export const clientKeyRemoved: Row = {
       const who = `${lab.user}@127.0.0.1`;
       c.check(
         first.status === 502 && text.includes(who) && /auth/i.test(text),
-        `first: ${first.status ?? first.error} "${text}"`,
+        `first: ${first.status ?? first.error} ${quote(text)}`,
       );
       const t0 = performance.now();
       const storm = [];

@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import { type Exporter, metricsBody } from "../../../test/helpers/exporter.js";
 import type { Sshd } from "../../../test/helpers/sshd.js";
 import { type Reply, scrape } from "../client.js";
-import { Checks, histogram, ms, poll, type Row, sleep } from "../harness.js";
+import { Checks, histogram, ms, poll, quote, type Row, sleep } from "../harness.js";
 import { Lab } from "../lab.js";
 
 /** Keeps `concurrency` scrapes of `target` going until stop() and returns every reply. */
@@ -61,7 +61,7 @@ export const sighupReload: Row = {
       const before = await scrape(proxy.port, t2);
       c.check(
         before.status === 502,
-        `added host before reload: ${before.status ?? before.error} "${before.body.toString().trim()}"`,
+        `added host before reload: ${before.status ?? before.error} ${quote(before.body)}`,
       );
 
       const running = load(proxy.port, t1, 8);
@@ -80,11 +80,14 @@ export const sighupReload: Row = {
         `load during reload: ${histogram(replies.map((r) => r.status ?? r.error ?? "?"))}`,
       );
       const added = await scrape(proxy.port, t2);
-      c.check(added.status === 200, `added host after reload: ${added.status ?? added.error}`);
+      c.check(
+        added.status === 200,
+        `added host after reload: ${added.status ?? added.error}${added.status === 200 ? "" : ` ${quote(added.body)}`}`,
+      );
       const changed = await scrape(proxy.port, t3);
       c.check(
         changed.status === 502 && /host key mismatch/i.test(changed.body.toString()),
-        `host with replaced key after reload: ${changed.status ?? changed.error} "${changed.body.toString().trim()}"`,
+        `host with replaced key after reload: ${changed.status ?? changed.error} ${quote(changed.body)}`,
       );
       const reloadLog = proxy.logLines().filter((l) => /reload/i.test(l.msg ?? "")).length;
       c.note(`${reloadLog} reload log line(s)`);

@@ -2,7 +2,7 @@
 import type { ServerResponse } from "node:http";
 import { metricsBody } from "../../../test/helpers/exporter.js";
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, poll, type Row } from "../harness.js";
+import { Checks, histogram, ms, poll, quote, type Row } from "../harness.js";
 import { countLog, Lab } from "../lab.js";
 
 /** A handler that waits `delay()` ms before answering, so a request is surely in flight on the channel. */
@@ -44,7 +44,7 @@ export const sshdRestart: Row = {
       const clean = r.status === 502 || (r.status === 200 && r.complete && r.body.equals(body));
       c.check(
         clean,
-        `in-flight: ${r.status ?? r.error} after ${ms(r.elapsedMs)}${r.status === 502 ? ` "${r.body.toString().trim()}"` : ""}`,
+        `in-flight: ${r.status ?? r.error} after ${ms(r.elapsedMs)}${r.status === 502 ? ` ${quote(r.body)}` : ""}`,
       );
 
       delay = 0;
@@ -107,7 +107,7 @@ export const sshdFrozen: Row = {
         r.status === 504 && r.elapsedMs <= 2000,
         `frozen: ${r.status ?? r.error} after ${ms(r.elapsedMs)}`,
       );
-      c.check(/ssh-connect|ssh-handshake|channel-open|upstream-response/.test(text), `body "${text}"`);
+      c.check(/ssh-connect|ssh-handshake|channel-open|upstream-response/.test(text), `body ${quote(text)}`);
 
       const dead = await poll(async () => (await proxy.metrics()).sum("sshscrape_ssh_up") === 0, 12_000, 200);
       c.check(
