@@ -107,6 +107,8 @@ export interface RawOptions {
   timeoutMs?: number;
   /** Write in pieces: [bytes, delayMs] pairs (slowloris). */
   pieces?: Array<[Buffer | string, number]>;
+  /** Keep reading after a complete response until the peer closes (or the timeout passes). */
+  untilClose?: boolean;
 }
 
 /**
@@ -143,7 +145,7 @@ export function raw(port: number, data: Buffer | string, options: RawOptions = {
     const timer = setTimeout(() => finish(false, true), options.timeoutMs ?? 10_000);
     sock.on("data", (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
-      if (framedBodyDone(buf.toString("latin1"))) finish(false, false);
+      if (!options.untilClose && framedBodyDone(buf.toString("latin1"))) finish(false, false);
     });
     sock.on("error", (e: NodeJS.ErrnoException) => {
       error = e.code ?? e.message;
