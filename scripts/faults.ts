@@ -75,6 +75,7 @@ async function runRow(row: Row): Promise<RowResult & { ms: number }> {
 const chosen = selected(process.argv.slice(2));
 const started = performance.now();
 const lines = ["| # | fault | expected | observed | result |", "|---|---|---|---|---|"];
+const details: string[] = [];
 let failed = 0;
 for (const row of chosen) {
   process.stderr.write(`row ${row.id}: ${row.fault} … `);
@@ -82,11 +83,12 @@ for (const row of chosen) {
   if (!r.pass) failed++;
   process.stderr.write(`${r.pass ? "PASS" : "FAIL"} (${(r.ms / 1000).toFixed(1)} s)\n`);
   if (!r.pass) process.stderr.write(`  ${r.observed}\n`);
+  if (r.details) details.push("", `### Row ${row.id}: details`, "", ...r.details);
   lines.push(
     `| ${row.id} | ${cell(row.fault, 400)} | ${cell(row.expected, 400)} | ${cell(r.observed, 1200)} | ${r.pass ? "PASS" : "**FAIL**"} |`,
   );
 }
 process.stdout.write(
-  `${lines.join("\n")}\n\n${chosen.length - failed}/${chosen.length} rows passed in ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
+  `${lines.join("\n")}\n\n${chosen.length - failed}/${chosen.length} rows passed in ${((performance.now() - started) / 1000).toFixed(0)} s\n${details.join("\n")}\n`,
 );
 process.exit(failed > 0 ? 1 : 0);

@@ -7,6 +7,8 @@
 export interface RowResult {
   observed: string;
   pass: boolean;
+  /** Markdown printed under the table (per-probe or per-category breakdowns). */
+  details?: string[];
 }
 
 export interface Row {
@@ -41,10 +43,13 @@ export class Checks {
     return this.items.every((i) => i.ok);
   }
 
+  readonly details: string[] = [];
+
   result(): RowResult {
     return {
       pass: this.ok && this.items.length > 0,
       observed: this.items.map((i) => (i.ok ? i.detail : `✗ ${i.detail}`)).join("; "),
+      details: this.details.length > 0 ? this.details : undefined,
     };
   }
 }

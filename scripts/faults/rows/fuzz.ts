@@ -34,12 +34,14 @@ export const malformed: Row = {
 
       const outcomes: string[] = [];
       const bad: string[] = [];
+      const byCategory = new Map<string, string[]>();
       const send = async (i: number) => {
         const f = fuzzed(SEED, i, targets);
         const r = await raw(proxy.port, f.bytes, { halfClose: true, timeoutMs: 5000 });
         const ok = r.status !== undefined ? r.status >= 400 && r.status < 500 : r.closed;
         const outcome = r.status !== undefined ? String(r.status) : r.timedOut ? "hang" : "closed";
         outcomes.push(outcome);
+        byCategory.set(f.category, [...(byCategory.get(f.category) ?? []), outcome]);
         if (!ok) bad.push(`#${i} ${f.category}→${outcome}`);
       };
       // The first 1 000 bring the heap to its working size; "flat" is judged from there, after full GCs.
@@ -60,6 +62,13 @@ export const malformed: Row = {
       c.check(
         alive(proxy.pid) && after.status === 200,
         `alive, scrape afterwards ${after.status ?? after.error}`,
+      );
+      c.details.push(
+        `Seed ${SEED}; reproduce one request with \`fuzzed(${SEED}, INDEX, targets)\` from scripts/faults/fuzz.ts.`,
+        "",
+        "| kind | sent | outcomes |",
+        "|---|---|---|",
+        ...[...byCategory].map(([k, v]) => `| ${k} | ${v.length} | ${histogram(v)} |`),
       );
       const growth = rssEnd - rssWarm;
       c.check(

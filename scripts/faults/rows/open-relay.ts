@@ -17,7 +17,7 @@ export const openRelay: Row = {
   fault:
     "open-relay probes: GET and CONNECT to unlisted hosts/ports, 127.0.0.1:22, the sshd port, IPv6, mixed case, trailing dots, percent-encoding, userinfo, 127.1, 0x7f.0.0.1, integer and octal IPv4, port overflow",
   expected:
-    "each probe 403, or 400 where the form is malformed (userinfo, percent-encoding, non-dotted-quad IPv4, bad port, non-http scheme; listed per probe in scripts/faults/rows/open-relay.ts); canary port and sshd see no connection from the probes",
+    "each probe 403, or 400 where the form is malformed (userinfo, percent-encoding, non-dotted-quad IPv4, bad port, non-http scheme; accepted statuses per probe in the details table); canary port and sshd see no connection from the probes",
   budgetMs: 30_000,
   async run() {
     const c = new Checks();
@@ -83,6 +83,13 @@ export const openRelay: Row = {
         { name: "GET 127.1", bytes: get(`http://127.1:${P}/`), accept: M },
         { name: "GET 127.1 allowed port", bytes: get(`http://127.1:${exp.port}/`), accept: M },
         { name: "GET 0x7f.0.0.1", bytes: get(`http://0x7f.0.0.1:${P}/`), accept: M },
+        { name: "GET 0x7f.0.0.1 allowed port", bytes: get(`http://0x7f.0.0.1:${exp.port}/`), accept: M },
+        {
+          name: "GET percent-encoded allowed host",
+          bytes: get(`http://%31%32%37.0.0.1:${exp.port}/`),
+          accept: M,
+        },
+        { name: "GET 2130706433 allowed port", bytes: get(`http://2130706433:${exp.port}/`), accept: M },
         { name: "GET 0177.0.0.1 octal", bytes: get(`http://0177.0.0.1:${P}/`), accept: M },
         { name: "GET 2130706433 integer", bytes: get(`http://2130706433:${P}/`), accept: M },
         { name: "GET 0x7f000001", bytes: get(`http://0x7f000001:${P}/`), accept: M },
@@ -98,7 +105,7 @@ export const openRelay: Row = {
           accept: M,
         },
         {
-          name: "GET origin-form /metrics, Host allowed",
+          name: "GET origin-form /x, Host allowed",
           bytes: `GET /x HTTP/1.1\r\nHost: ${allowed}\r\n\r\n`,
           accept: M,
         },
@@ -117,12 +124,18 @@ export const openRelay: Row = {
         { name: "GET IPv6 unbracketed", bytes: get(`http://::1:${P}/`), accept: M },
       ];
       const wrong: string[] = [];
+      c.details.push("| probe | request line | accepted | observed | result |", "|---|---|---|---|---|");
       const counts = { 403: 0, 400: 0 };
       for (const p of probes) {
         const r = await raw(proxy.port, p.bytes, { timeoutMs: 5000 });
         if (r.status === 403 || r.status === 400) counts[r.status]++;
-        if (r.status === undefined || !p.accept.includes(r.status))
-          wrong.push(`${p.name} → ${r.status ?? (r.timedOut ? "hang" : "closed")}`);
+        const seen = r.status ?? (r.timedOut ? "hang" : "closed");
+        const ok = r.status !== undefined && p.accept.includes(r.status);
+        if (!ok) wrong.push(`${p.name} → ${seen}`);
+        const shown = JSON.stringify(p.bytes.split("\r\n")[0]).replace(/\|/g, "\\|");
+        c.details.push(
+          `| ${p.name} | \`${shown}\` | ${p.accept.join(" or ")} | ${seen} | ${ok ? "PASS" : "**FAIL**"} |`,
+        );
       }
       c.check(
         wrong.length === 0,
