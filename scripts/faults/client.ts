@@ -4,7 +4,7 @@
  * data the rows measure.
  */
 import { type Agent, request } from "node:http";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 
 export interface Reply {
   status?: number;
@@ -195,4 +195,95 @@ export async function pool<T>(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   return results;
+}
+
+/**
+ * One keep-alive connection that sends absolute-form GETs one after another and reads Content-Length framed
+ * answers — the cheapest client that still speaks real HTTP/1.1, so a soak run spends its CPU in the proxy
+ * rather than in http.request. Anything it cannot frame (no Content-Length, a close) ends the connection and
+ * is reported as that request's error.
+ */
+export class KeepAliveClient {
+  private sock?: Socket;
+  private buf: Buffer = Buffer.alloc(0);
+  private waiter?: () => void;
+  private closed = false;
+
+  constructor(private readonly port: number) {}
+
+  private async connection(): Promise<Socket> {
+    if (this.sock && !this.closed) return this.sock;
+    const sock = connect(this.port, "127.0.0.1");
+    sock.setNoDelay(true);
+    this.buf = Buffer.alloc(0);
+    this.closed = false;
+    sock.on("data", (d: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.waiter?.();
+    });
+    const end = () => {
+      this.closed = true;
+      this.waiter?.();
+    };
+    sock.on("close", end);
+    sock.on("error", end);
+    await new Promise<void>((res) => {
+      sock.once("connect", () => res());
+      sock.once("error", () => res());
+    });
+    this.sock = sock;
+    return sock;
+  }
+
+  private async until<T>(parse: () => T | undefined): Promise<T | undefined> {
+    for (;;) {
+      const v = parse();
+      if (v !== undefined || this.closed) return v;
+      await new Promise<void>((res) => {
+        this.waiter = res;
+      });
+      this.waiter = undefined;
+    }
+  }
+
+  async get(target: string, path = "/metrics"): Promise<{ status?: number; body?: Buffer; error?: string }> {
+    const sock = await this.connection();
+    if (this.closed) return { error: "connect failed" };
+    sock.write(
+      `GET http://${target}${path} HTTP/1.1\r\nHost: ${target}\r\nAccept-Encoding: identity\r\n\r\n`,
+    );
+    const head = await this.until(() => {
+      const end = this.buf.indexOf("\r\n\r\n");
+      if (end < 0) return undefined;
+      const text = this.buf.subarray(0, end).toString("latin1");
+      this.buf = this.buf.subarray(end + 4);
+      return text;
+    });
+    if (head === undefined) return { error: "closed before the response head" };
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    if (!length) {
+      this.sock?.destroy();
+      this.closed = true;
+      return { status, error: "response without Content-Length" };
+    }
+    const n = Number(length[1]);
+    const body = await this.until(() => {
+      if (this.buf.length < n) return undefined;
+      const b = this.buf.subarray(0, n);
+      this.buf = this.buf.subarray(n);
+      return b;
+    });
+    if (body === undefined) return { status, error: "closed mid-body" };
+    if (/\r\nconnection:\s*close/i.test(head)) {
+      this.sock?.destroy();
+      this.closed = true;
+    }
+    return { status, body };
+  }
+
+  close(): void {
+    this.sock?.destroy();
+    this.closed = true;
+  }
 }

@@ -1,7 +1,6 @@
 /** Row 12: a long run must not grow memory, descriptors, listeners or channels. */
-import { Agent } from "node:http";
 import { metricsBody } from "../../../test/helpers/exporter.js";
-import { pool, type Reply, scrape } from "../client.js";
+import { KeepAliveClient } from "../client.js";
 import { Checks, mb, ms, poll, type Row, sleep } from "../harness.js";
 import { Lab } from "../lab.js";
 import { cpuMs, descendants } from "../proc.js";
@@ -12,7 +11,7 @@ const CONCURRENCY = 32;
 
 export const soak: Row = {
   id: 12,
-  fault: `${TOTAL.toLocaleString("en")} requests (${CONCURRENCY} keep-alive clients, 10 kB body)`,
+  fault: `${TOTAL.toLocaleString("en")} requests (${CONCURRENCY} keep-alive connections, 10 kB body)`,
   expected: `all 200; RSS (after a full GC) grows ≤ 20 MB after a ${WARMUP.toLocaleString("en")}-request warm-up; descriptors back to the warm-up count; sshscrape_ssh_channels 0, 1 SSH connection; no MaxListenersExceededWarning`,
   budgetMs: 200_000,
   async run() {
@@ -25,10 +24,10 @@ export const soak: Row = {
       const proxy = await lab.proxy({ targets: [Lab.target(sshd, [exp.port])] }, { inspect: true });
       const target = `127.0.0.1:${exp.port}`;
       const statuses = new Map<string, number>();
-      const tally = (r: Reply) => {
+      const tally = (r: { status?: number; body?: Buffer; error?: string }) => {
         const k =
-          r.status === 200
-            ? r.body.equals(exp.body)
+          r.status === 200 && !r.error
+            ? r.body?.equals(exp.body)
               ? "200"
               : "200 with a wrong body"
             : String(r.status ?? r.error);
@@ -36,11 +35,17 @@ export const soak: Row = {
       };
       /** Runs `n` scrapes over fresh keep-alive clients, then closes them so the proxy's sockets go too. */
       const phase = async (n: number) => {
-        const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-        await pool(n, CONCURRENCY, async () =>
-          tally(await scrape(proxy.port, target, { agent, timeoutMs: 10_000 })),
+        const clients = Array.from({ length: CONCURRENCY }, () => new KeepAliveClient(proxy.port));
+        let next = 0;
+        await Promise.all(
+          clients.map(async (client) => {
+            while (next < n) {
+              next++;
+              tally(await client.get(target));
+            }
+            client.close();
+          }),
         );
-        agent.destroy();
       };
       /** Waits until the proxy holds only its idle state: no channel, client sockets gone. */
       const idle = async () => {
