@@ -36,6 +36,7 @@ export interface ProxyProcess {
   signal(sig: NodeJS.Signals): void;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited(): boolean;
+  /** SIGTERM (SIGKILL after 3 s); resolves once every byte the process wrote has been read. */
   stop(): Promise<void>;
 }
 
@@ -59,6 +60,8 @@ export async function launchProxy(configPath: string, options: LaunchOptions = {
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     child.once("exit", (code, signal) => res({ code, signal })),
   );
+  // 'close' comes after the last stdout/stderr chunk, so logs read after stop() are complete.
+  const closed = new Promise<void>((res) => child.once("close", () => res()));
   const text = () => chunks.join("");
   const lines = (): LogLine[] =>
     text()
@@ -126,7 +129,10 @@ export async function launchProxy(configPath: string, options: LaunchOptions = {
     signal: (sig) => child.kill(sig),
     exit,
     exited: () => done,
-    stop: () => started.stop(),
+    async stop() {
+      await started.stop();
+      await closed;
+    },
   };
 }
 

@@ -26,6 +26,8 @@ export const keyMode: Row = {
         chmodSync(keyPath, mode);
         const proxy = await lab.proxy({ keyPath, targets: [Lab.target(sshd, [exp.port])] });
         const r = await scrape(proxy.port, `127.0.0.1:${exp.port}`);
+        // Stopped first, so a missing warning means none was written, not one still in the pipe.
+        await proxy.stop();
         const warned = proxy
           .logLines()
           .filter(
@@ -39,7 +41,6 @@ export const keyMode: Row = {
           warned.length > 0 === want && r.status === 200,
           `0${mode.toString(8)}: ${warned.length} warning(s)${warned[0] ? ` "${warned[0].msg}"` : ""}, scrape ${r.status ?? r.error}`,
         );
-        await proxy.stop();
       }
     } finally {
       await lab.close();
@@ -109,6 +110,8 @@ export const noSecretsInLogs: Row = {
           exp.requests[0]?.headers["proxy-authorization"] === undefined,
         `exporter got the canary header and no Proxy-Authorization`,
       );
+      // Stopped first, so the log holds every line, shutdown included, before it is searched.
+      await proxy.stop();
       const log = proxy.logText();
       const keyBody = readFileSync(sshd.clientKeyPath, "utf8").split("\n")[1] ?? "unreadable";
       const needles: Record<string, string> = {

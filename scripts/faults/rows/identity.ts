@@ -40,9 +40,9 @@ export const hostKeyReplaced: Row = {
         `5 scrapes: ${histogram(replies.map((r) => r.status ?? r.error ?? "?"))}, ${mismatch} say "host key mismatch"`,
       );
       c.note(`body ${quote(texts[0] ?? "")}`);
-      const errors = proxy
-        .logLines()
-        .filter((l) => (l.level ?? 0) >= 50 && /host key mismatch/i.test(JSON.stringify(l)));
+      const errorLines = () =>
+        proxy.logLines().filter((l) => (l.level ?? 0) >= 50 && /host key mismatch/i.test(JSON.stringify(l)));
+      const errors = (await poll(() => (errorLines().length > 0 ? errorLines() : undefined), 3000)) ?? [];
       c.check(errors.length > 0, `${errors.length} error-level log line(s) mentioning the mismatch`);
       const m = await proxy.metrics();
       const metric = m.sum("sshscrape_errors_total", { type: "HOST_KEY_MISMATCH" });
