@@ -2,7 +2,7 @@
  * One row's world on loopback: real sshd processes, real HTTP exporters, a known_hosts file and a target list
  * written by the script, and the real proxy started on them. close() stops everything the row started, by PID.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { ConfigInput } from "../../src/config/index.js";
@@ -107,6 +107,8 @@ export class Lab {
       }),
     ];
     await Promise.allSettled(all);
+    // Keys, known_hosts and configs are throwaway; a full run would otherwise leave ~150 directories in /tmp.
+    for (const d of [this.dir, ...this.sshds.map((s) => s.dir)]) rmSync(d, { recursive: true, force: true });
   }
 }
 
