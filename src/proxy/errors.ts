@@ -72,6 +72,15 @@ export class MalformedRequestError extends ProxyError {
   }
 }
 
+/** The client did not finish its request headers in time (slowloris); node:http's headersTimeout fired. */
+export class RequestHeadersTimeoutError extends ProxyError {
+  readonly code = "REQUEST_HEADERS_TIMEOUT";
+  readonly status = 408;
+  constructor(limitMs: number) {
+    super(`request headers not complete within ${limitMs} ms`);
+  }
+}
+
 export class HeadersTooLargeError extends ProxyError {
   readonly code = "HEADERS_TOO_LARGE";
   readonly status = 431;

@@ -28,6 +28,7 @@ import {
   NotAProxyRequestError,
   ProxyAuthRequiredError,
   ProxyError,
+  RequestHeadersTimeoutError,
   ResponseTooLargeError,
   TimeoutError,
   UpstreamError,
@@ -40,6 +41,12 @@ import { type ProxyRuntime, routeFor } from "./settings.js";
 
 /** node:http's default; a larger header block is answered 431 by the parser. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Time a client gets to send a complete header block. Prometheus writes its request in one go; a client that
+ * trickles headers (slowloris, issue 6 row 7) would otherwise hold a socket for Node's default 60 s.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
 
 export interface ServerDeps {
   runtime: () => ProxyRuntime;
@@ -97,7 +104,13 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return target;
   };
 
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES });
+  const server = createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    // Node checks the timeout above only every 30 s by default, so a trickling client would keep its socket
+    // for up to 40 s; once a second keeps the bound close to what it says.
+    connectionsCheckingInterval: 1_000,
+  });
   // Longer than Go's default idle timeout (90 s is the client's; net/http closes idle conns it does not reuse),
   // so a scrape every 15–60 s finds its connection still open.
   server.keepAliveTimeout = 65_000;
@@ -246,7 +259,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const e =
       err.code === "HPE_HEADER_OVERFLOW"
         ? new HeadersTooLargeError(MAX_HEADER_BYTES)
-        : new MalformedRequestError(err.code ?? err.message);
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? new RequestHeadersTimeoutError(HEADERS_TIMEOUT_MS)
+          : new MalformedRequestError(err.code ?? err.message);
     metrics.errors.inc({ type: e.code });
     metrics.requests.inc({ target: "other", code: String(e.status) });
     logger.warn({ status: e.status, code: e.code, error: e.message }, "request failed");
@@ -371,6 +386,7 @@ const REASONS: Record<number, string> = {
   403: "Forbidden",
   405: "Method Not Allowed",
   407: "Proxy Authentication Required",
+  408: "Request Timeout",
   414: "URI Too Long",
   431: "Request Header Fields Too Large",
   499: "Client Closed Request",
