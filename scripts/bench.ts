@@ -7,7 +7,7 @@
  *
  * Prints markdown tables, PASS/FAIL per target of issue 2, and always exits 0 (a benchmark, not a test).
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { type ChildProcess, execFileSync, fork, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
