@@ -39,7 +39,7 @@ if (flags.help) {
   --duration SECONDS  measured time per path and concurrency, split into rounds (default 10; --quick: 2)
   --round MS          length of one round; the paths take turns round by round (default 1000; --quick: 500)
   --soak REQUESTS     requests through the proxy before reading its RSS (default 100000; --quick: 10000)
-  --proxy-node-args "ARGS"  extra node options for the proxy process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`);
+  --proxy-node-args="ARGS"  extra node options for the proxy process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`);
   process.exit(0);
 }
 const durationMs = 1000 * Number(flags.duration ?? (flags.quick ? 2 : 10));
@@ -293,6 +293,7 @@ interface Soak {
   rssBefore: number;
   rssAfter: number;
   rssMax: number;
+  heap: { used: number; total: number; external: number };
 }
 
 async function soak(s: Setup, gen: Generator): Promise<Soak> {
@@ -316,6 +317,14 @@ async function soak(s: Setup, gen: Generator): Promise<Soak> {
   process.stderr.write("\n");
   const seconds = (performance.now() - t0) / 1000;
   const rssAfter = rssBytes(pid);
+  // Where the RSS goes, from the proxy's own process metrics (prom-client's defaults).
+  const own = await fetch(`http://127.0.0.1:${s.proxyPort}/metrics`).then((r) => r.text());
+  const sample = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(own)?.[1]);
+  const heap = {
+    used: sample("nodejs_heap_size_used_bytes"),
+    total: sample("nodejs_heap_size_total_bytes"),
+    external: sample("nodejs_external_memory_bytes"),
+  };
   return {
     requests: done,
     errors,
@@ -324,6 +333,7 @@ async function soak(s: Setup, gen: Generator): Promise<Soak> {
     rssBefore,
     rssAfter,
     rssMax: Math.max(rssMax, rssAfter),
+    heap,
   };
 }
 
@@ -390,6 +400,11 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak): void 
   out.push(
     "",
     `Soak: ${soakResult.requests} requests at c=16 in ${fmt(soakResult.seconds, 1)} s (${fmt(soakResult.requests / soakResult.seconds, 0)} req/s), ${soakResult.errors} errors${soakResult.firstError ? ` (first: ${soakResult.firstError})` : ""}.`,
+  );
+
+  out.push(
+    `Proxy memory after the soak: V8 heap ${mb(soakResult.heap.used)} MB used of ${mb(soakResult.heap.total)} MB, ` +
+      `external (Buffers) ${mb(soakResult.heap.external)} MB, RSS ${mb(soakResult.rssAfter)} MB.`,
   );
 
   // The generator is not the bottleneck if, with the same generator, direct HTTP goes much faster than the
