@@ -293,7 +293,7 @@ interface Soak {
   rssBefore: number;
   rssAfter: number;
   rssMax: number;
-  heap: { used: number; total: number; external: number };
+  heap: { used: number; total: number; external: number; young: number };
 }
 
 async function soak(s: Setup, gen: Generator): Promise<Soak> {
@@ -324,6 +324,7 @@ async function soak(s: Setup, gen: Generator): Promise<Soak> {
     used: sample("nodejs_heap_size_used_bytes"),
     total: sample("nodejs_heap_size_total_bytes"),
     external: sample("nodejs_external_memory_bytes"),
+    young: Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)$/m.exec(own)?.[1]),
   };
   return {
     requests: done,
@@ -404,7 +405,8 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak): void 
 
   out.push(
     `Proxy memory after the soak: V8 heap ${mb(soakResult.heap.used)} MB used of ${mb(soakResult.heap.total)} MB, ` +
-      `external (Buffers) ${mb(soakResult.heap.external)} MB, RSS ${mb(soakResult.rssAfter)} MB.`,
+      `young generation ${mb(soakResult.heap.young)} MB; external (Buffers) ${mb(soakResult.heap.external)} MB; ` +
+      `RSS ${mb(soakResult.rssAfter)} MB.`,
   );
 
   // The generator is not the bottleneck if, with the same generator, direct HTTP goes much faster than the
