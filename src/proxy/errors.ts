@@ -162,6 +162,19 @@ export class UpstreamError extends ProxyError {
   }
 }
 
+/** The SSH connection carrying the exchange closed under it: the exporter is not to blame. */
+export class SshConnectionLostError extends ProxyError {
+  readonly code = "SSH_CONNECTION_LOST";
+  readonly status = 502;
+  override readonly phase: Phase = "upstream-response";
+  constructor(host: string, target: string, cause: unknown) {
+    super(
+      `SSH connection to ${host} was lost while talking to exporter ${target}; the next request reconnects`,
+      { cause },
+    );
+  }
+}
+
 export class ResponseTooLargeError extends ProxyError {
   readonly code = "RESPONSE_TOO_LARGE";
   readonly status = 502;

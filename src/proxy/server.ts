@@ -16,6 +16,7 @@ import {
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
+import type { ClientChannel } from "ssh2";
 import { joinHostPort } from "../config/index.js";
 import type { Allowlist } from "./allowlist.js";
 import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
@@ -31,6 +32,7 @@ import {
   ProxyError,
   RequestHeadersTimeoutError,
   ResponseTooLargeError,
+  SshConnectionLostError,
   TimeoutError,
   UpstreamError,
 } from "./errors.js";
@@ -183,6 +185,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         agent: agents.get(`${endpointName(route.ssh)} ${joinHostPort(route.remoteAddress, target.port)}`),
         openChannel: () =>
           pool.openChannel(route.ssh, route.remoteAddress, target.port, deadline, abort.signal),
+        connectionLost: (channel) => pool.connectionLost(channel),
+        connectionName: (channel) => pool.connectionName(channel),
       };
       await exchange(req, res, upstream, label, target.path, deadline, abort.signal, rt.maxResponseBytes);
       record(label, res.statusCode, started);
@@ -283,6 +287,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 interface Upstream {
   agent: Agent;
   openChannel: ChannelRequestArgs["openChannel"];
+  connectionLost: (channel: ClientChannel) => boolean;
+  connectionName: (channel: ClientChannel) => string | undefined;
 }
 
 /** Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods). */
@@ -349,13 +355,24 @@ function exchange(
         );
       });
       u.on("error", (err) => {
-        // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send
-        // once more on a fresh channel rather than fail the scrape.
-        if (!responded && !isRetry && u.reusedSocket && canReplay && !settled) {
-          send(true);
-          return;
-        }
-        finish(err instanceof ProxyError ? err : new UpstreamError(target, err));
+        if (settled) return;
+        const channel = u.socket as unknown as ClientChannel | null;
+        // ssh2 closes a dead connection's channels before it marks the connection closed: look a turn later.
+        setImmediate(() => {
+          if (settled) return;
+          const lost = channel !== null && via.connectionLost(channel);
+          // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send
+          // once more on a fresh channel rather than fail the scrape. Not when the SSH connection itself died:
+          // reconnecting at once would hit a server that is restarting and put the host into backoff.
+          if (!responded && !isRetry && u.reusedSocket && canReplay && !lost) {
+            send(true);
+            return;
+          }
+          if (err instanceof ProxyError) finish(err);
+          else if (lost && channel)
+            finish(new SshConnectionLostError(via.connectionName(channel) ?? "?", target, err));
+          else finish(new UpstreamError(target, err));
+        });
       });
       u.on("response", (up) => {
         responded = true;
