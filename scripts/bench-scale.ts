@@ -1,0 +1,375 @@
+/**
+ * Scale benchmark (a script, not a test): N targets on loopback aliases, each a distinct host:port reached
+ * through its own SSH connection, scraped by Debian's real Prometheus through `sshscrape proxy` every 15 s.
+ *
+ *   npm run build && npm run bench:scale -- [--targets 1000] [--duration 120s] [--interval 15s] [--json]
+ *
+ * sshd accepts at most 16 ListenAddress lines (sshd_config(5); servconf.c MAX_LISTEN_SOCKS), so the N
+ * aliases are served by ceil(N / 16) sshd processes that share one port and one authorized key, each with
+ * its own host key (all in the proxy's known_hosts). Listening on 0.0.0.0 instead would also expose the
+ * test sshd on the machine's real interfaces.
+ *
+ * The exporter body is a real node_exporter page captured from Debian's prometheus-node-exporter on this
+ * machine, served gzip-compressed when Prometheus asks (as node_exporter itself does).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
+import { stringify } from "yaml";
+import { parseDuration } from "../src/config/index.js";
+import { type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
+import { type RunningCli, startProxyCli } from "../test/e2e/proxy-process.js";
+import { startNodeExporter } from "../test/helpers/node-exporter.js";
+import { freePort, waitFor } from "../test/helpers/processes.js";
+import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
+import { type Sshd, startSshd } from "../test/helpers/sshd.js";
+
+const SSHD_MAX_LISTEN = 16;
+const EXPORTER_SERVERS = 10;
+
+const { values: flags } = parseArgs({
+  options: {
+    targets: { type: "string", default: "1000" },
+    duration: { type: "string", default: "120s" },
+    interval: { type: "string", default: "15s" },
+    json: { type: "boolean", default: false },
+  },
+});
+const N = Number(flags.targets);
+if (!Number.isInteger(N) || N < 1 || N > 60_000)
+  throw new Error(`--targets: expected 1–60000, got ${flags.targets}`);
+const durationMs = parseDuration(flags.duration);
+const intervalMs = parseDuration(flags.interval);
+const intervalS = intervalMs / 1000;
+
+/** 127.1.0.1, 127.1.0.2, … — clear of 127.0.0.x, which the tests use. */
+const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+const log = (msg: string) =>
+  process.stderr.write(`[bench:scale ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+interface ProcSample {
+  ticks: number;
+  rssBytes: number;
+}
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+/** utime + stime (proc(5): /proc/PID/stat fields 14 and 15, in clock ticks) and VmRSS. */
+function procSample(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may contain spaces; fields after it are space-separated.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { ticks, rssBytes: Number(rss?.[1] ?? 0) * 1024 };
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+async function captureNodeExporterBody(): Promise<Buffer> {
+  const ne = await startNodeExporter({ collectors: "defaults" });
+  try {
+    const res = await fetch(ne.url, { headers: { "accept-encoding": "identity" } });
+    return Buffer.from(await res.arrayBuffer());
+  } finally {
+    await ne.stop();
+  }
+}
+
+async function startStaticExporter(body: Buffer, gz: Buffer): Promise<{ port: number; server: Server }> {
+  const server = createServer((req, res) => {
+    const gzip = /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
+    const payload = gzip ? gz : body;
+    res.writeHead(200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+      "content-length": payload.length,
+      ...(gzip ? { "content-encoding": "gzip" } : {}),
+    });
+    res.end(payload);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  return { port: typeof addr === "object" && addr ? addr.port : 0, server };
+}
+
+async function startSshds(port: number): Promise<Sshd[]> {
+  const groups: string[][] = [];
+  for (let i = 0; i < N; i += SSHD_MAX_LISTEN) {
+    groups.push(Array.from({ length: Math.min(SSHD_MAX_LISTEN, N - i) }, (_, j) => alias(i + j)));
+  }
+  const sshds: Sshd[] = [];
+  // A few at a time: each start runs ssh-keygen twice and waits for the banner.
+  for (let i = 0; i < groups.length; i += 8) {
+    const batch = await Promise.all(
+      groups.slice(i, i + 8).map((addresses) => startSshd({ addresses, port, highLimits: true })),
+    );
+    for (const s of batch) cleanups.push(() => s.stop());
+    sshds.push(...batch);
+  }
+  // One client key for all of them, as one proxy has one key for a fleet.
+  const first = sshds[0] as Sshd;
+  for (const s of sshds) s.setAuthorizedKeys(`${first.clientKeyPub}\n`);
+  return sshds;
+}
+
+interface Result {
+  machine: string;
+  targets: number;
+  sshdProcesses: number;
+  intervalS: number;
+  measuredS: number;
+  bodyBytes: number;
+  bodyGzipBytes: number;
+  samplesPerScrape: number;
+  warmupS: number;
+  scrapes: number;
+  failedScrapes: number;
+  scrapeDurationP50Ms: number;
+  scrapeDurationP99Ms: number;
+  scrapeDurationMaxMs: number;
+  directP50Ms: number;
+  directP99Ms: number;
+  proxyRssMaxMB: number;
+  proxyRssEndMB: number;
+  proxyCpuSteadyPct: number;
+  proxyCpuWholeRunPct: number;
+  sshConnections: number;
+  handshakesTotal: number;
+  handshakeFailures: number;
+  hostsWithOtherThanOneHandshake: number;
+  proxyRequestsByCode: Record<string, number>;
+  goals: Record<string, boolean>;
+}
+
+async function main(): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), "sshscrape-bench-scale-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+
+  log("capturing a real node_exporter page");
+  const body = await captureNodeExporterBody();
+  const gz = gzipSync(body);
+  const samplesPerScrape = body
+    .toString()
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("#")).length;
+  const exporters = await Promise.all(
+    Array.from({ length: EXPORTER_SERVERS }, () => startStaticExporter(body, gz)),
+  );
+  for (const e of exporters) cleanups.push(() => new Promise((r) => e.server.close(r)));
+  const exporterPort = (i: number) => (exporters[i % EXPORTER_SERVERS] as { port: number }).port;
+
+  const sshPort = await freePort();
+  log(
+    `starting ${Math.ceil(N / SSHD_MAX_LISTEN)} sshd processes for ${N} loopback aliases on port ${sshPort}`,
+  );
+  const sshds = await startSshds(sshPort);
+  const first = sshds[0] as Sshd;
+  const knownHostsFile = join(dir, "known_hosts");
+  writeFileSync(knownHostsFile, `${sshds.map((s) => s.knownHostsLine()).join("\n")}\n`);
+
+  const proxyPort = await freePort();
+  const listFile = join(dir, "targets.yaml");
+  writeFileSync(
+    listFile,
+    stringify({
+      proxy: { listen: `127.0.0.1:${proxyPort}`, knownHostsFile },
+      ssh: { user: first.user, port: sshPort, key: { path: first.clientKeyPath } },
+      targets: Array.from({ length: N }, (_, i) => ({
+        host: alias(i),
+        exporters: [{ name: "node", port: exporterPort(i) }],
+      })),
+    }),
+  );
+  const proxyStartedAt = Date.now();
+  const proxy: RunningCli = await startProxyCli(listFile);
+  cleanups.push(() => proxy.stop());
+  const proxyPid = proxy.pid() as number;
+
+  const prometheus: Prometheus = await startPrometheus({
+    config: {
+      global: { scrape_interval: `${intervalS}s`, scrape_timeout: `${Math.min(10, intervalS)}s` },
+      scrape_configs: [
+        {
+          job_name: "node",
+          proxy_url: proxy.url,
+          static_configs: [
+            { targets: Array.from({ length: N }, (_, i) => `${alias(i)}:${exporterPort(i)}`) },
+          ],
+        },
+        // Baseline in the same run: the same exporters scraped without SSH or proxy.
+        {
+          job_name: "direct",
+          static_configs: [{ targets: exporters.map((e) => `127.0.0.1:${e.port}`) }],
+        },
+      ],
+    },
+    readyTimeoutMs: 60_000,
+  });
+  cleanups.push(() => prometheus.stop());
+
+  let rssMax = 0;
+  const rssTimer = setInterval(() => {
+    rssMax = Math.max(rssMax, procSample(proxyPid).rssBytes);
+  }, 1000);
+  cleanups.push(() => clearInterval(rssTimer));
+
+  log(`prometheus up; waiting for the first scrape of all ${N} targets`);
+  const warmupStart = Date.now();
+  await waitFor(
+    `a first scrape of all ${N} targets`,
+    async () => ((await prometheus.query('count(up{job="node"})'))[0]?.value ?? 0) >= N,
+    5 * intervalMs + 60_000,
+  );
+  // From here every target has an SSH connection: the steady state the goals are about.
+  const steadyStart = procSample(proxyPid);
+  const steadyStartAt = Date.now();
+  const warmupS = (steadyStartAt - warmupStart) / 1000;
+  log(`all targets scraped once after ${warmupS.toFixed(1)} s; measuring for ${durationMs / 1000} s`);
+  await new Promise((r) => setTimeout(r, durationMs));
+  const end = procSample(proxyPid);
+  const endAt = Date.now();
+  rssMax = Math.max(rssMax, end.rssBytes);
+
+  const windowS = Math.ceil((endAt - proxyStartedAt) / 1000) + intervalS;
+  const evalAt = endAt / 1000;
+  const upSeries = await prometheus.queryMatrix(`up{job="node"}[${windowS}s]`, evalAt);
+  let scrapes = 0;
+  let failed = 0;
+  for (const s of upSeries)
+    for (const v of s.values) {
+      scrapes++;
+      if (v.value !== 1) failed++;
+    }
+  failed += N - upSeries.length;
+  const durations = async (job: string) =>
+    (await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt))
+      .flatMap((s) => s.values.map((v) => v.value * 1000))
+      .sort((a, b) => a - b);
+  const viaProxy = await durations("node");
+  const direct = await durations("direct");
+
+  const metrics: MetricSample[] = await proxyMetrics(proxy.url);
+  const handshakes = select(metrics, "sshscrape_ssh_handshakes_total", { result: "success" });
+  const perHost = new Map<string, number>();
+  for (const h of handshakes)
+    perHost.set(h.labels.host ?? "", (perHost.get(h.labels.host ?? "") ?? 0) + h.value);
+  const hostsOff = Array.from({ length: N }, (_, i) => `${first.user}@${alias(i)}:${sshPort}`).filter(
+    (h) => perHost.get(h) !== 1,
+  ).length;
+  const byCode: Record<string, number> = {};
+  for (const r of select(metrics, "sshscrape_requests_total"))
+    byCode[r.labels.code ?? "?"] = (byCode[r.labels.code ?? "?"] ?? 0) + r.value;
+
+  const cpuPct = (a: ProcSample, b: ProcSample, ms: number) =>
+    ((b.ticks - a.ticks) / CLK_TCK / (ms / 1000)) * 100;
+  const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+  const result: Omit<Result, "goals"> = {
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`,
+    targets: N,
+    sshdProcesses: sshds.length,
+    intervalS,
+    measuredS: round((endAt - steadyStartAt) / 1000),
+    bodyBytes: body.length,
+    bodyGzipBytes: gz.length,
+    samplesPerScrape,
+    warmupS: round(warmupS),
+    scrapes,
+    failedScrapes: failed,
+    scrapeDurationP50Ms: round(quantile(viaProxy, 0.5)),
+    scrapeDurationP99Ms: round(quantile(viaProxy, 0.99)),
+    scrapeDurationMaxMs: round(viaProxy.at(-1) ?? Number.NaN),
+    directP50Ms: round(quantile(direct, 0.5)),
+    directP99Ms: round(quantile(direct, 0.99)),
+    proxyRssMaxMB: round(rssMax / 2 ** 20),
+    proxyRssEndMB: round(end.rssBytes / 2 ** 20),
+    proxyCpuSteadyPct: round(cpuPct(steadyStart, end, endAt - steadyStartAt)),
+    proxyCpuWholeRunPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, end, endAt - proxyStartedAt)),
+    sshConnections: sum(select(metrics, "sshscrape_ssh_connections")),
+    handshakesTotal: sum(handshakes),
+    handshakeFailures: sum(select(metrics, "sshscrape_ssh_handshakes_total", { result: "failure" })),
+    hostsWithOtherThanOneHandshake: hostsOff,
+    proxyRequestsByCode: byCode,
+  };
+  return {
+    ...result,
+    goals: {
+      "0 failed scrapes": result.failedScrapes === 0,
+      "proxy RSS ≤ 200 MB": result.proxyRssMaxMB <= 200,
+      "proxy CPU ≤ 25 % of one core (steady state)": result.proxyCpuSteadyPct <= 25,
+      "exactly one handshake per host": hostsOff === 0 && result.handshakesTotal === N,
+    },
+  };
+}
+
+function table(r: Result): string {
+  const rows: Array<[string, string]> = [
+    [
+      "targets (distinct host:port, one SSH connection each)",
+      `${r.targets} (${r.sshdProcesses} sshd processes)`,
+    ],
+    [
+      "scrape interval / measured steady state",
+      `${r.intervalS} s / ${r.measuredS} s (+ ${r.warmupS} s warm-up)`,
+    ],
+    [
+      "exporter body",
+      `${(r.bodyBytes / 1024).toFixed(1)} KiB, ${r.samplesPerScrape} samples (${(r.bodyGzipBytes / 1024).toFixed(1)} KiB gzip)`,
+    ],
+    ["scrapes through the proxy (whole run)", `${r.scrapes}`],
+    ["failed scrapes", `${r.failedScrapes}`],
+    [
+      "scrape_duration_seconds p50 / p99 / max",
+      `${r.scrapeDurationP50Ms} / ${r.scrapeDurationP99Ms} / ${r.scrapeDurationMaxMs} ms`,
+    ],
+    ["same exporters scraped directly, p50 / p99 (baseline)", `${r.directP50Ms} / ${r.directP99Ms} ms`],
+    ["proxy RSS max / at end", `${r.proxyRssMaxMB} / ${r.proxyRssEndMB} MB`],
+    [
+      "proxy CPU, steady state / whole run incl. handshakes",
+      `${r.proxyCpuSteadyPct} % / ${r.proxyCpuWholeRunPct} % of one core`,
+    ],
+    ["SSH connections open at end", `${r.sshConnections}`],
+    ["SSH handshakes total (failures)", `${r.handshakesTotal} (${r.handshakeFailures})`],
+    ["hosts with ≠ 1 handshake", `${r.hostsWithOtherThanOneHandshake}`],
+    [
+      "proxy responses by status",
+      Object.entries(r.proxyRequestsByCode)
+        .map(([c, n]) => `${c}: ${n}`)
+        .join(", "),
+    ],
+  ];
+  const goals = Object.entries(r.goals).map(([g, ok]) => `| goal: ${g} | ${ok ? "met" : "MISSED"} |`);
+  return [
+    `machine: ${r.machine}`,
+    "",
+    "| measure | value |",
+    "| --- | --- |",
+    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    ...goals,
+  ].join("\n");
+}
+
+let exitCode = 0;
+try {
+  const result = await main();
+  process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${table(result)}\n`);
+  if (Object.values(result.goals).some((ok) => !ok)) exitCode = 1;
+} catch (err) {
+  log(`failed: ${(err as Error).stack ?? err}`);
+  exitCode = 2;
+} finally {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch (err) {
+      log(`cleanup: ${(err as Error).message}`);
+    }
+  }
+}
+process.exit(exitCode);

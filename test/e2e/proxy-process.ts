@@ -1,0 +1,48 @@
+/**
+ * `sshscrape proxy --config FILE` run the way a user (or the systemd unit) runs it: the built CLI in its own
+ * Node process, found ready when its /healthz answers.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { type Started, start, waitFor } from "../helpers/processes.js";
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The built CLI (`npm run build`); running it rather than the sources is what users get. */
+export const CLI = join(REPO_ROOT, "bin", "run.js");
+
+export interface RunningCli {
+  url: string;
+  pid(): number | undefined;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startProxyCli(
+  listFile: string,
+  extraArgs: string[] = [],
+  timeoutMs = 15_000,
+): Promise<RunningCli> {
+  const listen = (parse(readFileSync(listFile, "utf8")) as { proxy?: { listen?: string } }).proxy?.listen;
+  if (!listen) throw new Error(`${listFile}: the e2e target list must set proxy.listen`);
+  const url = `http://${listen}`;
+  const proc: Started = start(process.execPath, [CLI, "proxy", "--config", listFile, ...extraArgs], {
+    cwd: REPO_ROOT,
+  });
+  const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
+  try {
+    await waitFor(
+      `sshscrape proxy on ${url}`,
+      // An exited proxy will never answer: stop polling and report its output below.
+      async () => exited() || (await fetch(`${url}/healthz`)).ok,
+      timeoutMs,
+    );
+    if (exited()) throw new Error(`exited (${proc.child.exitCode ?? proc.child.signalCode})`);
+  } catch (err) {
+    const output = proc.output();
+    await proc.stop();
+    throw new Error(`sshscrape proxy did not start (${(err as Error).message}):\n${output}`);
+  }
+  return { url, pid: () => proc.child.pid, output: () => proc.output(), stop: () => proc.stop() };
+}
