@@ -13,9 +13,16 @@ import { type NodeExporter, startNodeExporter } from "../helpers/node-exporter.j
 import { freePort, waitFor } from "../helpers/processes.js";
 import { checkConfig, type Prometheus, startPrometheus } from "../helpers/prometheus.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
-import { type GeneratedPrometheusConfig, prometheusConfigFromTargetList } from "./generated-config.js";
+import {
+  type EvaluatedModule,
+  generateAndEvaluate,
+  knownHostsText,
+  type PrometheusYml,
+  prometheusYml,
+  proxyArgsFromUnit,
+} from "./generated-config.js";
 import { getThroughProxy, proxyMetrics, select, sum } from "./proxy-client.js";
-import { type RunningCli, startProxyCli } from "./proxy-process.js";
+import { type RunningCli, startProxyProcess } from "./proxy-process.js";
 
 const SCRAPE_INTERVAL_S = 2;
 const NODE_HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.6"];
@@ -35,7 +42,8 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
   let downPort: number;
   let proxy: RunningCli;
   let prometheus: Prometheus;
-  let generated: GeneratedPrometheusConfig;
+  let module: EvaluatedModule;
+  let generatedYml: PrometheusYml;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "sshscrape-e2e-"));
@@ -56,8 +64,8 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     sshd = await startSshd({ addresses: SSH_HOSTS, keyOptions: `restrict,port-forwarding,${permitopen}` });
     cleanups.push({ what: "sshd", pid: sshd.pid, stop: sshd.stop });
 
-    const knownHostsFile = join(dir, "known_hosts");
-    writeFileSync(knownHostsFile, `${sshd.knownHostsLine()}\n`);
+    // The proxy reads the known_hosts file NixOS writes from the generated services.openssh.knownHosts.
+    const knownHostsFile = join(dir, "ssh_known_hosts");
     const hostKey = sshd.hostKeyPub.split(" ").slice(0, 2).join(" ");
     const proxyPort = await freePort();
     const targetList = {
@@ -97,19 +105,25 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     const listFile = join(dir, "targets.yaml");
     writeFileSync(listFile, stringify(targetList));
 
-    generated = prometheusConfigFromTargetList(listFile, dir, {
+    ({ module } = generateAndEvaluate(listFile, dir));
+    writeFileSync(knownHostsFile, knownHostsText(module));
+    generatedYml = prometheusYml(module, {
       scrapeIntervalSeconds: SCRAPE_INTERVAL_S,
       caFile: tls.caCertPath,
     });
     const promYmlPath = join(dir, "prometheus.yml");
-    writeFileSync(promYmlPath, stringify(generated.config));
+    writeFileSync(promYmlPath, stringify(generatedYml.config));
     // The same check NixOS runs on services.prometheus at build time.
     checkConfig(promYmlPath);
 
-    proxy = await startProxyCli(listFile);
+    // Started exactly as the generated systemd unit starts it.
+    proxy = await startProxyProcess(
+      proxyArgsFromUnit(module, join(dir, "credentials")),
+      `http://127.0.0.1:${proxyPort}`,
+    );
     cleanups.push({ what: "sshscrape proxy", pid: proxy.pid, stop: proxy.stop });
 
-    prometheus = await startPrometheus({ config: generated.config });
+    prometheus = await startPrometheus({ config: generatedYml.config });
     cleanups.push({ what: "prometheus", pid: prometheus.pid, stop: prometheus.stop });
   }, 60_000);
 
@@ -136,6 +150,15 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     `\n--- proxy output ---\n${proxy?.output().slice(-4000)}\n--- prometheus output ---\n${prometheus
       ?.output()
       .slice(-2000)}`;
+
+  it("the deployed configuration is the generator's: every job points Prometheus at the proxy", () => {
+    const jobs = module.services.prometheus.scrapeConfigs;
+    expect(jobs.map((j) => j.job_name).sort()).toEqual(["down", "node", "tls"]);
+    for (const job of jobs) expect(job.proxy_url).toBe(proxy.url);
+    expect(jobs.find((j) => j.job_name === "tls")?.scheme).toBe("https");
+    // The one thing added by hand (see generated-config.ts): the throwaway CA of the https exporter.
+    expect(generatedYml.caFileAddedTo).toEqual(["tls"]);
+  });
 
   it("Prometheus scrapes every good target through the proxy (up == 1) within three scrape intervals", async () => {
     const expectedTargets = NODE_HOSTS.length + 2;

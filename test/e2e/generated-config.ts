@@ -1,23 +1,32 @@
 /**
- * prometheus.yml from a target list the way a NixOS user gets it: `sshscrape generate` writes the module,
- * Nix evaluates `services.prometheus.scrapeConfigs`, and NixOS serialises that list as `scrape_configs`.
- * Nothing in the scrape config is written by hand; only what NixOS itself adds (`global`) and what the
- * target list cannot express (the test CA) is added here, and each addition is reported.
+ * What a NixOS user deploys, produced the way they produce it: `sshscrape generate` writes the module, Nix
+ * evaluates it (with the generator's stub module arguments, test/nix/generated-stubs/), and the evaluated
+ * options are turned into files the way NixOS turns them into files:
+ * - `services.prometheus.scrapeConfigs` → prometheus.yml `scrape_configs`;
+ * - `services.openssh.knownHosts` → known_hosts text (nixos/modules/programs/ssh.nix, knownHostsText);
+ * - `systemd.services.sshscrape` → the proxy's command line (`ExecStart`, with `LoadCredential` copied into
+ *   `$CREDENTIALS_DIRECTORY` as systemd.exec(5) describes).
+ * Nothing in these is written by hand; what is added here (the test CA, `global`) is said below.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO_ROOT } from "./proxy-process.js";
 
-export interface GeneratedPrometheusConfig {
-  /** The generated module, as written by `sshscrape generate`. */
-  moduleFile: string;
-  /** `services.prometheus.scrapeConfigs` as Nix evaluated it. */
-  scrapeConfigs: Array<Record<string, unknown>>;
-  /** prometheus.yml content (an object; YAML is a superset of JSON). */
-  config: Record<string, unknown>;
-  /** Jobs that got a `tls_config.ca_file` added because the generated config had none. */
-  caFileAddedTo: string[];
+const STUBS = join(REPO_ROOT, "test", "nix", "generated-stubs", "eval.nix");
+
+interface KnownHostOption {
+  hostNames?: string[];
+  publicKey?: string;
+  certAuthority?: boolean;
+}
+
+export interface EvaluatedModule {
+  services: {
+    prometheus: { scrapeConfigs: Array<Record<string, unknown>> };
+    openssh?: { knownHosts?: Record<string, KnownHostOption> };
+  };
+  systemd: { services: { sshscrape: { serviceConfig: { ExecStart: string; LoadCredential?: string[] } } } };
 }
 
 function run(cmd: string, args: string[], what: string): string {
@@ -29,47 +38,77 @@ function run(cmd: string, args: string[], what: string): string {
   }
 }
 
-export function prometheusConfigFromTargetList(
+/** `sshscrape generate LIST` → DIR/sshscrape.nix, evaluated to JSON by real nix-instantiate. */
+export function generateAndEvaluate(
   listFile: string,
   dir: string,
-  options: { scrapeIntervalSeconds: number; caFile: string },
-): GeneratedPrometheusConfig {
+): { moduleFile: string; module: EvaluatedModule } {
   const moduleFile = join(dir, "sshscrape.nix");
   writeFileSync(moduleFile, run(process.execPath, [CLI, "generate", listFile], "sshscrape generate"));
-
-  // The module is a NixOS module function; its scrapeConfigs do not depend on `config`, `pkgs` or `lib`,
-  // and Nix is lazy, so empty stand-ins for the module arguments are enough to evaluate exactly that list.
-  const evalFile = join(dir, "scrape-configs.nix");
-  writeFileSync(
-    evalFile,
-    [
-      "let",
-      "  m = import ./sshscrape.nix;",
-      "  args = { config = { }; pkgs = { }; lib = { }; options = { }; };",
-      "in",
-      "(if builtins.isFunction m then m args else m).services.prometheus.scrapeConfigs",
-      "",
-    ].join("\n"),
+  // --read-write-mode: the stub pkgs.writeText is builtins.toFile, so the proxy config the unit names
+  // becomes a real file in the store that the proxy below reads.
+  const json = run(
+    "nix-instantiate",
+    ["--eval", "--strict", "--json", "--read-write-mode", "-E", `import ${STUBS} { file = ${moduleFile}; }`],
+    "nix-instantiate --eval",
   );
-  const scrapeConfigs = JSON.parse(
-    run("nix-instantiate", ["--eval", "--strict", "--json", evalFile], "nix-instantiate --eval"),
-  ) as Array<Record<string, unknown>>;
+  return { moduleFile, module: JSON.parse(json) as EvaluatedModule };
+}
 
-  // The target list has no field for a private CA (issue 3 lists none), so a scheme = "https" job can only
-  // trust the system store; this test's exporter uses a throwaway CA, which Prometheus must be told about.
+export interface PrometheusYml {
+  config: Record<string, unknown>;
+  /** Jobs that got a `tls_config.ca_file` added because the generated config had none. */
+  caFileAddedTo: string[];
+}
+
+export function prometheusYml(
+  module: EvaluatedModule,
+  options: { scrapeIntervalSeconds: number; caFile: string },
+): PrometheusYml {
+  // The target list has no field for a private CA, so a scheme = "https" job can only trust the system
+  // store; this test's exporter uses a throwaway CA, which Prometheus must be told about.
   const caFileAddedTo: string[] = [];
-  const scrape_configs = scrapeConfigs.map((job) => {
+  const scrape_configs = module.services.prometheus.scrapeConfigs.map((job) => {
     if (job.scheme !== "https" || job.tls_config !== undefined) return job;
     caFileAddedTo.push(String(job.job_name));
     return { ...job, tls_config: { ca_file: options.caFile } };
   });
-
   const interval = `${options.scrapeIntervalSeconds}s`;
   return {
-    moduleFile,
-    scrapeConfigs,
-    // NixOS writes services.prometheus.globalConfig as `global`; these are the values a user would set there.
+    // `global` is services.prometheus.globalConfig, which a user sets beside the generated module.
     config: { global: { scrape_interval: interval, evaluation_interval: interval }, scrape_configs },
     caFileAddedTo,
   };
+}
+
+/** /etc/ssh/ssh_known_hosts as NixOS writes it from `programs.ssh.knownHosts` (alias services.openssh.knownHosts). */
+export function knownHostsText(module: EvaluatedModule): string {
+  const entries = Object.entries(module.services.openssh?.knownHosts ?? {});
+  if (entries.length === 0) throw new Error("the generated module has no services.openssh.knownHosts");
+  return `${entries
+    .map(([name, h]) => {
+      if (!h.publicKey) throw new Error(`knownHosts.${name}: expected publicKey`);
+      return `${h.certAuthority ? "@cert-authority " : ""}${(h.hostNames ?? [name]).join(",")} ${h.publicKey}`;
+    })
+    .join("\n")}\n`;
+}
+
+/**
+ * The unit's ExecStart as argv for running the built CLI here: the packaged binary becomes `bin/run.js`,
+ * and `LoadCredential=ID:PATH` files are copied into `credentialsDir`, which `${CREDENTIALS_DIRECTORY}` names.
+ */
+export function proxyArgsFromUnit(module: EvaluatedModule, credentialsDir: string): string[] {
+  const service = module.systemd.services.sshscrape.serviceConfig;
+  mkdirSync(credentialsDir, { recursive: true, mode: 0o700 });
+  for (const cred of service.LoadCredential ?? []) {
+    const colon = cred.indexOf(":");
+    copyFileSync(cred.slice(colon + 1), join(credentialsDir, cred.slice(0, colon)));
+  }
+  // systemd's own ${VAR} expansion of the unit's environment (systemd.service(5), "Command lines").
+  const argv = service.ExecStart.replaceAll(/\$\{CREDENTIALS_DIRECTORY\}/g, credentialsDir).split(/\s+/);
+  const [binary, ...args] = argv;
+  if (!binary?.endsWith("/bin/sshscrape") || args[0] !== "proxy") {
+    throw new Error(`unexpected ExecStart (want …/bin/sshscrape proxy …): ${service.ExecStart}`);
+  }
+  return args;
 }

@@ -19,17 +19,20 @@ export interface RunningCli {
   stop(): Promise<void>;
 }
 
-export async function startProxyCli(
-  listFile: string,
-  extraArgs: string[] = [],
+/** `sshscrape proxy --config LIST`, answering at the list's `proxy.listen`. */
+export async function startProxyCli(listFile: string, extraArgs: string[] = []): Promise<RunningCli> {
+  const listen = (parse(readFileSync(listFile, "utf8")) as { proxy?: { listen?: string } }).proxy?.listen;
+  if (!listen) throw new Error(`${listFile}: the target list must set proxy.listen`);
+  return startProxyProcess(["proxy", "--config", listFile, ...extraArgs], `http://${listen}`);
+}
+
+/** The built CLI with `args` (starting with "proxy"), ready once `${url}/healthz` answers. */
+export async function startProxyProcess(
+  args: string[],
+  url: string,
   timeoutMs = 15_000,
 ): Promise<RunningCli> {
-  const listen = (parse(readFileSync(listFile, "utf8")) as { proxy?: { listen?: string } }).proxy?.listen;
-  if (!listen) throw new Error(`${listFile}: the e2e target list must set proxy.listen`);
-  const url = `http://${listen}`;
-  const proc: Started = start(process.execPath, [CLI, "proxy", "--config", listFile, ...extraArgs], {
-    cwd: REPO_ROOT,
-  });
+  const proc: Started = start(process.execPath, [CLI, ...args], { cwd: REPO_ROOT });
   const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
   try {
     await waitFor(
@@ -42,7 +45,7 @@ export async function startProxyCli(
   } catch (err) {
     const output = proc.output();
     await proc.stop();
-    throw new Error(`sshscrape proxy did not start (${(err as Error).message}):\n${output}`);
+    throw new Error(`sshscrape ${args.join(" ")} did not start (${(err as Error).message}):\n${output}`);
   }
   return { url, pid: () => proc.child.pid, output: () => proc.output(), stop: () => proc.stop() };
 }
