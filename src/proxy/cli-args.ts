@@ -1,0 +1,66 @@
+/** Turns `sshscrape proxy` flags into a ProxyRuntime (the command itself stays a thin wrapper). */
+import { type Config, isDuration, parseDuration } from "../config/index.js";
+import { UsageError } from "../errors.js";
+import { applyOverrides, type ProxyRuntime, settingsFromConfig, settingsFromFlags } from "./settings.js";
+
+export interface ProxyArgs {
+  config?: string;
+  listen?: string;
+  keyFile?: string;
+  knownHostsFile?: string;
+  allowNonLoopback?: boolean;
+  /** sshified-only flags. */
+  user?: string;
+  port?: number;
+  timeout?: string;
+  metricsListen?: string;
+}
+
+/** sshified's --timeout is a Go duration ("5s"); a bare number is read as seconds. */
+export function parseTimeoutFlag(text: string): number {
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (isDuration(text)) return parseDuration(text);
+  throw new UsageError(`--timeout: expected seconds or a duration such as 10s, got ${JSON.stringify(text)}`);
+}
+
+export function runtimeFromArgs(
+  args: ProxyArgs,
+  load: (file: string) => { file: string; config: Config },
+  env: NodeJS.ProcessEnv = process.env,
+): ProxyRuntime {
+  const timeoutMs = args.timeout === undefined ? undefined : parseTimeoutFlag(args.timeout);
+  let runtime: ProxyRuntime;
+  if (args.config) {
+    for (const [flag, value] of [
+      ["--ssh.user", args.user],
+      ["--ssh.port", args.port],
+    ] as const)
+      if (value !== undefined)
+        throw new UsageError(
+          `${flag} applies without --config only; set ssh.user / ssh.port in ${args.config}`,
+        );
+    runtime = settingsFromConfig(load(args.config), env);
+  } else {
+    runtime = settingsFromFlags(
+      {
+        listen: args.listen,
+        user: args.user,
+        keyFile: args.keyFile,
+        knownHostsFile: args.knownHostsFile,
+        port: args.port,
+        metricsListen: args.metricsListen,
+      },
+      env,
+    );
+  }
+  runtime = applyOverrides(runtime, {
+    listen: args.listen,
+    keyFile: args.keyFile,
+    knownHostsFile: args.knownHostsFile,
+    allowNonLoopback: args.allowNonLoopback,
+    metricsListen: args.metricsListen,
+  });
+  if (timeoutMs !== undefined)
+    runtime = { ...runtime, timeouts: { ...runtime.timeouts, request: timeoutMs } };
+  return runtime;
+}

@@ -1,0 +1,89 @@
+import { TimeoutError } from "./errors.js";
+import type { Phase } from "./proxy-error.js";
+
+/** Header Prometheus sends with every scrape (prometheus/scrape/scrape.go). */
+export const SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds";
+
+/** The shortest budget a request gets, so a tiny scrape timeout minus the margin still leaves room to fail cleanly. */
+const MIN_BUDGET_MS = 50;
+
+/**
+ * The point in time a request must be answered by: min(scrape timeout − margin, proxy.timeout). Answering
+ * after Prometheus gave up is wasted work, and answering 504 just before lets Prometheus record why.
+ */
+export class Deadline {
+  readonly at: number;
+  readonly budgetMs: number;
+
+  constructor(budgetMs: number, now = Date.now()) {
+    this.budgetMs = Math.max(MIN_BUDGET_MS, Math.floor(budgetMs));
+    this.at = now + this.budgetMs;
+  }
+
+  /** From the scrape-timeout header (seconds, may be fractional; ignored when absent or not a number). */
+  static forRequest(header: string | string[] | undefined, marginMs: number, maxMs: number): Deadline {
+    const value = Array.isArray(header) ? header[0] : header;
+    const seconds = value === undefined ? Number.NaN : Number(value.trim());
+    if (!Number.isFinite(seconds) || seconds <= 0) return new Deadline(maxMs);
+    return new Deadline(Math.min(seconds * 1000 - marginMs, maxMs));
+  }
+
+  remaining(now = Date.now()): number {
+    return Math.max(0, this.at - now);
+  }
+
+  /** Budget for one phase: its own bound, cut to what is left of the request's. */
+  phaseBudget(phaseMaxMs: number): number {
+    return Math.min(phaseMaxMs, this.remaining());
+  }
+}
+
+/**
+ * Rejects with a TimeoutError naming `phase` when `promise` does not settle within `ms`; `onTimeout` runs
+ * first so the caller can tear down what it started. The timer is cleared on every path.
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  phase: Phase | (() => Phase),
+  what: string | (() => string),
+  onTimeout?: () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onTimeout?.();
+      const p = typeof phase === "function" ? phase() : phase;
+      reject(new TimeoutError(p, typeof what === "function" ? what() : what, ms));
+    }, ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Rejects as soon as `signal` aborts (the client went away), with the signal's reason. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,216 @@
+/**
+ * `startProxy`: wires settings, keys, known_hosts, the allowlist, the SSH pool and the HTTP server together,
+ * and owns the lifecycle (SIGHUP reload without dropping requests; SIGTERM graceful stop).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { type Logger, pino } from "pino";
+import { joinHostPort } from "../config/index.js";
+import { Allowlist } from "./allowlist.js";
+import { describeCause, ListenError, ProxySettingsError } from "./errors.js";
+import { KeyStore } from "./keys.js";
+import { KnownHosts } from "./known-hosts.js";
+import { ProxyMetrics } from "./metrics.js";
+import { SshPool } from "./pool.js";
+import { createProxyServer } from "./server.js";
+import { type HostPort, isLoopback, keyFiles, type ProxyRuntime, routeFor } from "./settings.js";
+
+export type { ProxyRuntime } from "./settings.js";
+export { applyOverrides, settingsFromConfig, settingsFromFlags } from "./settings.js";
+
+export interface RunningProxy {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  metricsUrl?: string;
+  /** Same as SIGHUP: re-reads known_hosts, keys and the proxy password; in-flight requests continue. */
+  reload(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish within `graceMs` (default proxy.gracePeriod), closes SSH. */
+  close(graceMs?: number): Promise<void>;
+  /** Resolves once the proxy has stopped (after close(), SIGTERM or SIGINT). */
+  closed: Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  installSignalHandlers?: boolean;
+}
+
+/** known_hosts from the file, plus the target list's `hostKeys` when it has any. */
+function loadKnownHosts(rt: ProxyRuntime): KnownHosts {
+  if (rt.extraKnownHosts.length === 0) return KnownHosts.load(rt.knownHostsFile);
+  const fromFile = existsSync(rt.knownHostsFile) ? readFileSync(rt.knownHostsFile, "utf8") : "";
+  return KnownHosts.parse(`${fromFile}\n${rt.extraKnownHosts.join("\n")}\n`, rt.knownHostsFile);
+}
+
+function readCredentials(rt: ProxyRuntime): { username: string; password: string } | undefined {
+  if (!rt.auth) return undefined;
+  try {
+    const password = readFileSync(rt.auth.passwordFile, "utf8").replace(/\r?\n$/, "");
+    if (!password) throw new Error("file is empty");
+    return { username: rt.auth.username, password };
+  } catch (err) {
+    throw new ProxySettingsError(
+      `${rt.auth.passwordFile}: cannot read proxy.auth.passwordFile: ${describeCause(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function makeAllowlist(rt: ProxyRuntime, knownHosts: KnownHosts): Allowlist {
+  return new Allowlist({
+    exact: rt.allow.exact,
+    patterns: rt.allow.patterns,
+    // sshified's rule: any host that has a known_hosts entry (for its SSH port), any exporter port.
+    any: rt.allow.anyKnownHost ? (host) => knownHosts.hasHost(host, routeFor(rt, host).ssh.port) : undefined,
+  });
+}
+
+function listen(server: Server, at: HostPort): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new ListenError(joinHostPort(at.host, at.port), err));
+    server.once("error", onError);
+    server.listen(at.port, at.host, () => {
+      server.off("error", onError);
+      const addr = server.address();
+      resolve(typeof addr === "object" && addr ? addr.port : at.port);
+    });
+  });
+}
+
+export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {}): Promise<RunningProxy> {
+  const logger = opts.logger ?? pino({ name: "sshscrape" });
+  const rt = runtime;
+  if (!isLoopback(rt.listen.host) && !rt.auth && !rt.allowNonLoopback)
+    throw new ProxySettingsError(
+      `refusing to listen on ${joinHostPort(rt.listen.host, rt.listen.port)} without proxy authentication: ` +
+        "anyone who can reach it could use your SSH key; set proxy.auth, or pass --allow-non-loopback " +
+        "(proxy.allowNonLoopback) if a firewall already restricts it",
+    );
+
+  const keys = new KeyStore();
+  for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
+  let knownHosts = loadKnownHosts(rt);
+  for (const w of knownHosts.warnings) logger.warn(w);
+  let allowlist = makeAllowlist(rt, knownHosts);
+  let credentials = readCredentials(rt);
+  if (rt.mode === "sshified")
+    logger.warn(
+      "sshified-compatible mode (no --config): every host in known_hosts may be proxied, on any port; " +
+        "pass --config FILE with a target list to allow only its exporters",
+    );
+
+  const metrics = new ProxyMetrics();
+  const pool = new SshPool({
+    timeouts: rt.timeouts,
+    maxHandshakes: rt.maxHandshakes,
+    keys,
+    knownHosts: () => knownHosts,
+    metrics,
+    logger,
+  });
+  const proxy = createProxyServer({
+    runtime: () => rt,
+    allowlist: () => allowlist,
+    credentials: () => credentials,
+    pool,
+    metrics,
+    logger,
+  });
+  proxy.server.on("error", (err) => logger.error({ cause: describeCause(err) }, "proxy server error"));
+  const port = await listen(proxy.server, rt.listen);
+  const url = `http://${joinHostPort(rt.listen.host, port)}`;
+
+  let metricsServer: Server | undefined;
+  let metricsUrl: string | undefined;
+  if (rt.metricsListen) {
+    const ms = createServer((req, res) => {
+      if ((req.url ?? "").split("?")[0] !== "/metrics") {
+        res.writeHead(404, { "content-type": "text/plain" }).end("only /metrics is served here\n");
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+        (err) => res.writeHead(500).end(String(err)),
+      );
+    });
+    ms.on("error", (err) => logger.error({ cause: describeCause(err) }, "metrics server error"));
+    try {
+      const mport = await listen(ms, rt.metricsListen);
+      metricsServer = ms;
+      metricsUrl = `http://${joinHostPort(rt.metricsListen.host, mport)}/metrics`;
+    } catch (err) {
+      proxy.server.close();
+      throw err;
+    }
+  }
+  logger.info({ url, metricsUrl, mode: rt.mode, source: rt.source }, "listening");
+
+  const reload = async () => {
+    try {
+      for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
+      const nextKnown = loadKnownHosts(rt);
+      const nextCreds = readCredentials(rt);
+      knownHosts = nextKnown;
+      for (const w of knownHosts.warnings) logger.warn(w);
+      allowlist = makeAllowlist(rt, knownHosts);
+      credentials = nextCreds;
+      pool.clearBackoff();
+      logger.info({ knownHostsFile: rt.knownHostsFile }, "reloaded known_hosts, keys and credentials");
+    } catch (err) {
+      logger.error({ cause: describeCause(err) }, "reload failed; keeping the previous known_hosts and keys");
+      throw err;
+    }
+  };
+
+  let resolveClosed: () => void = () => {};
+  const closed = new Promise<void>((r) => {
+    resolveClosed = r;
+  });
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = rt.timeouts.grace): Promise<void> => {
+    closing ??= (async () => {
+      logger.info({ graceMs }, "stopping");
+      removeSignalHandlers();
+      proxy.server.close();
+      proxy.server.closeIdleConnections();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
+      const until = Date.now() + graceMs;
+      while (proxy.active() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+      if (proxy.active() > 0)
+        logger.warn({ active: proxy.active() }, "grace period over; closing remaining requests");
+      proxy.server.closeAllConnections();
+      proxy.destroyTunnels();
+      await pool.close();
+      logger.info("stopped");
+      resolveClosed();
+    })();
+    return closing;
+  };
+
+  const onHup = () => {
+    reload().catch(() => {
+      // logged in reload(); the proxy keeps running with the previous files
+    });
+  };
+  const onTerm = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, "signal received");
+    void close();
+  };
+  const removeSignalHandlers = () => {
+    if (!opts.installSignalHandlers) return;
+    process.off("SIGHUP", onHup);
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onTerm);
+  };
+  if (opts.installSignalHandlers) {
+    process.on("SIGHUP", onHup);
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onTerm);
+  }
+
+  return { url, port, metricsUrl, reload, close, closed };
+}

@@ -1,0 +1,398 @@
+/**
+ * The HTTP side: a node:http server that routes every absolute-form request by its own target (Prometheus
+ * sends requests for many targets over one keep-alive connection), tunnels CONNECT for `scheme: https`
+ * targets, and serves its own /metrics, /healthz and /targets in origin form.
+ */
+import { timingSafeEqual } from "node:crypto";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { Duplex } from "node:stream";
+import { pipeline } from "node:stream";
+import type { Logger } from "pino";
+import type { ClientChannel } from "ssh2";
+import { joinHostPort } from "../config/index.js";
+import type { Allowlist } from "./allowlist.js";
+import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
+import {
+  asProxyError,
+  ClientGoneError,
+  HeadersTooLargeError,
+  MalformedRequestError,
+  MethodNotAllowedError,
+  NotAllowedError,
+  NotAProxyRequestError,
+  ProxyAuthRequiredError,
+  ProxyError,
+  ResponseTooLargeError,
+  TimeoutError,
+  UpstreamError,
+} from "./errors.js";
+import { endToEndHeaders } from "./hop-by-hop.js";
+import type { ProxyMetrics } from "./metrics.js";
+import type { SshPool } from "./pool.js";
+import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
+import { type ProxyRuntime, routeFor } from "./settings.js";
+
+/** node:http's default; a larger header block is answered 431 by the parser. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export interface ServerDeps {
+  runtime: () => ProxyRuntime;
+  allowlist: () => Allowlist;
+  /** Current proxy credentials, or undefined when proxy auth is off. */
+  credentials: () => { username: string; password: string } | undefined;
+  pool: SshPool;
+  metrics: ProxyMetrics;
+  logger: Logger;
+}
+
+export interface ProxyServer {
+  server: Server;
+  /** Requests and tunnels being served (graceful shutdown waits for zero). */
+  active(): number;
+  /** Destroys every open tunnel (after the grace period). */
+  destroyTunnels(): void;
+}
+
+const PROXIED_METHODS = new Set(["GET", "HEAD", "POST"]);
+
+export function createProxyServer(deps: ServerDeps): ProxyServer {
+  const { metrics, logger, pool } = deps;
+  let active = 0;
+  const tunnels = new Set<Duplex>();
+
+  const record = (target: string, status: number, started: number, err?: ProxyError) => {
+    metrics.requests.inc({ target, code: String(status) });
+    metrics.duration.observe({ target }, (performance.now() - started) / 1000);
+    if (!err) return;
+    metrics.errors.inc({ type: err.code });
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    const fields = { target, status, phase: err.phase, code: err.code, error: err.message, cause };
+    if (err instanceof ClientGoneError) logger.debug(fields, "client went away");
+    else if (err.code.startsWith("HOST_KEY_")) logger.error(fields, "request failed");
+    else logger.warn(fields, "request failed");
+  };
+
+  /** Proxy-Authorization: Basic (RFC 9110 §11.7.1, RFC 7617); compared in constant time. */
+  const checkAuth = (req: IncomingMessage) => {
+    const creds = deps.credentials();
+    if (!creds) return;
+    const header = req.headers["proxy-authorization"];
+    if (!header) throw new ProxyAuthRequiredError(false);
+    const m = /^Basic\s+(\S+)\s*$/i.exec(header);
+    const given = Buffer.from(m ? Buffer.from(m[1] as string, "base64").toString("utf8") : "");
+    const expected = Buffer.from(`${creds.username}:${creds.password}`);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      throw new ProxyAuthRequiredError(true);
+  };
+
+  const checkAllowed = (host: string, port: number) => {
+    const target = joinHostPort(host, port);
+    if (!deps.allowlist().allows(host, port)) throw new NotAllowedError(target);
+    return target;
+  };
+
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES });
+  // Longer than Go's default idle timeout (90 s is the client's; net/http closes idle conns it does not reuse),
+  // so a scrape every 15–60 s finds its connection still open.
+  server.keepAliveTimeout = 65_000;
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    active++;
+    res.once("close", () => active--);
+    if (req.url?.startsWith("/")) {
+      serveOwn(req, res);
+      return;
+    }
+    void proxyRequest(req, res);
+  });
+
+  const serveOwn = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+      res.end(req.method === "HEAD" ? undefined : body);
+    };
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      const err = new MethodNotAllowedError(req.method ?? "?");
+      send(err.status, "text/plain; charset=utf-8", `${err.message}\n`);
+      return;
+    }
+    if (path === "/healthz") return send(200, "text/plain; charset=utf-8", "ok\n");
+    if (path === "/targets") {
+      const rt = deps.runtime();
+      return send(
+        200,
+        "application/json",
+        `${JSON.stringify({ mode: rt.mode, source: rt.source, hosts: pool.state() }, null, 2)}\n`,
+      );
+    }
+    if (path === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => send(200, metrics.registry.contentType, text),
+        (err) => send(500, "text/plain; charset=utf-8", `cannot collect metrics: ${String(err)}\n`),
+      );
+      return;
+    }
+    const err = new NotAProxyRequestError(path ?? "/");
+    send(err.status, "text/plain; charset=utf-8", `${err.message}\n`);
+  };
+
+  const proxyRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    let label = "other";
+    const abort = new AbortController();
+    // A client that disconnects aborts its channel: nobody would read the answer.
+    res.once("close", () => {
+      if (!res.writableFinished) abort.abort(new ClientGoneError());
+    });
+    try {
+      if (!PROXIED_METHODS.has(req.method ?? "")) throw new MethodNotAllowedError(req.method ?? "?");
+      checkAuth(req);
+      const target = parseAbsoluteTarget(req.url ?? "");
+      label = checkAllowed(target.host, target.port);
+      const rt = deps.runtime();
+      const route = routeFor(rt, target.host);
+      const deadline = Deadline.forRequest(
+        req.headers[SCRAPE_TIMEOUT_HEADER],
+        rt.timeouts.margin,
+        rt.timeouts.request,
+      );
+      const channel = await pool.openChannel(
+        route.ssh,
+        route.remoteAddress,
+        target.port,
+        deadline,
+        abort.signal,
+      );
+      await exchange(req, res, channel, label, target.path, deadline, abort.signal, rt.maxResponseBytes);
+      record(label, res.statusCode, started);
+    } catch (e) {
+      const err = abort.signal.aborted ? new ClientGoneError() : asProxyError(e);
+      record(label, res.headersSent ? res.statusCode : err.status, started, err);
+      sendError(res, err);
+    }
+  };
+
+  server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    active++;
+    tunnels.add(socket);
+    let counted = true;
+    const done = () => {
+      if (counted) active--;
+      counted = false;
+      tunnels.delete(socket);
+    };
+    socket.once("close", done);
+    void tunnel(req, socket, head, () => {
+      // Once established, a tunnel is long-lived (Prometheus reuses the TLS connection across scrapes), so it
+      // no longer holds up a graceful shutdown beyond the grace period.
+      if (counted) active--;
+      counted = false;
+    });
+  });
+
+  const tunnel = async (req: IncomingMessage, socket: Duplex, head: Buffer, established: () => void) => {
+    const started = performance.now();
+    let label = "other";
+    const abort = new AbortController();
+    socket.on("error", (err) =>
+      logger.debug({ target: label, cause: err.message }, "tunnel client socket error"),
+    );
+    socket.once("close", () => abort.abort(new ClientGoneError()));
+    try {
+      checkAuth(req);
+      const { host, port } = parseConnectTarget(req.url ?? "");
+      label = checkAllowed(host, port);
+      const rt = deps.runtime();
+      const route = routeFor(rt, host);
+      const deadline = Deadline.forRequest(
+        req.headers[SCRAPE_TIMEOUT_HEADER],
+        rt.timeouts.margin,
+        rt.timeouts.request,
+      );
+      const channel = await pool.openChannel(route.ssh, route.remoteAddress, port, deadline, abort.signal);
+      if (abort.signal.aborted) {
+        channel.close();
+        throw abort.signal.reason;
+      }
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      if (head.length) channel.write(head);
+      record(label, 200, started);
+      established();
+      const onEnd = (err: Error | null | undefined) => {
+        if (err && !socket.destroyed) socket.destroy();
+        if (err) channel.destroy();
+      };
+      pipeline(socket, channel, onEnd);
+      pipeline(channel, socket, onEnd);
+    } catch (e) {
+      const err = abort.signal.aborted ? new ClientGoneError() : asProxyError(e);
+      record(label, err.status, started, err);
+      writeRawError(socket, err);
+    }
+  };
+
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const e =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? new HeadersTooLargeError(MAX_HEADER_BYTES)
+        : new MalformedRequestError(err.code ?? err.message);
+    metrics.errors.inc({ type: e.code });
+    metrics.requests.inc({ target: "other", code: String(e.status) });
+    logger.warn({ status: e.status, code: e.code, error: e.message }, "request failed");
+    writeRawError(socket, e);
+  });
+
+  return {
+    server,
+    active: () => active,
+    destroyTunnels() {
+      for (const t of tunnels) t.destroy();
+    },
+  };
+}
+
+/** Makes an ssh2 channel usable as the socket of an http.ClientRequest (as ssh2's own HTTPAgent does). */
+function asSocket(channel: ClientChannel): Duplex {
+  const ch = channel as unknown as Record<string, unknown>;
+  const noop = () => channel;
+  ch.setKeepAlive = noop;
+  ch.setNoDelay = noop;
+  ch.setTimeout = noop;
+  ch.ref = noop;
+  ch.unref = noop;
+  ch.destroySoon = channel.destroy.bind(channel);
+  return channel;
+}
+
+/**
+ * One HTTP exchange over a fresh channel: request and response stream through untouched apart from the
+ * hop-by-hop headers (Content-Encoding and the body are passed as they are; nothing is buffered).
+ */
+function exchange(
+  req: IncomingMessage,
+  res: ServerResponse,
+  channel: ClientChannel,
+  target: string,
+  path: string,
+  deadline: Deadline,
+  signal: AbortSignal,
+  maxBytes: number | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const headers = endToEndHeaders(req.rawHeaders);
+    // Each exchange has its own channel; closing it at the end is how the exporter knows we are done.
+    headers.push("Connection", "close");
+    const upstream = httpRequest({
+      createConnection: () => asSocket(channel),
+      method: req.method,
+      path,
+      headers,
+      setHost: false,
+    });
+    let settled = false;
+    const finish = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      if (err) {
+        upstream.destroy();
+        channel.destroy();
+        reject(err);
+      } else resolve();
+    };
+    const budget = deadline.remaining();
+    const timer = setTimeout(
+      () => finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
+      budget,
+    );
+    const onAbort = () => finish(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    upstream.on("error", (err) => finish(new UpstreamError(target, err)));
+    upstream.on("response", (up) => {
+      const length = Number(up.headers["content-length"]);
+      if (maxBytes !== undefined && Number.isFinite(length) && length > maxBytes) {
+        up.destroy();
+        finish(new ResponseTooLargeError(target, maxBytes));
+        return;
+      }
+      let seen = 0;
+      if (maxBytes !== undefined) {
+        up.on("data", (chunk: Buffer) => {
+          seen += chunk.length;
+          // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
+          // a silently short body would be parsed as a complete scrape.
+          if (seen > maxBytes) finish(new ResponseTooLargeError(target, maxBytes));
+        });
+      }
+      res.sendDate = false;
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEndHeaders(up.rawHeaders));
+      pipeline(up, res, (err) => {
+        if (err) finish(new UpstreamError(target, err));
+        else finish();
+      });
+    });
+    pipeline(req, upstream, (err) => {
+      if (err) finish(new UpstreamError(target, err));
+    });
+  });
+}
+
+/** Answers with the error's status and a one-line plain-text body; after the headers, fails the response. */
+function sendError(res: ServerResponse, err: ProxyError): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = `${err.message}\n`;
+  const headers: Record<string, string | number> = {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "x-sshscrape-error": err.code,
+  };
+  if (err.status === 407) headers["proxy-authenticate"] = 'Basic realm="sshscrape"';
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  403: "Forbidden",
+  405: "Method Not Allowed",
+  407: "Proxy Authentication Required",
+  414: "URI Too Long",
+  431: "Request Header Fields Too Large",
+  499: "Client Closed Request",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+/** For CONNECT and parser errors, where there is no ServerResponse: the same answer, written by hand. */
+function writeRawError(socket: Duplex, err: ProxyError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${err.message}\n`;
+  const extra = err.status === 407 ? 'Proxy-Authenticate: Basic realm="sshscrape"\r\n' : "";
+  socket.end(
+    `HTTP/1.1 ${err.status} ${REASONS[err.status] ?? "Error"}\r\n` +
+      "Content-Type: text/plain; charset=utf-8\r\n" +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Sshscrape-Error: ${err.code}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  );
+}
+
+export { ProxyError };

@@ -1,0 +1,313 @@
+/**
+ * ProxyRuntime: everything the running proxy needs, resolved from a target list (`--config`) or from
+ * sshified's flags, with durations in milliseconds and hosts canonical. Key paths are resolved here
+ * (explicit flag > $CREDENTIALS_DIRECTORY > the target list) so the rest of the proxy never asks where
+ * a key comes from.
+ */
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import {
+  type Config,
+  type JumpHost,
+  type KeySource,
+  normalizeHost,
+  parseDuration,
+  runtimeKeyPath,
+  secretName,
+} from "../config/index.js";
+import { ProxySettingsError } from "./errors.js";
+import { canonicalHost } from "./request-target.js";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** One SSH login: who, where, with which key, and (for bastions) through which other login. */
+export interface SshEndpoint {
+  user: string;
+  host: string;
+  port: number;
+  keyFile: string;
+  jump?: SshEndpoint;
+}
+
+/** Per-host overrides from the target list; anything undefined comes from `defaults`. */
+export interface HostOverrides {
+  user?: string;
+  port?: number;
+  keyFile?: string;
+  remoteAddress?: string;
+  jump?: { host: string; port: number; user?: string };
+}
+
+export interface ProxyTimeouts {
+  /** Upper bound of a whole request (proxy.timeout / sshified's --timeout). */
+  request: number;
+  /** Subtracted from X-Prometheus-Scrape-Timeout-Seconds. */
+  margin: number;
+  connect: number;
+  handshake: number;
+  channelOpen: number;
+  idle: number;
+  keepaliveInterval: number;
+  keepaliveCountMax: number;
+  backoff: number;
+  grace: number;
+}
+
+export interface ProxyRuntime {
+  /** The target list file, or "command line" in sshified-compatible mode. */
+  source: string;
+  mode: "config" | "sshified";
+  listen: HostPort;
+  metricsListen?: HostPort;
+  allowNonLoopback: boolean;
+  auth?: { username: string; passwordFile: string };
+  knownHostsFile: string;
+  /** known_hosts lines made from the target list's `hostKeys` (used beside knownHostsFile). */
+  extraKnownHosts: string[];
+  allow: { exact: HostPort[]; patterns: string[]; anyKnownHost: boolean };
+  defaults: { user: string; port: number; keyFile: string; remoteAddress: string };
+  hosts: Map<string, HostOverrides>;
+  passphraseFile?: string;
+  timeouts: ProxyTimeouts;
+  maxHandshakes: number;
+  maxResponseBytes?: number;
+}
+
+/** Resolved SSH path to one target host. */
+export interface Route {
+  ssh: SshEndpoint;
+  remoteAddress: string;
+}
+
+export function routeFor(runtime: ProxyRuntime, host: string): Route {
+  const o = runtime.hosts.get(host) ?? {};
+  const user = o.user ?? runtime.defaults.user;
+  const keyFile = o.keyFile ?? runtime.defaults.keyFile;
+  const jump = o.jump
+    ? { user: o.jump.user ?? user, host: o.jump.host, port: o.jump.port, keyFile }
+    : undefined;
+  return {
+    ssh: { user, host, port: o.port ?? runtime.defaults.port, keyFile, jump },
+    remoteAddress: o.remoteAddress ?? runtime.defaults.remoteAddress,
+  };
+}
+
+/** Every key file the runtime can use (loaded at start and on reload). */
+export function keyFiles(runtime: ProxyRuntime): string[] {
+  const files = new Set([runtime.defaults.keyFile]);
+  for (const o of runtime.hosts.values()) if (o.keyFile) files.add(o.keyFile);
+  return [...files];
+}
+
+/** `user@host:port`, and ` via user@jump:port` for bastions: the `host` metric label and error wording. */
+export function endpointName(e: SshEndpoint): string {
+  const self = `${e.user}@${e.host.includes(":") ? `[${e.host}]` : e.host}:${e.port}`;
+  return e.jump ? `${self} via ${endpointName(e.jump)}` : self;
+}
+
+/** The form request targets are canonicalised to (request-target.ts), so routes and requests meet. */
+function canonical(host: string): string {
+  try {
+    return canonicalHost(normalizeHost(host));
+  } catch {
+    return normalizeHost(host);
+  }
+}
+
+/** Where systemd's LoadCredential= puts secrets (systemd.exec(5), "Credentials"). */
+function credential(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (!dir) return undefined;
+  const file = join(dir, name);
+  return existsSync(file) ? file : undefined;
+}
+
+/** The global key: `$CREDENTIALS_DIRECTORY/ssh-key` when present, else where the target list says. */
+export function globalKeyFile(key: KeySource, env: NodeJS.ProcessEnv = process.env): string {
+  return credential("ssh-key", env) ?? runtimeKeyPath(key);
+}
+
+/** A per-target key: `$CREDENTIALS_DIRECTORY/<secret name or file name>` when present, else its path. */
+export function targetKeyFile(key: KeySource, env: NodeJS.ProcessEnv = process.env): string {
+  const name = secretName(key) ?? basename(runtimeKeyPath(key));
+  return credential(name, env) ?? runtimeKeyPath(key);
+}
+
+/** HOST:PORT or [V6]:PORT; port 0 picks a free port. Go's ":PORT" (all interfaces) is accepted as sshified did. */
+function listenAddress(text: string, what: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535)
+    throw new ProxySettingsError(
+      `${what}: expected HOST:PORT, e.g. 127.0.0.1:8888, got ${JSON.stringify(text)}`,
+    );
+  const host = m[1] ?? m[2] ?? "";
+  return { host: host === "" ? "0.0.0.0" : normalizeHost(host), port };
+}
+
+function jumpOf(j: JumpHost | undefined): HostOverrides["jump"] {
+  return j ? { host: canonical(j.host), port: j.port ?? 22, user: j.user } : undefined;
+}
+
+function knownHostsLine(host: string, port: number, key: string): string {
+  const name = port === 22 ? host : `[${host}]:${port}`;
+  return `${name} ${key.split(/\s+/).slice(0, 2).join(" ")}`;
+}
+
+/** The runtime for `sshscrape proxy --config FILE`. */
+export function settingsFromConfig(
+  loaded: { file: string; config: Config },
+  env: NodeJS.ProcessEnv = process.env,
+): ProxyRuntime {
+  const { file, config } = loaded;
+  const p = config.proxy;
+  const hosts = new Map<string, HostOverrides>();
+  const exact: HostPort[] = [];
+  const extraKnownHosts: string[] = [];
+  for (const t of config.targets) {
+    const host = canonical(t.host);
+    const s = t.ssh ?? {};
+    hosts.set(host, {
+      user: s.user,
+      port: s.port,
+      keyFile: s.key ? targetKeyFile(s.key, env) : undefined,
+      remoteAddress: s.remoteAddress,
+      jump: jumpOf(s.jump),
+    });
+    for (const e of t.exporters) exact.push({ host, port: e.port });
+    for (const k of t.hostKeys ?? [])
+      extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
+    if (s.jump) {
+      const jh = canonical(s.jump.host);
+      for (const k of s.jump.hostKeys ?? []) extraKnownHosts.push(knownHostsLine(jh, s.jump.port ?? 22, k));
+    }
+  }
+  return {
+    source: file,
+    mode: "config",
+    listen: listenAddress(p.listen, `${file}: proxy.listen`),
+    metricsListen: p.metricsListen
+      ? listenAddress(p.metricsListen, `${file}: proxy.metricsListen`)
+      : undefined,
+    allowNonLoopback: p.allowNonLoopback,
+    auth: p.auth,
+    knownHostsFile: p.knownHostsFile,
+    extraKnownHosts,
+    allow: { exact, patterns: p.allow ?? [], anyKnownHost: false },
+    defaults: {
+      user: config.ssh.user,
+      port: config.ssh.port,
+      keyFile: globalKeyFile(config.ssh.key, env),
+      remoteAddress: config.ssh.remoteAddress,
+    },
+    hosts,
+    passphraseFile: config.ssh.passphraseFile,
+    timeouts: {
+      request: parseDuration(p.timeout),
+      margin: parseDuration(p.timeoutMargin),
+      connect: parseDuration(p.connectTimeout),
+      handshake: parseDuration(p.handshakeTimeout),
+      channelOpen: parseDuration(p.channelOpenTimeout),
+      idle: parseDuration(p.idleTimeout),
+      keepaliveInterval: parseDuration(p.keepaliveInterval),
+      keepaliveCountMax: p.keepaliveCountMax,
+      backoff: parseDuration(p.backoff),
+      grace: parseDuration(p.gracePeriod),
+    },
+    maxHandshakes: p.maxHandshakes,
+    maxResponseBytes: p.maxResponseBytes,
+  };
+}
+
+/** sshified's flags (hoffie/sshified main.go), so its systemd unit works with only the binary swapped. */
+export interface SshifiedFlags {
+  listen?: string;
+  user?: string;
+  keyFile?: string;
+  knownHostsFile?: string;
+  port?: number;
+  /** Seconds, like sshified's --timeout. */
+  timeoutSeconds?: number;
+  metricsListen?: string;
+}
+
+/** Defaults of the proxy section for settings that have no sshified flag. */
+const DEFAULT_TIMEOUTS: ProxyTimeouts = {
+  request: 30_000,
+  margin: 500,
+  connect: 5_000,
+  handshake: 10_000,
+  channelOpen: 5_000,
+  idle: 300_000,
+  keepaliveInterval: 15_000,
+  keepaliveCountMax: 3,
+  backoff: 10_000,
+  grace: 10_000,
+};
+
+/**
+ * The runtime for sshified-compatible mode (no target list): one user, port and key for every host, and
+ * the allowlist is "any host in known_hosts, any port" — sshified's own rule, logged as a warning at start.
+ */
+export function settingsFromFlags(flags: SshifiedFlags, env: NodeJS.ProcessEnv = process.env): ProxyRuntime {
+  const keyFile = flags.keyFile ?? credential("ssh-key", env);
+  if (!keyFile)
+    throw new ProxySettingsError(
+      "no private key: pass --ssh.key-file FILE (or --key-file), or --config FILE with a target list",
+    );
+  return {
+    source: "command line",
+    mode: "sshified",
+    // sshified's default listen address.
+    listen: listenAddress(flags.listen ?? "127.0.0.1:8888", "listen address"),
+    metricsListen: flags.metricsListen
+      ? listenAddress(flags.metricsListen, "--metrics.listen-addr")
+      : undefined,
+    allowNonLoopback: false,
+    knownHostsFile: flags.knownHostsFile ?? "/etc/ssh/ssh_known_hosts",
+    extraKnownHosts: [],
+    allow: { exact: [], patterns: [], anyKnownHost: true },
+    defaults: {
+      user: flags.user ?? "sshscrape",
+      port: flags.port ?? 22,
+      keyFile,
+      remoteAddress: "127.0.0.1",
+    },
+    hosts: new Map(),
+    timeouts: {
+      ...DEFAULT_TIMEOUTS,
+      ...(flags.timeoutSeconds !== undefined ? { request: Math.round(flags.timeoutSeconds * 1000) } : {}),
+    },
+    maxHandshakes: 32,
+  };
+}
+
+/** Command-line overrides that apply in both modes. */
+export interface RuntimeOverrides {
+  listen?: string;
+  keyFile?: string;
+  knownHostsFile?: string;
+  allowNonLoopback?: boolean;
+  metricsListen?: string;
+}
+
+export function applyOverrides(runtime: ProxyRuntime, o: RuntimeOverrides): ProxyRuntime {
+  return {
+    ...runtime,
+    listen: o.listen ? listenAddress(o.listen, "--listen") : runtime.listen,
+    metricsListen: o.metricsListen
+      ? listenAddress(o.metricsListen, "--metrics.listen-addr")
+      : runtime.metricsListen,
+    knownHostsFile: o.knownHostsFile ?? runtime.knownHostsFile,
+    allowNonLoopback: o.allowNonLoopback || runtime.allowNonLoopback,
+    defaults: o.keyFile ? { ...runtime.defaults, keyFile: o.keyFile } : runtime.defaults,
+  };
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,289 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { parseConfig } from "../../src/config/index.js";
+import { nixEvalJson, nixString, nixValue, repoRoot, run } from "./nix.js";
+import { renderUnit, type ServiceValue } from "./unit.js";
+
+interface Evaluated {
+  failedAssertions: string[];
+  users: Record<string, { isSystemUser: boolean; isNormalUser: boolean; group: string }>;
+  groups: Record<string, unknown>;
+  knownHosts: Record<string, { hostNames: string[]; publicKey: string }>;
+  knownHostsText: string;
+  scrapeConfigs: Array<Record<string, unknown>>;
+  services: Record<string, ServiceValue>;
+}
+
+let dir: string;
+let pkgDir: string;
+const keys: string[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "sshscrape-module-"));
+  // The package the unit runs: a real executable, so `systemd-analyze verify` can check ExecStart.
+  pkgDir = join(dir, "pkg");
+  mkdirSync(join(pkgDir, "bin"), { recursive: true });
+  writeFileSync(join(pkgDir, "bin/sshscrape"), `#!/bin/sh\nexec node ${repoRoot}/bin/run.js "$@"\n`);
+  chmodSync(join(pkgDir, "bin/sshscrape"), 0o755);
+  for (const name of ["a", "b", "c"]) {
+    execFileSync("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      `host-${name}`,
+      "-f",
+      join(dir, name),
+    ]);
+    keys.push(readFileSync(join(dir, `${name}.pub`), "utf8").trim());
+  }
+});
+
+/** Evaluates nix/module.nix and nix/target.nix with the stub module system (test/nix/stub-nixpkgs). */
+function evaluate(config: { sshscrape?: unknown; target?: unknown }): Evaluated {
+  const modules = [
+    `{ services.sshscrape.package = { type = "derivation"; name = "sshscrape"; outPath = ${nixString(pkgDir)}; meta.mainProgram = "sshscrape"; }; }`,
+    config.sshscrape ? `{ services.sshscrape = ${nixValue(config.sshscrape)}; }` : "",
+    config.target
+      ? `{ services.openssh.enable = true; services.sshscrape-target = ${nixValue(config.target)}; }`
+      : "",
+  ];
+  return nixEvalJson<Evaluated>(
+    `import ${repoRoot}/test/nix/eval-nixos.nix { modules = [ ${modules.join("\n")} ]; }`,
+  );
+}
+
+const monitoring = () => ({
+  enable: true,
+  ssh: { keyFile: "/run/secrets/sshscrape-ssh-key" },
+  allow: ["*.internal.example.org:9100"],
+  scrapeConfigs: { labels: { site: "fra1" } },
+  settings: { proxy: { timeout: "20s" } },
+  targets: {
+    "web1.example.org": {
+      hostKeys: [keys[0]],
+      labels: { role: "web" },
+      exporters: { node: { port: 9100, labels: { tier: "1" } } },
+    },
+    db: {
+      host: "2001:db8::5",
+      hostKeys: [keys[1], keys[2]],
+      ssh: {
+        port: 2222,
+        keyFile: "/run/agenix/db-key",
+        jump: { host: "bastion.example.org", user: "jump", hostKeys: [keys[2]] },
+      },
+      exporters: {
+        node: { port: 9100 },
+        postgres: { port: 9187, scheme: "https", scrapeTimeout: "8s" },
+      },
+    },
+  },
+});
+
+function configFileOf(unit: ServiceValue): string {
+  const m = /--config (\S+)/.exec(String(unit.serviceConfig.ExecStart));
+  if (!m?.[1]) throw new Error(`no --config in ExecStart: ${unit.serviceConfig.ExecStart}`);
+  return m[1];
+}
+
+describe("services.sshscrape (nix/module.nix)", () => {
+  let ev: Evaluated;
+  let unit: ServiceValue;
+  beforeAll(() => {
+    ev = evaluate({ sshscrape: monitoring() });
+    unit = ev.services.sshscrape as ServiceValue;
+  });
+
+  it("evaluates without failed assertions and creates a static system user and group", () => {
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.users.sshscrape).toMatchObject({ isSystemUser: true, isNormalUser: false, group: "sshscrape" });
+    expect(Object.keys(ev.groups)).toEqual(["sshscrape"]);
+    expect(unit.serviceConfig).toMatchObject({ User: "sshscrape", Group: "sshscrape" });
+  });
+
+  it("writes every host key to known_hosts, as [host]:port off port 22, including the jump host", () => {
+    const lines = ev.knownHostsText.trim().split("\n").sort();
+    const key = (k: string | undefined) => k?.trim();
+    expect(lines).toEqual(
+      [
+        `[2001:db8::5]:2222 ${key(keys[1])}`,
+        `[2001:db8::5]:2222 ${key(keys[2])}`,
+        `bastion.example.org ${key(keys[2])}`,
+        `web1.example.org ${key(keys[0])}`,
+      ].sort(),
+    );
+  });
+
+  it("adds one scrape job per exporter name through proxy_url, and promtool accepts the result", () => {
+    const jobs = Object.fromEntries(ev.scrapeConfigs.map((j) => [j.job_name, j]));
+    expect(Object.keys(jobs).sort()).toEqual(["node", "postgres"]);
+    expect(jobs.node).toMatchObject({
+      proxy_url: "http://127.0.0.1:8888",
+      scheme: "http",
+      metrics_path: "/metrics",
+      static_configs: [
+        { targets: ["[2001:db8::5]:9100"], labels: { site: "fra1" } },
+        { targets: ["web1.example.org:9100"], labels: { site: "fra1", role: "web", tier: "1" } },
+      ],
+    });
+    expect(jobs.postgres).toMatchObject({ scheme: "https", scrape_timeout: "8s" });
+
+    // As NixOS writes prometheus.yml: unset (null) keys are dropped.
+    const dropNulls = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(dropNulls)
+        : v && typeof v === "object"
+          ? Object.fromEntries(
+              Object.entries(v)
+                .filter(([, x]) => x !== null)
+                .map(([k, x]) => [k, dropNulls(x)]),
+            )
+          : v;
+    const file = join(dir, "prometheus.yml");
+    writeFileSync(file, stringify({ scrape_configs: dropNulls(ev.scrapeConfigs) }));
+    const r = run("promtool", ["check", "config", file]);
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/SUCCESS/);
+  });
+
+  it("writes the proxy's config file in the CLI's target-list format, accepted by the proxy's validator", () => {
+    const file = configFileOf(unit);
+    const { config } = parseConfig(readFileSync(file, "utf8"), file);
+    expect(config.proxy).toMatchObject({
+      listen: "127.0.0.1:8888",
+      user: "sshscrape",
+      knownHostsFile: "/etc/ssh/ssh_known_hosts",
+      allow: ["*.internal.example.org:9100"],
+      timeout: "20s", // from `settings`
+    });
+    expect(config.ssh).toMatchObject({
+      user: "sshscrape",
+      port: 22,
+      remoteAddress: "127.0.0.1",
+      key: { path: "/run/credentials/sshscrape.service/ssh-key" },
+    });
+    expect(config.defaults.labels).toEqual({ site: "fra1" });
+    const db = config.targets.find((t) => t.host === "2001:db8::5");
+    expect(db?.exporters.map((e) => [e.name, e.port, e.scheme])).toEqual([
+      ["node", 9100, "http"],
+      ["postgres", 9187, "https"],
+    ]);
+    expect(db?.ssh).toMatchObject({
+      port: 2222,
+      jump: { host: "bastion.example.org", user: "jump", port: 22 },
+    });
+    // The per-target key is its own credential; the path in the config is where systemd puts it.
+    const keyPath = db?.ssh?.key && "path" in db.ssh.key ? db.ssh.key.path : "";
+    const id = keyPath.replace("/run/credentials/sshscrape.service/", "");
+    expect(unit.serviceConfig.LoadCredential).toEqual([
+      "ssh-key:/run/secrets/sshscrape-ssh-key",
+      `${id}:/run/agenix/db-key`,
+    ]);
+  });
+
+  it("runs the proxy with the key from LoadCredential and restarts on failure", () => {
+    expect(unit.serviceConfig.ExecStart).toBe(
+      `${pkgDir}/bin/sshscrape proxy --config ${configFileOf(unit)} --key-file \${CREDENTIALS_DIRECTORY}/ssh-key`,
+    );
+    expect(unit.serviceConfig.Restart).toBe("on-failure");
+    expect(unit.wantedBy).toEqual(["multi-user.target"]);
+  });
+
+  it("reloads (SIGHUP) instead of restarting when only host keys change", () => {
+    const changed = monitoring();
+    changed.targets["web1.example.org"].hostKeys = [keys[2]];
+    const other = evaluate({ sshscrape: changed }).services.sshscrape as ServiceValue;
+    expect(unit.serviceConfig.ExecReload).toMatch(/\/bin\/kill -HUP \$MAINPID$/);
+    expect(unit.reloadTriggers).toHaveLength(1);
+    expect(readFileSync(String(unit.reloadTriggers[0]), "utf8")).toBe(ev.knownHostsText);
+    expect(other.reloadTriggers).not.toEqual(unit.reloadTriggers);
+    expect(other.serviceConfig.ExecStart).toBe(unit.serviceConfig.ExecStart);
+  });
+
+  it("renders a unit that systemd-analyze verifies, with an exposure score of at most 2.0", () => {
+    const file = join(dir, "sshscrape.service");
+    writeFileSync(file, renderUnit(unit));
+    const verify = run("systemd-analyze", ["verify", file]);
+    expect(verify.stderr).toBe("");
+    expect(verify.status).toBe(0);
+
+    const security = run("systemd-analyze", ["security", "--offline=yes", file]);
+    expect(security.status, security.stderr).toBe(0);
+    const score = Number(
+      /Overall exposure level for sshscrape\.service: ([\d.]+)/.exec(security.stdout)?.[1],
+    );
+    expect(score).toBeGreaterThan(0);
+    expect(score).toBeLessThanOrEqual(2.0);
+  });
+
+  it("systemd-analyze verify catches a unit whose program does not exist (the check above can fail)", () => {
+    const file = join(dir, "broken.service");
+    writeFileSync(
+      file,
+      renderUnit({
+        ...unit,
+        serviceConfig: { ...unit.serviceConfig, ExecStart: "/nonexistent/bin/sshscrape proxy" },
+      }),
+    );
+    const verify = run("systemd-analyze", ["verify", file]);
+    expect(verify.status).not.toBe(0);
+    expect(verify.stderr).toMatch(/not executable/);
+  });
+});
+
+describe("services.sshscrape assertions and switches", () => {
+  it("names the full option path of a target without host keys while knownHosts.enable is on", () => {
+    const cfg = monitoring();
+    cfg.targets["web1.example.org"].hostKeys = [];
+    expect(evaluate({ sshscrape: cfg }).failedAssertions).toEqual([
+      expect.stringMatching(
+        /^services\.sshscrape\.targets\."web1\.example\.org"\.hostKeys is empty while services\.sshscrape\.knownHosts\.enable is true/,
+      ),
+    ]);
+    const off = evaluate({ sshscrape: { ...cfg, knownHosts: { enable: false } } });
+    expect(off.failedAssertions).toEqual([]);
+    expect(off.knownHosts).toEqual({});
+  });
+
+  it("refuses exporters that share a job name but not its settings, and a host without exporters", () => {
+    const cfg = monitoring();
+    cfg.targets["web1.example.org"].exporters.node = { port: 9100, metricsPath: "/other" } as never;
+    (cfg.targets.db as { exporters: unknown }).exporters = {};
+    const failed = evaluate({ sshscrape: cfg }).failedAssertions;
+    expect(failed).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^services\.sshscrape\.targets\.db\.exporters is empty/),
+      ]),
+    );
+    const cfg2 = monitoring();
+    cfg2.targets["web1.example.org"].exporters.node = { port: 9100, metricsPath: "/other" } as never;
+    expect(evaluate({ sshscrape: cfg2 }).failedAssertions).toEqual([
+      expect.stringMatching(
+        /^services\.sshscrape\.targets\.<name>\.exporters\.node: .* must agree on scheme, metricsPath/,
+      ),
+    ]);
+  });
+
+  it("scrapeConfigs.enable = false leaves Prometheus alone; enable = false adds nothing at all", () => {
+    expect(
+      evaluate({ sshscrape: { ...monitoring(), scrapeConfigs: { enable: false } } }).scrapeConfigs,
+    ).toEqual([]);
+    const off = evaluate({ sshscrape: { ...monitoring(), enable: false } });
+    expect(off).toMatchObject({ users: {}, groups: {}, knownHosts: {}, scrapeConfigs: [], services: {} });
+  });
+
+  it("rejects a value of the wrong type with the option's path", () => {
+    const cfg = monitoring();
+    (cfg.targets.db.exporters.node as { port: unknown }).port = 70000;
+    expect(() => evaluate({ sshscrape: cfg })).toThrow(
+      /services\.sshscrape\.targets\.db\.exporters\.node\.port/,
+    );
+  });
+});

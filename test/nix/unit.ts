@@ -1,0 +1,35 @@
+/**
+ * Renders a `systemd.services.<name>` value as NixOS does (nixos/lib/systemd-lib.nix: attrsToSection — a list
+ * becomes one `Key=value` line per element, booleans `true`/`false`), so systemd's own tools can judge it.
+ */
+export interface ServiceValue {
+  description: string;
+  wantedBy: string[];
+  wants: string[];
+  after: string[];
+  reloadTriggers: string[];
+  restartTriggers: string[];
+  serviceConfig: Record<string, string | number | boolean | Array<string | number | boolean>>;
+}
+
+const value = (v: string | number | boolean) => (typeof v === "boolean" ? (v ? "true" : "false") : String(v));
+
+export function renderUnit(s: ServiceValue): string {
+  const unit = [
+    "[Unit]",
+    `Description=${s.description}`,
+    ...s.wants.map((w) => `Wants=${w}`),
+    ...s.after.map((a) => `After=${a}`),
+    ...(s.reloadTriggers.length ? [`X-Reload-Triggers=${s.reloadTriggers.join(" ")}`] : []),
+    ...(s.restartTriggers.length ? [`X-Restart-Triggers=${s.restartTriggers.join(" ")}`] : []),
+    "",
+    "[Service]",
+    ...Object.entries(s.serviceConfig).flatMap(([k, v]) =>
+      Array.isArray(v) ? v.map((x) => `${k}=${value(x)}`) : [`${k}=${value(v)}`],
+    ),
+    "",
+    "[Install]",
+    ...s.wantedBy.map((w) => `WantedBy=${w}`),
+  ];
+  return `${unit.join("\n")}\n`;
+}

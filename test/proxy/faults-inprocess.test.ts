@@ -1,0 +1,121 @@
+/**
+ * Faults OpenSSH cannot produce on demand, injected with an in-process ssh2.Server: a handshake that never
+ * completes, and a direct-tcpip channel open that is never answered. Everything else uses real sshd.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ssh2 from "ssh2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
+import type { ProxyRuntime } from "../../src/proxy/settings.js";
+import { memoryLogger, viaProxy } from "../helpers/proxy.js";
+
+type Mode = "stall-auth" | "ignore-channel";
+
+interface FakeSshd {
+  port: number;
+  knownHostsLine: string;
+  close(): Promise<void>;
+}
+
+async function fakeSshd(mode: Mode): Promise<FakeSshd> {
+  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
+  const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {
+    client.on("error", () => {});
+    client.on("authentication", (ctx) => {
+      if (mode === "stall-auth") return; // never accept or reject: the handshake hangs
+      ctx.accept();
+    });
+    client.on("ready", () => {
+      client.on("tcpip", () => {
+        // never accept or reject: the channel open is never answered
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    knownHostsLine: `[127.0.0.1]:${port} ${hostKey.public.split(" ").slice(0, 2).join(" ")}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function runtime(fake: FakeSshd, dir: string): ProxyRuntime {
+  const knownHostsFile = join(dir, `known_hosts_${fake.port}`);
+  writeFileSync(knownHostsFile, `${fake.knownHostsLine}\n`);
+  const key = ssh2.utils.generateKeyPairSync("ed25519");
+  const keyFile = join(dir, `key_${fake.port}`);
+  writeFileSync(keyFile, key.private, { mode: 0o600 });
+  return {
+    source: "test",
+    mode: "config",
+    listen: { host: "127.0.0.1", port: 0 },
+    allowNonLoopback: false,
+    knownHostsFile,
+    extraKnownHosts: [],
+    allow: { exact: [{ host: "127.0.0.1", port: 9100 }], patterns: [], anyKnownHost: false },
+    defaults: { user: "prom", port: fake.port, keyFile, remoteAddress: "127.0.0.1" },
+    hosts: new Map(),
+    timeouts: {
+      request: 30_000,
+      margin: 500,
+      connect: 5_000,
+      handshake: 20_000,
+      channelOpen: 20_000,
+      idle: 60_000,
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 3,
+      backoff: 10_000,
+      grace: 1_000,
+    },
+    maxHandshakes: 32,
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "sshscrape-faults-"));
+const log = memoryLogger("info");
+let stalled: FakeSshd;
+let silent: FakeSshd;
+let stalledProxy: RunningProxy;
+let silentProxy: RunningProxy;
+
+beforeAll(async () => {
+  stalled = await fakeSshd("stall-auth");
+  silent = await fakeSshd("ignore-channel");
+  stalledProxy = await startProxy(runtime(stalled, dir), { logger: log.logger });
+  silentProxy = await startProxy(runtime(silent, dir), { logger: log.logger });
+});
+
+afterAll(async () => {
+  await stalledProxy?.close(100);
+  await silentProxy?.close(100);
+  await stalled?.close();
+  await silent?.close();
+});
+
+describe("faults injected with ssh2.Server", () => {
+  it("a stalled handshake ends in 504 naming ssh-handshake, inside the scrape timeout", async () => {
+    const started = Date.now();
+    const res = await viaProxy(stalledProxy.url, "http://127.0.0.1:9100/metrics", {
+      headers: { "x-prometheus-scrape-timeout-seconds": "2" },
+    });
+    expect(res.status).toBe(504);
+    expect(res.body.toString()).toContain("ssh-handshake");
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("a channel open that is never answered ends in 504 naming channel-open, inside the scrape timeout", async () => {
+    const started = Date.now();
+    const res = await viaProxy(silentProxy.url, "http://127.0.0.1:9100/metrics", {
+      headers: { "x-prometheus-scrape-timeout-seconds": "2" },
+    });
+    expect(res.status).toBe(504);
+    expect(res.body.toString()).toContain("channel-open");
+    expect(Date.now() - started).toBeLessThan(2000);
+    const warn = log.records.find((r) => r.msg === "request failed" && r.phase === "channel-open");
+    expect(warn).toMatchObject({ level: 40, target: "127.0.0.1:9100", status: 504 });
+  });
+});

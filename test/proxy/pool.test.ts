@@ -1,0 +1,145 @@
+/** The SSH pool's behaviour against a real OpenSSH sshd: sharing, idling, reconnecting, bastions, queueing. */
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startProxy } from "../../src/proxy/index.js";
+import { Semaphore } from "../../src/proxy/semaphore.js";
+import { type Exporter, startExporter } from "../helpers/exporter.js";
+import { waitFor } from "../helpers/processes.js";
+import { memoryLogger, metricValue, runtimeFor, sshdLogins, viaProxy } from "../helpers/proxy.js";
+import { type Sshd, startSshd } from "../helpers/sshd.js";
+
+const HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"];
+let sshd: Sshd;
+let exporter: Exporter;
+const log = memoryLogger("info");
+
+beforeAll(async () => {
+  sshd = await startSshd({ addresses: HOSTS });
+  exporter = await startExporter({ body: "up 1\n" });
+});
+
+afterAll(async () => {
+  await exporter?.close();
+  await sshd?.stop();
+});
+
+const everyHost = () => HOSTS.map((host) => ({ host, port: exporter.port }));
+const url = (host: string) => `http://${host}:${exporter.port}/metrics`;
+
+describe("SSH pool", () => {
+  it("shares one handshake between concurrent first requests to a cold host", async () => {
+    const p = await startProxy(runtimeFor(sshd, { exact: everyHost() }), { logger: log.logger });
+    try {
+      const before = sshdLogins(sshd);
+      const results = await Promise.all(Array.from({ length: 25 }, () => viaProxy(p.url, url("127.0.0.2"))));
+      expect(results.map((r) => r.status)).toEqual(Array(25).fill(200));
+      const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      expect(metricValue(text, "sshscrape_ssh_handshakes_total", { result: "success" })).toBe(1);
+      await waitFor("sshd log line", () => sshdLogins(sshd) === before + 1, 2000);
+      expect(sshdLogins(sshd)).toBe(before + 1);
+    } finally {
+      await p.close(100);
+    }
+  });
+
+  it("queues cold handshakes behind maxHandshakes instead of failing them", async () => {
+    const p = await startProxy(runtimeFor(sshd, { exact: everyHost(), overrides: { maxHandshakes: 1 } }), {
+      logger: log.logger,
+    });
+    try {
+      const results = await Promise.all(HOSTS.map((h) => viaProxy(p.url, url(h))));
+      expect(results.map((r) => r.status)).toEqual(HOSTS.map(() => 200));
+      const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      expect(metricValue(text, "sshscrape_ssh_handshakes_total", { result: "success" })).toBe(HOSTS.length);
+    } finally {
+      await p.close(100);
+    }
+  });
+
+  it("closes connections that stay idle for idleTimeout", async () => {
+    const p = await startProxy(runtimeFor(sshd, { exact: everyHost(), timeouts: { idle: 300 } }), {
+      logger: log.logger,
+    });
+    try {
+      expect((await viaProxy(p.url, url("127.0.0.3"))).status).toBe(200);
+      const connections = async () =>
+        metricValue(await fetch(`${p.url}/metrics`).then((r) => r.text()), "sshscrape_ssh_connections");
+      expect(await connections()).toBe(1);
+      await waitFor("idle close", async () => (await connections()) === 0, 3000);
+      // …and the next request simply logs in again.
+      expect((await viaProxy(p.url, url("127.0.0.3"))).status).toBe(200);
+    } finally {
+      await p.close(100);
+    }
+  });
+
+  it("reconnects when the pooled connection died on the server side", async () => {
+    const p = await startProxy(runtimeFor(sshd, { exact: everyHost() }), { logger: log.logger });
+    try {
+      expect((await viaProxy(p.url, url("127.0.0.4"))).status).toBe(200);
+      // Kill the per-connection sshd processes (children of the listener), as a reboot or OOM kill would.
+      const children = execFileSync("pgrep", ["-P", String(sshd.pid())])
+        .toString()
+        .trim()
+        .split("\n");
+      for (const pid of children) process.kill(Number(pid), "SIGKILL");
+      const res = await viaProxy(p.url, url("127.0.0.4"));
+      expect(res.status).toBe(200);
+      const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      expect(metricValue(text, "sshscrape_ssh_handshakes_total", { result: "success" })).toBe(2);
+    } finally {
+      await p.close(100);
+    }
+  });
+
+  it("reaches a target through a jump host over a pooled bastion connection", async () => {
+    const rt = runtimeFor(sshd, { exact: [{ host: "127.0.0.5", port: exporter.port }] });
+    rt.hosts.set("127.0.0.5", { jump: { host: "127.0.0.6", port: sshd.port } });
+    const p = await startProxy(rt, { logger: log.logger });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await viaProxy(p.url, url("127.0.0.5"));
+        expect(res.status).toBe(200);
+        expect(res.body.toString()).toBe("up 1\n");
+      }
+      const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      const target = `${sshd.user}@127.0.0.5:${sshd.port} via ${sshd.user}@127.0.0.6:${sshd.port}`;
+      expect(metricValue(text, "sshscrape_ssh_handshakes_total", { host: target, result: "success" })).toBe(
+        1,
+      );
+      expect(
+        metricValue(text, "sshscrape_ssh_handshakes_total", {
+          host: `${sshd.user}@127.0.0.6:${sshd.port}`,
+          result: "success",
+        }),
+      ).toBe(1);
+    } finally {
+      await p.close(100);
+    }
+  });
+});
+
+describe("Semaphore", () => {
+  it("grants in FIFO order and lets a waiter give up", async () => {
+    const s = new Semaphore(1);
+    const first = await s.acquire();
+    const order: string[] = [];
+    const ac = new AbortController();
+    const second = s.acquire().then((r) => {
+      order.push("second");
+      return r;
+    });
+    const quitter = s.acquire(ac.signal).catch(() => order.push("quitter gave up"));
+    const third = s.acquire().then((r) => {
+      order.push("third");
+      return r;
+    });
+    ac.abort(new Error("deadline"));
+    await quitter;
+    first();
+    (await second)();
+    (await third)();
+    expect(order).toEqual(["quitter gave up", "second", "third"]);
+    expect(s.inUse).toBe(0);
+  });
+});
