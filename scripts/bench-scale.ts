@@ -13,7 +13,7 @@
  * machine, served gzip-compressed when Prometheus asks (as node_exporter itself does).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,7 @@ import { stringify } from "yaml";
 import { parseDuration } from "../src/config/index.js";
 import { type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
 import { type RunningCli, startProxyCli } from "../test/e2e/proxy-process.js";
+import { metricsBody } from "../test/helpers/exporter.js";
 import { startNodeExporter } from "../test/helpers/node-exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
@@ -37,6 +38,10 @@ const { values: flags } = parseArgs({
     duration: { type: "string", default: "120s" },
     interval: { type: "string", default: "15s" },
     json: { type: "boolean", default: false },
+    /** proxy.maxHandshakes in the target list; unset = the proxy's default. */
+    "max-handshakes": { type: "string" },
+    /** A synthetic body of about this many bytes instead of the captured node_exporter page. */
+    "body-bytes": { type: "string" },
   },
 });
 const N = Number(flags.targets);
@@ -66,6 +71,56 @@ function procSample(pid: number): ProcSample {
   const ticks = Number(fields[11]) + Number(fields[12]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return { ticks, rssBytes: Number(rss?.[1] ?? 0) * 1024 };
+}
+
+/** Busy and total jiffies of the whole machine (proc(5): the first "cpu" line of /proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * CPU ticks of `roots` and every live descendant (sshd forks two processes per connection), including
+ * what their reaped children used (cutime + cstime: sshd's pre-auth child exits after login).
+ */
+function treeTicks(roots: number[]): number {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const inTree = new Set(roots);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parent)
+      if (!inTree.has(pid) && inTree.has(ppid)) {
+        inTree.add(pid);
+        grew = true;
+      }
+  }
+  let ticks = 0;
+  for (const pid of inTree) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -131,6 +186,8 @@ interface Result {
   warmupS: number;
   scrapes: number;
   failedScrapes: number;
+  warmupScrapes: number;
+  warmupFailedScrapes: number;
   scrapeDurationP50Ms: number;
   scrapeDurationP99Ms: number;
   scrapeDurationMaxMs: number;
@@ -141,6 +198,15 @@ interface Result {
   proxyRssMaxMB: number;
   proxyRssEndMB: number;
   proxyCpuSteadyPct: number;
+  warmupProxyCpuPct: number;
+  warmupSshdCpuPct: number;
+  warmupMachineBusyPct: number;
+  prometheusCpuPct: number;
+  sshdCpuPct: number;
+  machineBusyPct: number;
+  loadAverage: string;
+  proxyEventLoopLagP99Ms: number;
+  proxyRequestMeanMs: number;
   proxyCpuWholeRunPct: number;
   sshConnections: number;
   handshakesTotal: number;
@@ -155,7 +221,9 @@ async function main(): Promise<Result> {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
 
   log("capturing a real node_exporter page");
-  const body = await captureNodeExporterBody();
+  const body = flags["body-bytes"]
+    ? metricsBody(Number(flags["body-bytes"]))
+    : await captureNodeExporterBody();
   const gz = gzipSync(body);
   const samplesPerScrape = body
     .toString()
@@ -181,7 +249,11 @@ async function main(): Promise<Result> {
   writeFileSync(
     listFile,
     stringify({
-      proxy: { listen: `127.0.0.1:${proxyPort}`, knownHostsFile },
+      proxy: {
+        listen: `127.0.0.1:${proxyPort}`,
+        knownHostsFile,
+        ...(flags["max-handshakes"] ? { maxHandshakes: Number(flags["max-handshakes"]) } : {}),
+      },
       ssh: { user: first.user, port: sshPort, key: { path: first.clientKeyPath } },
       targets: Array.from({ length: N }, (_, i) => ({
         host: alias(i),
@@ -193,6 +265,8 @@ async function main(): Promise<Result> {
   const proxy: RunningCli = await startProxyCli(listFile);
   cleanups.push(() => proxy.stop());
   const proxyPid = proxy.pid() as number;
+  const sshdPids = sshds.map((x) => x.pid() as number);
+  const warm0 = { sshd: treeTicks(sshdPids), machine: machineTicks(), at: Date.now() };
 
   const prometheus: Prometheus = await startPrometheus({
     config: {
@@ -222,20 +296,47 @@ async function main(): Promise<Result> {
   }, 1000);
   cleanups.push(() => clearInterval(rssTimer));
 
-  log(`prometheus up; waiting for the first scrape of all ${N} targets`);
+  log(`prometheus up; waiting until the latest scrape of all ${N} targets succeeded`);
   const warmupStart = Date.now();
+  let lastProgress = warmupStart;
   await waitFor(
-    `a first scrape of all ${N} targets`,
-    async () => ((await prometheus.query('count(up{job="node"})'))[0]?.value ?? 0) >= N,
-    5 * intervalMs + 60_000,
+    `a successful scrape of all ${N} targets`,
+    async () => {
+      const ok = (await prometheus.query('count(up{job="node"} == 1)'))[0]?.value ?? 0;
+      if (Date.now() - lastProgress >= 5000) {
+        lastProgress = Date.now();
+        const m = await proxyMetrics(proxy.url);
+        const hs = sum(select(m, "sshscrape_ssh_handshakes_total", { result: "success" }));
+        log(
+          `warm-up: ${ok}/${N} targets up, ${hs} handshakes, ${sum(select(m, "sshscrape_ssh_channels"))} channels open`,
+        );
+      }
+      return ok >= N;
+    },
+    10 * intervalMs + 60_000,
   );
-  // From here every target has an SSH connection: the steady state the goals are about.
+  // From here every target has its SSH connection: the steady state the goals are about. The warm-up
+  // (1 000 handshakes, which here all land on ONE machine's sshd instead of 1 000 machines) is reported
+  // separately.
   const steadyStart = procSample(proxyPid);
+  const promPid = prometheus.pid() as number;
+  const others0 = {
+    sshd: treeTicks(sshdPids),
+    prometheus: procSample(promPid).ticks,
+    machine: machineTicks(),
+  };
+  const load0 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const steadyStartAt = Date.now();
   const warmupS = (steadyStartAt - warmupStart) / 1000;
-  log(`all targets scraped once after ${warmupS.toFixed(1)} s; measuring for ${durationMs / 1000} s`);
+  log(`all targets scraped successfully after ${warmupS.toFixed(1)} s; measuring for ${durationMs / 1000} s`);
   await new Promise((r) => setTimeout(r, durationMs));
   const end = procSample(proxyPid);
+  const others1 = {
+    sshd: treeTicks(sshdPids),
+    prometheus: procSample(promPid).ticks,
+    machine: machineTicks(),
+  };
+  const load1 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const endAt = Date.now();
   rssMax = Math.max(rssMax, end.rssBytes);
 
@@ -244,10 +345,17 @@ async function main(): Promise<Result> {
   const upSeries = await prometheus.queryMatrix(`up{job="node"}[${windowS}s]`, evalAt);
   let scrapes = 0;
   let failed = 0;
+  let warmupScrapes = 0;
+  let warmupFailed = 0;
   for (const s of upSeries)
     for (const v of s.values) {
-      scrapes++;
-      if (v.value !== 1) failed++;
+      const steady = v.time >= steadyStartAt / 1000;
+      if (steady) scrapes++;
+      else warmupScrapes++;
+      if (v.value !== 1) {
+        if (steady) failed++;
+        else warmupFailed++;
+      }
     }
   failed += N - upSeries.length;
   // Milliseconds, sorted; `fromS` drops the warm-up (each target's first scrape carries its SSH handshake).
@@ -271,6 +379,7 @@ async function main(): Promise<Result> {
   for (const r of select(metrics, "sshscrape_requests_total"))
     byCode[r.labels.code ?? "?"] = (byCode[r.labels.code ?? "?"] ?? 0) + r.value;
 
+  const steadyS = (endAt - steadyStartAt) / 1000;
   const cpuPct = (a: ProcSample, b: ProcSample, ms: number) =>
     ((b.ticks - a.ticks) / CLK_TCK / (ms / 1000)) * 100;
   const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -286,6 +395,8 @@ async function main(): Promise<Result> {
     warmupS: round(warmupS),
     scrapes,
     failedScrapes: failed,
+    warmupScrapes,
+    warmupFailedScrapes: warmupFailed,
     scrapeDurationP50Ms: round(quantile(viaProxy, 0.5)),
     scrapeDurationP99Ms: round(quantile(viaProxy, 0.99)),
     scrapeDurationMaxMs: round(viaProxy.at(-1) ?? Number.NaN),
@@ -296,6 +407,25 @@ async function main(): Promise<Result> {
     proxyRssMaxMB: round(rssMax / 2 ** 20),
     proxyRssEndMB: round(end.rssBytes / 2 ** 20),
     proxyCpuSteadyPct: round(cpuPct(steadyStart, end, endAt - steadyStartAt)),
+    prometheusCpuPct: round(((others1.prometheus - others0.prometheus) / CLK_TCK / steadyS) * 100),
+    sshdCpuPct: round(((others1.sshd - others0.sshd) / CLK_TCK / steadyS) * 100),
+    machineBusyPct: round(
+      ((others1.machine.busy - others0.machine.busy) / (others1.machine.total - others0.machine.total)) * 100,
+    ),
+    loadAverage: `${load0} → ${load1}`,
+    proxyEventLoopLagP99Ms: round(sum(select(metrics, "nodejs_eventloop_lag_p99_seconds")) * 1000),
+    proxyRequestMeanMs: round(
+      (sum(select(metrics, "sshscrape_request_duration_seconds_sum")) /
+        sum(select(metrics, "sshscrape_request_duration_seconds_count"))) *
+        1000,
+    ),
+    warmupProxyCpuPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, steadyStart, steadyStartAt - proxyStartedAt)),
+    warmupSshdCpuPct: round(
+      ((others0.sshd - warm0.sshd) / CLK_TCK / ((steadyStartAt - warm0.at) / 1000)) * 100,
+    ),
+    warmupMachineBusyPct: round(
+      ((others0.machine.busy - warm0.machine.busy) / (others0.machine.total - warm0.machine.total)) * 100,
+    ),
     proxyCpuWholeRunPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, end, endAt - proxyStartedAt)),
     sshConnections: sum(select(metrics, "sshscrape_ssh_connections")),
     handshakesTotal: sum(handshakes),
@@ -328,8 +458,12 @@ function table(r: Result): string {
       "exporter body",
       `${(r.bodyBytes / 1024).toFixed(1)} KiB, ${r.samplesPerScrape} samples (${(r.bodyGzipBytes / 1024).toFixed(1)} KiB gzip)`,
     ],
-    ["scrapes through the proxy (whole run)", `${r.scrapes}`],
-    ["failed scrapes", `${r.failedScrapes}`],
+    ["scrapes through the proxy, steady state", `${r.scrapes}`],
+    ["failed scrapes, steady state", `${r.failedScrapes}`],
+    [
+      "warm-up: scrapes / failed (before every target had succeeded once)",
+      `${r.warmupScrapes} / ${r.warmupFailedScrapes}`,
+    ],
     [
       "scrape_duration_seconds p50 / p99 / max",
       `${r.scrapeDurationP50Ms} / ${r.scrapeDurationP99Ms} / ${r.scrapeDurationMaxMs} ms`,
@@ -346,6 +480,19 @@ function table(r: Result): string {
     [
       "proxy CPU, steady state / whole run incl. handshakes",
       `${r.proxyCpuSteadyPct} % / ${r.proxyCpuWholeRunPct} % of one core`,
+    ],
+    [
+      "proxy event-loop lag p99 (prom-client) / mean request time (own histogram)",
+      `${r.proxyEventLoopLagP99Ms} / ${r.proxyRequestMeanMs} ms`,
+    ],
+    [
+      "steady state, same window: Prometheus / all sshd processes / whole machine busy",
+      `${r.prometheusCpuPct} % / ${r.sshdCpuPct} % of one core / ${r.machineBusyPct} % of ${cpus().length} cores`,
+    ],
+    ["load average (1 min) at start → end of the window", r.loadAverage],
+    [
+      "warm-up: proxy / all sshd processes / whole machine busy",
+      `${r.warmupProxyCpuPct} % / ${r.warmupSshdCpuPct} % of one core / ${r.warmupMachineBusyPct} % of ${cpus().length} cores`,
     ],
     ["SSH connections open at end", `${r.sshConnections}`],
     ["SSH handshakes total (failures)", `${r.handshakesTotal} (${r.handshakeFailures})`],
