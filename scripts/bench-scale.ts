@@ -13,7 +13,7 @@
  * machine, served gzip-compressed when Prometheus asks (as node_exporter itself does).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -213,6 +213,9 @@ interface Result {
   handshakeFailures: number;
   hostsWithOtherThanOneHandshake: number;
   proxyRequestsByCode: Record<string, number>;
+  /** Most frequent proxy warnings (numbers in messages folded to N), whole run. */
+  proxyWarnings: Record<string, number>;
+  proxyLog: string;
   goals: Record<string, boolean>;
 }
 
@@ -265,6 +268,27 @@ async function main(): Promise<Result> {
   const proxy: RunningCli = await startProxyCli(listFile);
   cleanups.push(() => proxy.stop());
   const proxyPid = proxy.pid() as number;
+  // Every warning the proxy logs (pino JSON lines), kept for the summary and in a file for reading later.
+  const proxyLog = join(tmpdir(), `sshscrape-bench-scale-proxy-${process.pid}.log`);
+  const logStream = createWriteStream(proxyLog);
+  const warnings = new Map<string, number>();
+  let partial = "";
+  proxy.child.stdout?.on("data", (d: Buffer) => {
+    logStream.write(d);
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      try {
+        const entry = JSON.parse(line) as { level?: number; code?: string; error?: string; msg?: string };
+        if ((entry.level ?? 0) < 40) continue;
+        const key = `${entry.code ?? entry.msg}: ${(entry.error ?? "").replace(/\d+(\.\d+)*/g, "N")}`;
+        warnings.set(key, (warnings.get(key) ?? 0) + 1);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  cleanups.push(() => new Promise((resolve) => logStream.end(resolve)));
   const sshdPids = sshds.map((x) => x.pid() as number);
   const warm0 = { sshd: treeTicks(sshdPids), machine: machineTicks(), at: Date.now() };
 
@@ -432,6 +456,8 @@ async function main(): Promise<Result> {
     handshakeFailures: sum(select(metrics, "sshscrape_ssh_handshakes_total", { result: "failure" })),
     hostsWithOtherThanOneHandshake: hostsOff,
     proxyRequestsByCode: byCode,
+    proxyWarnings: Object.fromEntries([...warnings].sort((a, b) => b[1] - a[1]).slice(0, 10)),
+    proxyLog,
   };
   return {
     ...result,
@@ -504,13 +530,15 @@ function table(r: Result): string {
         .join(", "),
     ],
   ];
+  for (const [w, n] of Object.entries(r.proxyWarnings)) rows.push([`proxy warning (whole run) ×${n}`, w]);
+  rows.push(["proxy log", r.proxyLog]);
   const goals = Object.entries(r.goals).map(([g, ok]) => `| goal: ${g} | ${ok ? "met" : "MISSED"} |`);
   return [
     `machine: ${r.machine}`,
     "",
     "| measure | value |",
     "| --- | --- |",
-    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    ...rows.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`),
     ...goals,
   ].join("\n");
 }

@@ -2,6 +2,7 @@
  * `sshscrape proxy --config FILE` run the way a user (or the systemd unit) runs it: the built CLI in its own
  * Node process, found ready when its /healthz answers.
  */
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ export const CLI = join(REPO_ROOT, "bin", "run.js");
 
 export interface RunningCli {
   url: string;
+  child: ChildProcess;
   pid(): number | undefined;
   output(): string;
   stop(): Promise<void>;
@@ -47,5 +49,11 @@ export async function startProxyProcess(
     await proc.stop();
     throw new Error(`sshscrape ${args.join(" ")} did not start (${(err as Error).message}):\n${output}`);
   }
-  return { url, pid: () => proc.child.pid, output: () => proc.output(), stop: () => proc.stop() };
+  return {
+    url,
+    child: proc.child,
+    pid: () => proc.child.pid,
+    output: () => proc.output(),
+    stop: () => proc.stop(),
+  };
 }
