@@ -200,9 +200,13 @@ interface Result {
   proxyCpuSteadyPct: number;
   warmupProxyCpuPct: number;
   warmupSshdCpuPct: number;
+  warmupPrometheusCpuPct: number;
+  /** This script's own process: the ten static exporters and the polling. */
+  warmupBenchCpuPct: number;
   warmupMachineBusyPct: number;
   prometheusCpuPct: number;
   sshdCpuPct: number;
+  benchCpuPct: number;
   machineBusyPct: number;
   loadAverage: string;
   proxyEventLoopLagP99Ms: number;
@@ -292,6 +296,8 @@ async function main(): Promise<Result> {
   const sshdPids = sshds.map((x) => x.pid() as number);
   const warm0 = { sshd: treeTicks(sshdPids), machine: machineTicks(), at: Date.now() };
 
+  const promStartedAt = Date.now();
+  const benchCpu0 = process.cpuUsage();
   const prometheus: Prometheus = await startPrometheus({
     config: {
       global: { scrape_interval: `${intervalS}s`, scrape_timeout: `${Math.min(10, intervalS)}s` },
@@ -344,6 +350,7 @@ async function main(): Promise<Result> {
   // separately.
   const steadyStart = procSample(proxyPid);
   const promPid = prometheus.pid() as number;
+  const benchCpu1 = process.cpuUsage();
   const others0 = {
     sshd: treeTicks(sshdPids),
     prometheus: procSample(promPid).ticks,
@@ -355,6 +362,7 @@ async function main(): Promise<Result> {
   log(`all targets scraped successfully after ${warmupS.toFixed(1)} s; measuring for ${durationMs / 1000} s`);
   await new Promise((r) => setTimeout(r, durationMs));
   const end = procSample(proxyPid);
+  const benchCpu2 = process.cpuUsage();
   const others1 = {
     sshd: treeTicks(sshdPids),
     prometheus: procSample(promPid).ticks,
@@ -432,6 +440,9 @@ async function main(): Promise<Result> {
     proxyRssEndMB: round(end.rssBytes / 2 ** 20),
     proxyCpuSteadyPct: round(cpuPct(steadyStart, end, endAt - steadyStartAt)),
     prometheusCpuPct: round(((others1.prometheus - others0.prometheus) / CLK_TCK / steadyS) * 100),
+    benchCpuPct: round(
+      ((benchCpu2.user + benchCpu2.system - benchCpu1.user - benchCpu1.system) / 1e6 / steadyS) * 100,
+    ),
     sshdCpuPct: round(((others1.sshd - others0.sshd) / CLK_TCK / steadyS) * 100),
     machineBusyPct: round(
       ((others1.machine.busy - others0.machine.busy) / (others1.machine.total - others0.machine.total)) * 100,
@@ -444,6 +455,15 @@ async function main(): Promise<Result> {
         1000,
     ),
     warmupProxyCpuPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, steadyStart, steadyStartAt - proxyStartedAt)),
+    warmupPrometheusCpuPct: round(
+      (others0.prometheus / CLK_TCK / ((steadyStartAt - promStartedAt) / 1000)) * 100,
+    ),
+    warmupBenchCpuPct: round(
+      ((benchCpu1.user + benchCpu1.system - benchCpu0.user - benchCpu0.system) /
+        1e6 /
+        ((steadyStartAt - promStartedAt) / 1000)) *
+        100,
+    ),
     warmupSshdCpuPct: round(
       ((others0.sshd - warm0.sshd) / CLK_TCK / ((steadyStartAt - warm0.at) / 1000)) * 100,
     ),
@@ -512,13 +532,13 @@ function table(r: Result): string {
       `${r.proxyEventLoopLagP99Ms} / ${r.proxyRequestMeanMs} ms`,
     ],
     [
-      "steady state, same window: Prometheus / all sshd processes / whole machine busy",
-      `${r.prometheusCpuPct} % / ${r.sshdCpuPct} % of one core / ${r.machineBusyPct} % of ${cpus().length} cores`,
+      "steady state, same window: Prometheus / all sshd processes / exporters (this script) / whole machine busy",
+      `${r.prometheusCpuPct} % / ${r.sshdCpuPct} % / ${r.benchCpuPct} % of one core / ${r.machineBusyPct} % of ${cpus().length} cores`,
     ],
     ["load average (1 min) at start → end of the window", r.loadAverage],
     [
-      "warm-up: proxy / all sshd processes / whole machine busy",
-      `${r.warmupProxyCpuPct} % / ${r.warmupSshdCpuPct} % of one core / ${r.warmupMachineBusyPct} % of ${cpus().length} cores`,
+      "warm-up: proxy / all sshd processes / Prometheus / exporters (this script) / whole machine busy",
+      `${r.warmupProxyCpuPct} % / ${r.warmupSshdCpuPct} % / ${r.warmupPrometheusCpuPct} % / ${r.warmupBenchCpuPct} % of one core / ${r.warmupMachineBusyPct} % of ${cpus().length} cores`,
     ],
     ["SSH connections open at end", `${r.sshConnections}`],
     ["SSH handshakes total (failures)", `${r.handshakesTotal} (${r.handshakeFailures})`],
