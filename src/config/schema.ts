@@ -116,6 +116,8 @@ export const sshOverrides = () =>
     user: unixName().optional(),
     port: port().optional(),
     key: keySource().optional(),
+    /** Public half of this target's own `key`, for the authorized_keys line `generate --remote` writes. */
+    publicKey: publicKey().optional(),
     remoteAddress: host().optional(),
     jump: jumpHost().optional(),
   });

@@ -1,0 +1,14 @@
+/**
+ * Regenerates examples/golden/ from examples/*.yaml (`npm run golden:update`). Review the diff before
+ * committing: the golden test compares the generator against exactly these files.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { allGoldenCases, GOLDEN } from "../test/generate/golden-cases.js";
+
+rmSync(GOLDEN, { recursive: true, force: true });
+for (const c of allGoldenCases()) {
+  mkdirSync(c.dir, { recursive: true });
+  for (const f of c.files) writeFileSync(join(c.dir, f.name), f.content);
+  console.log(`${c.example}/${c.shape}: ${c.files.map((f) => f.name).join(", ")}`);
+}

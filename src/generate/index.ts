@@ -1,0 +1,83 @@
+/** `sshscrape generate`: the one entry point the command calls. */
+import { resolve } from "node:path";
+import { loadConfig } from "../config/index.js";
+import { UsageError } from "../errors.js";
+import { version } from "../version.js";
+import { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+import { generateWarnings } from "./warnings.js";
+import { writeOutput } from "./write.js";
+
+export { GenerateError, OutputWriteError, ToolMissingError, VerifyError } from "./errors.js";
+export { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+
+export interface GenerateRequest {
+  file: string;
+  out?: string;
+  /** Where the output will live when printed (relative secret paths are relative to it); default cwd. */
+  base?: string;
+  format: Format;
+  split: boolean;
+  remote: boolean;
+  module: boolean;
+  verify: boolean;
+  force: boolean;
+}
+
+export interface GenerateResult {
+  source: string;
+  outDir?: string;
+  /** `content` only when printing (no --out), so `--json` callers get the module too. */
+  files: Array<{ name: string; bytes: number; path?: string; content?: string }>;
+  /** What --verify checked (and which tools were missing). */
+  verified?: string[];
+  /** Generated anyway, but worth knowing (`FILE: PATH: warning: …`). */
+  warnings: string[];
+}
+
+export async function runGenerate(
+  req: GenerateRequest,
+): Promise<{ result: GenerateResult; stdout?: string }> {
+  const loaded = loadConfig(req.file);
+  const files: GeneratedFile[] = generateFiles(loaded, {
+    source: req.file,
+    version: version(),
+    base: resolve(req.out ?? req.base ?? "."),
+    format: req.format,
+    split: req.split,
+    remote: req.remote,
+    module: req.module,
+  });
+  if (!req.out && files.length > 1)
+    throw new UsageError(
+      `this writes ${files.length} files (${files.map((f) => f.name).join(", ")}); pass --out DIR`,
+    );
+  // Loaded only when asked for: execa and its dependencies cost start-up time every other run would pay.
+  const verified = req.verify ? (await (await import("./verify.js")).verifyFiles(files)).notes : undefined;
+  const warnings = generateWarnings(loaded);
+  const summary = files.map((f) => ({ name: f.name, bytes: Buffer.byteLength(f.content) }));
+  if (!req.out)
+    return {
+      result: {
+        source: req.file,
+        warnings,
+        files: files.map((f, i) => ({
+          ...summary[i],
+          name: f.name,
+          bytes: Buffer.byteLength(f.content),
+          content: f.content,
+        })),
+        ...(verified ? { verified } : {}),
+      },
+      stdout: files[0]?.content,
+    };
+  const paths = writeOutput(req.out, files, req.force);
+  return {
+    result: {
+      source: req.file,
+      warnings,
+      outDir: resolve(req.out),
+      files: summary.map((s, i) => ({ ...s, path: paths[i] })),
+      ...(verified ? { verified } : {}),
+    },
+  };
+}

@@ -1,0 +1,479 @@
+/**
+ * The plain data the templates render: everything decided here (names, sorting, merging of defaults),
+ * nothing about Nix syntax. Templates only loop over it and pass each value through `nix`/`nixAttr`.
+ */
+import { isAbsolute, relative, resolve } from "node:path";
+import {
+  type Config,
+  type Exporter,
+  joinHostPort,
+  type KeySource,
+  type LoadedConfig,
+  normalizeHost,
+  parseDuration,
+  proxySettings,
+  secretName,
+  splitHostPort,
+} from "../config/index.js";
+import type { NixData } from "../nix/value.js";
+import { GenerateError } from "./errors.js";
+
+/** The systemd unit the generated module defines; credentials live under /run/credentials/<unit>/. */
+export const UNIT = "sshscrape";
+export const CREDENTIALS_DIR = `/run/credentials/${UNIT}.service`;
+
+export interface ModelOptions {
+  /** How the header names the source file (the path as the user gave it). */
+  source: string;
+  /** sshscrape version for the header. */
+  version: string;
+  /** Directory the generated files will live in: relative Nix paths (sops/agenix files) are relative to it. */
+  base: string;
+}
+
+export interface Secret {
+  kind: "sops" | "agenix";
+  name: string;
+  /** Path of the encrypted file relative to the output directory (or absolute). */
+  file: string;
+  key?: string;
+}
+
+export interface Credential {
+  id: string;
+  /** `ID:` in front of a secret's runtime path (`LoadCredential=ID:PATH`, systemd.exec(5)). */
+  prefix: string;
+  /** A sops-nix / agenix secret, or `spec` = `ID:/plain/path`. */
+  secret?: Secret;
+  spec?: string;
+}
+
+export interface KnownHost {
+  name: string;
+  hostNames: string[];
+  publicKey: string;
+}
+
+export interface StaticConfig {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+export interface Job {
+  jobName: string;
+  scheme?: "https";
+  metricsPath?: string;
+  scrapeInterval?: string;
+  scrapeTimeout?: string;
+  proxyUrl: string;
+  staticConfigs: StaticConfig[];
+}
+
+export interface Header {
+  source: string;
+  version: string;
+}
+
+export interface MonitoringModel {
+  header: Header;
+  user: string;
+  group: string;
+  secrets: Secret[];
+  credentials: Credential[];
+  /** Restart the unit when an agenix secret's encrypted file changes (agenix has no restartUnits). */
+  ageRestartSecrets: Secret[];
+  /** Reload on /etc/ssh/ssh_known_hosts changes; only when NixOS writes that file (some host key given). */
+  reloadOnKnownHosts: boolean;
+  knownHosts: KnownHost[];
+  jobs: Job[];
+  /** The validated target list as the proxy reads it, key paths pointing at the unit's credentials. */
+  proxyConfig: NixData;
+}
+
+export interface RemoteUser {
+  name: string;
+  keyLines: string[];
+}
+
+export interface RemoteHost {
+  host: string;
+  users: RemoteUser[];
+  /** Some target is reached through this host (its key line permits the target's sshd). */
+  jumpHost?: boolean;
+  /** The exporter named `node`: nixpkgs' node exporter, bound where the key's permitopen points. */
+  nodeExporter?: { listenAddress: string; port: number };
+  /** For `--module`: services.sshscrape-target (absent on a host that is only a jump host). */
+  module?: {
+    user: string;
+    authorizedKeys: string[];
+    exporterPorts: number[];
+    remoteAddress: string;
+    nodeExporterPort?: number;
+  };
+}
+
+export interface RemoteModel {
+  header: Header;
+  hosts: RemoteHost[];
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** `http://host:port` Prometheus uses as proxy_url; a wildcard listen address is reached on loopback. */
+export function proxyUrl(config: Config): string {
+  const listen = splitHostPort(config.proxy.listen);
+  if (!listen) throw new Error(`unreachable: proxy.listen ${config.proxy.listen} passed validation`);
+  const host = listen.host === "0.0.0.0" ? "127.0.0.1" : listen.host === "::" ? "::1" : listen.host;
+  return `http://${joinHostPort(host, listen.port)}`;
+}
+
+/** A secret's encrypted file, relative to where the generated files go. Relative input is relative to the list. */
+function outputRelative(file: string, listFile: string, base: string): string {
+  if (isAbsolute(file)) return file;
+  const abs = resolve(listFile, "..", file);
+  const rel = relative(base, abs);
+  return rel.startsWith("..") || isAbsolute(rel) ? rel : `./${rel}`;
+}
+
+export interface Keys {
+  secrets: Secret[];
+  credentials: Credential[];
+  /** Credential id for each distinct key source (JSON of the KeySource). */
+  idOf: Map<string, string>;
+}
+
+export function collectKeys(loaded: LoadedConfig, base: string, problems: string[]): Keys {
+  const { config, file } = loaded;
+  const secrets = new Map<string, { secret: Secret; where: string; json: string }>();
+  const credentials: Credential[] = [];
+  const idOf = new Map<string, string>();
+  const sources: Array<[KeySource, string]> = [[config.ssh.key, "ssh.key"]];
+  config.targets.forEach((t, i) => {
+    if (t.ssh?.key) sources.push([t.ssh.key, `targets[${i}].ssh.key`]);
+  });
+  for (const [key, where] of sources) {
+    const json = JSON.stringify(key);
+    if (idOf.has(json)) continue;
+    const id = idOf.size === 0 ? "ssh-key" : `ssh-key-${idOf.size + 1}`;
+    idOf.set(json, id);
+    if ("path" in key) {
+      credentials.push({ id, prefix: `${id}:`, spec: `${id}:${key.path}` });
+      continue;
+    }
+    const name = secretName(key) as string;
+    const secret: Secret =
+      "sops" in key
+        ? {
+            kind: "sops",
+            name,
+            file: outputRelative(key.sops.file, file, base),
+            ...(key.sops.key ? { key: key.sops.key } : {}),
+          }
+        : { kind: "agenix", name, file: outputRelative(key.agenix.file, file, base) };
+    const clash = secrets.get(name);
+    if (clash) {
+      problems.push(
+        `${where}: secret name "${name}" is already used by ${clash.where} for a different key; give this one its own name (${secret.kind}.name)`,
+      );
+      continue;
+    }
+    secrets.set(name, { secret, where, json });
+    credentials.push({ id, prefix: `${id}:`, secret });
+  }
+  return {
+    secrets: [...secrets.values()].map((s) => s.secret).sort((a, b) => cmp(a.name, b.name)),
+    credentials,
+    idOf,
+  };
+}
+
+/** `ed25519` from `ssh-ed25519 AAAA…` (the key was validated by the schema; its first word is its type). */
+function keyType(line: string): string {
+  return (line.split(" ")[0] ?? "key").replace(/^ssh-/, "");
+}
+
+export function knownHosts(config: Config): KnownHost[] {
+  const byName = new Map<string, KnownHost>();
+  const seen = new Set<string>();
+  const add = (host: string, port: number, keys: string[] | undefined) => {
+    const hostName = port === 22 ? host : `[${host}]:${port}`;
+    for (const publicKey of keys ?? []) {
+      // known_hosts compares the key, not its comment: `type base64` identifies it.
+      const id = `${normalizeHost(hostName)}\0${publicKey.split(" ").slice(0, 2).join(" ")}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const stem = `${hostName}-${keyType(publicKey)}`;
+      let name = stem;
+      for (let n = 2; byName.has(name); n++) name = `${stem}-${n}`;
+      byName.set(name, { name, hostNames: [hostName], publicKey });
+    }
+  };
+  for (const t of config.targets) {
+    add(t.host, t.ssh?.port ?? config.ssh.port, t.hostKeys);
+    if (t.ssh?.jump) add(t.ssh.jump.host, t.ssh.jump.port ?? 22, t.ssh.jump.hostKeys);
+  }
+  return [...byName.values()].sort((a, b) => cmp(a.name, b.name));
+}
+
+function sortedLabels(...sets: Array<Record<string, string> | undefined>): Record<string, string> {
+  const merged: Record<string, string> = Object.assign({}, ...sets.filter(Boolean));
+  return Object.fromEntries(Object.entries(merged).sort(([a], [b]) => cmp(a, b)));
+}
+
+/** What makes two exporters with one name need separate Prometheus jobs. */
+function variantOf(e: Exporter, config: Config) {
+  return {
+    scheme: e.scheme,
+    metricsPath: e.metricsPath,
+    scrapeInterval: e.scrapeInterval ?? config.defaults.scrapeInterval,
+    scrapeTimeout: e.scrapeTimeout ?? config.defaults.scrapeTimeout,
+  };
+}
+
+// Prometheus' global defaults (config.DefaultGlobalConfig) apply when a job sets neither.
+const PROMETHEUS_INTERVAL = "1m";
+const PROMETHEUS_TIMEOUT = "10s";
+
+function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
+  const { config } = loaded;
+  const url = proxyUrl(config);
+  const groups = new Map<
+    string,
+    { name: string; variant: ReturnType<typeof variantOf>; members: string[] }
+  >();
+  const members = new Map<string, Array<{ target: string; labels: Record<string, string> }>>();
+  config.targets.forEach((t, ti) => {
+    t.exporters.forEach((e, ei) => {
+      const variant = variantOf(e, config);
+      const interval = parseDuration(variant.scrapeInterval ?? PROMETHEUS_INTERVAL);
+      const timeout = parseDuration(variant.scrapeTimeout ?? PROMETHEUS_TIMEOUT);
+      if (timeout > interval)
+        problems.push(
+          `targets[${ti}].exporters[${ei}]: scrape timeout ${variant.scrapeTimeout ?? PROMETHEUS_TIMEOUT} is longer than the scrape interval ${variant.scrapeInterval ?? PROMETHEUS_INTERVAL}; Prometheus refuses that (lower scrapeTimeout or raise scrapeInterval)`,
+        );
+      const key = JSON.stringify([e.name, variant]);
+      if (!groups.has(key)) groups.set(key, { name: e.name, variant, members: [] });
+      const list = members.get(key) ?? [];
+      list.push({
+        target: joinHostPort(t.host, e.port),
+        labels: sortedLabels(config.defaults.labels, t.labels, e.labels),
+      });
+      members.set(key, list);
+    });
+  });
+  // One job per exporter name; a name whose exporters differ in scheme, path or timing needs one job per
+  // variant (job_name must be unique), and those keep `job` = the name through a target label.
+  const byName = new Map<string, string[]>();
+  for (const [key, g] of groups) byName.set(g.name, [...(byName.get(g.name) ?? []), key]);
+  const out: Job[] = [];
+  for (const [name, keys] of [...byName].sort(([a], [b]) => cmp(a, b))) {
+    keys.sort();
+    keys.forEach((key, i) => {
+      const g = groups.get(key) as { variant: ReturnType<typeof variantOf> };
+      const split = keys.length > 1;
+      const byLabels = new Map<string, StaticConfig>();
+      for (const m of members.get(key) ?? []) {
+        const labels = split ? sortedLabels(m.labels, { job: name }) : m.labels;
+        const lk = JSON.stringify(labels);
+        const sc = byLabels.get(lk) ?? { targets: [], labels };
+        sc.targets.push(m.target);
+        byLabels.set(lk, sc);
+      }
+      const staticConfigs = [...byLabels.values()];
+      for (const sc of staticConfigs) sc.targets.sort(cmp);
+      staticConfigs.sort((a, b) => cmp(JSON.stringify(a.labels), JSON.stringify(b.labels)));
+      out.push({
+        jobName: split && i > 0 ? `${name}-${i + 1}` : name,
+        ...(g.variant.scheme === "https" ? { scheme: "https" as const } : {}),
+        ...(g.variant.metricsPath !== "/metrics" ? { metricsPath: g.variant.metricsPath } : {}),
+        ...(g.variant.scrapeInterval ? { scrapeInterval: g.variant.scrapeInterval } : {}),
+        ...(g.variant.scrapeTimeout ? { scrapeTimeout: g.variant.scrapeTimeout } : {}),
+        proxyUrl: url,
+        staticConfigs,
+      });
+    });
+  }
+  return out;
+}
+
+/**
+ * The target list the unit's proxy reads: the user's list with keys rewritten to the unit's credentials
+ * and values equal to their defaults left out (the proxy fills them in again), so the file stays readable.
+ */
+function proxyConfig(config: Config, keys: Keys): NixData {
+  const cred = (k: KeySource) => ({ path: `${CREDENTIALS_DIR}/${keys.idOf.get(JSON.stringify(k))}` });
+  const exporter = (e: Exporter) => {
+    const { scheme, metricsPath, ...rest } = e;
+    return {
+      ...rest,
+      ...(scheme !== "http" ? { scheme } : {}),
+      ...(metricsPath !== "/metrics" ? { metricsPath } : {}),
+    };
+  };
+  const proxy = changedProxySettings(config, []);
+  const auth = config.proxy.auth;
+  if (auth) proxy.auth = { ...auth, passwordFile: `${CREDENTIALS_DIR}/${PASSWORD_CREDENTIAL}` };
+  const defaults = Object.keys(config.defaults).length > 0 ? { defaults: config.defaults } : {};
+  const out = {
+    ...(Object.keys(proxy).length > 0 ? { proxy } : {}),
+    ssh: {
+      ...config.ssh,
+      key: cred(config.ssh.key),
+      ...(config.ssh.passphraseFile ? { passphraseFile: `${CREDENTIALS_DIR}/${PASSPHRASE_CREDENTIAL}` } : {}),
+    },
+    ...defaults,
+    targets: config.targets.map((t) => ({
+      ...t,
+      ...(t.ssh ? { ssh: t.ssh.key ? { ...t.ssh, key: cred(t.ssh.key) } : t.ssh } : {}),
+      exporters: t.exporters.map(exporter),
+    })),
+  };
+  // test/generate/nix.test.ts reads this file back through the proxy's loader and compares it to the list.
+  return JSON.parse(JSON.stringify(out)) as NixData;
+}
+
+// The other files the proxy reads that may be readable by root only: credentials as well.
+const PASSPHRASE_CREDENTIAL = "ssh-key-passphrase";
+const PASSWORD_CREDENTIAL = "proxy-password";
+
+export function monitoringModel(loaded: LoadedConfig, options: ModelOptions): MonitoringModel {
+  const { config } = loaded;
+  const problems: string[] = [];
+  const keys = collectKeys(loaded, options.base, problems);
+  const extra = (id: string, path: string | undefined): Credential[] =>
+    path ? [{ id, prefix: `${id}:`, spec: `${id}:${path}` }] : [];
+  const jobList = jobs(loaded, problems);
+  if (problems.length > 0) throw new GenerateError(loaded.file, problems);
+  const hosts = knownHosts(config);
+  return {
+    header: { source: options.source, version: options.version },
+    user: config.proxy.user,
+    group: config.proxy.group ?? config.proxy.user,
+    secrets: keys.secrets,
+    credentials: [
+      ...keys.credentials,
+      ...extra(PASSPHRASE_CREDENTIAL, config.ssh.passphraseFile),
+      ...extra(PASSWORD_CREDENTIAL, config.proxy.auth?.passwordFile),
+    ],
+    ageRestartSecrets: keys.secrets.filter((s) => s.kind === "agenix"),
+    reloadOnKnownHosts: hosts.length > 0 && config.proxy.knownHostsFile === "/etc/ssh/ssh_known_hosts",
+    knownHosts: hosts,
+    jobs: jobList,
+    proxyConfig: proxyConfig(config, keys),
+  };
+}
+
+/** `restrict,port-forwarding,permitopen="HOST:PORT",…` (sshd(8) AUTHORIZED_KEYS FILE FORMAT). */
+export function authorizedKeyLine(publicKey: string, opens: Array<{ host: string; port: number }>): string {
+  const sorted = [...opens].sort((a, b) => cmp(a.host, b.host) || a.port - b.port);
+  return `${["restrict", "port-forwarding", ...sorted.map((o) => `permitopen="${joinHostPort(o.host, o.port)}"`)].join(",")} ${publicKey}`;
+}
+
+type Opens = Map<string, { host: string; port: number }>;
+interface HostEntry {
+  host: string;
+  /** user → public key → what that key may open */
+  users: Map<string, Map<string, Opens>>;
+  jumpHost?: boolean;
+  /** Scraped itself (else only a jump host). */
+  target?: { user: string; publicKey: string; remote: string; ports: Set<number>; node?: number };
+}
+
+export function remoteModel(loaded: LoadedConfig, options: ModelOptions): RemoteModel {
+  const { config, file } = loaded;
+  const problems: string[] = [];
+  const byHost = new Map<string, HostEntry>();
+  const grant = (host: string, user: string, publicKey: string, open: { host: string; port: number }) => {
+    const h = normalizeHost(host);
+    const entry: HostEntry = byHost.get(h) ?? { host, users: new Map() };
+    byHost.set(h, entry);
+    const keys = entry.users.get(user) ?? new Map<string, Opens>();
+    entry.users.set(user, keys);
+    const opens: Opens = keys.get(publicKey) ?? new Map();
+    keys.set(publicKey, opens);
+    opens.set(joinHostPort(open.host, open.port), open);
+    return entry;
+  };
+  config.targets.forEach((t, i) => {
+    const publicKey = t.ssh?.publicKey ?? (t.ssh?.key ? undefined : config.ssh.publicKey);
+    if (!publicKey) {
+      problems.push(
+        t.ssh?.key
+          ? `targets[${i}].ssh.publicKey: needed by --remote for the authorized_keys line of this target's own key; add the public key of targets[${i}].ssh.key`
+          : "ssh.publicKey: needed by --remote for the targets' authorized_keys; add the public key line of ssh.key",
+      );
+      return;
+    }
+    const user = t.ssh?.user ?? config.ssh.user;
+    const remote = t.ssh?.remoteAddress ?? config.ssh.remoteAddress;
+    for (const e of t.exporters) {
+      const entry = grant(t.host, user, publicKey, { host: remote, port: e.port });
+      entry.target ??= { user, publicKey, remote, ports: new Set() };
+      entry.target.ports.add(e.port);
+      if (e.name === "node") entry.target.node = e.port;
+    }
+    // The jump host forwards to the target's sshd, named as the list names it (permitopen compares strings).
+    const jump = t.ssh?.jump;
+    if (jump)
+      grant(jump.host, jump.user ?? config.ssh.user, publicKey, {
+        host: t.host,
+        port: t.ssh?.port ?? config.ssh.port,
+      }).jumpHost = true;
+  });
+  if (problems.length > 0) throw new GenerateError(file, [...new Set(problems)]);
+  const hosts: RemoteHost[] = [...byHost.values()]
+    .sort((a, b) => cmp(a.host, b.host))
+    .map((entry) => {
+      const users = [...entry.users]
+        .sort(([a], [b]) => cmp(a, b))
+        .map(([name, keys]) => ({
+          name,
+          keyLines: [...keys].map(([pk, opens]) => authorizedKeyLine(pk, [...opens.values()])).sort(cmp),
+        }));
+      const t = entry.target;
+      if (!t) return { host: entry.host, users, jumpHost: true };
+      return {
+        host: entry.host,
+        users,
+        ...(entry.jumpHost ? { jumpHost: true } : {}),
+        ...(t.node !== undefined ? { nodeExporter: { listenAddress: t.remote, port: t.node } } : {}),
+        module: {
+          user: t.user,
+          authorizedKeys: [t.publicKey],
+          // services.sshscrape-target adds the node exporter's own port when nodeExporter.enable is set.
+          exporterPorts: [...t.ports].filter((p) => p !== t.node).sort((a, b) => a - b),
+          remoteAddress: t.remote,
+          ...(t.node !== undefined ? { nodeExporterPort: t.node } : {}),
+        },
+      };
+    });
+  return { header: { source: options.source, version: options.version }, hosts };
+}
+
+/**
+ * Problems only `--remote --module` has: services.sshscrape-target holds one user, one key and one address
+ * per host, and cannot grant a jump host's forwarding.
+ */
+export function remoteModuleProblems(model: RemoteModel): string[] {
+  const problems: string[] = [];
+  for (const h of model.hosts) {
+    if (!h.module) continue;
+    const keys = h.users.reduce((n, u) => n + u.keyLines.length, 0);
+    if (keys > 1 || h.jumpHost)
+      problems.push(
+        `${h.host}: needs ${h.jumpHost ? "forwarding as a jump host" : `several users or keys (${h.users.map((u) => u.name).join(", ")})`} besides its exporters; services.sshscrape-target cannot say that, so use --remote without --module`,
+      );
+  }
+  return problems;
+}
+
+/** Proxy settings a user changed from their defaults (for `services.sshscrape.settings.proxy`). */
+export function changedProxySettings(config: Config, exclude: string[]): Record<string, NixData> {
+  const defaults = proxySettings().parse({}) as Record<string, unknown>;
+  const out: Record<string, NixData> = {};
+  for (const [k, v] of Object.entries(config.proxy)) {
+    if (exclude.includes(k) || v === undefined) continue;
+    if (JSON.stringify(v) !== JSON.stringify(defaults[k])) out[k] = JSON.parse(JSON.stringify(v)) as NixData;
+  }
+  return out;
+}
