@@ -511,7 +511,7 @@ function table(r: Result): string {
       `${r.warmupScrapes} / ${r.warmupFailedScrapes}`,
     ],
     [
-      "scrape_duration_seconds p50 / p99 / max",
+      "scrape_duration_seconds, steady state: p50 / p99 / max",
       `${r.scrapeDurationP50Ms} / ${r.scrapeDurationP99Ms} / ${r.scrapeDurationMaxMs} ms`,
     ],
     [
