@@ -202,7 +202,12 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     // The proxy names the cause in plain text; Prometheus drops the body, so ask the proxy directly.
     const res = await getThroughProxy(proxy.url, `http://${DOWN_HOST}:${downPort}/metrics`);
     expect(res.status).toBe(502);
-    expect(res.body.length).toBeGreaterThan(0);
+    expect(res.body).toContain(`${sshd.user}@${DOWN_HOST}:${sshd.port}`);
+    expect(res.body).toContain(`127.0.0.1:${downPort}`);
+    const metrics = await proxyMetrics(proxy.url);
+    expect(sum(select(metrics, "sshscrape_errors_total", { type: "CHANNEL_OPEN_FAILED" }))).toBeGreaterThan(
+      0,
+    );
   });
 
   it("real node_exporter series arrive for every node host, with the generated labels", async () => {
