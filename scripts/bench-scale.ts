@@ -169,7 +169,11 @@ async function startSshds(port: number): Promise<Sshd[]> {
     const batch = await Promise.all(
       groups.slice(i, i + 8).map((addresses) => startSshd({ addresses, port, highLimits: true })),
     );
-    for (const s of batch) cleanups.push(() => s.stop());
+    for (const s of batch)
+      cleanups.push(async () => {
+        await s.stop();
+        rmSync(s.dir, { recursive: true, force: true });
+      });
     sshds.push(...batch);
   }
   // One client key for all of them, as one proxy has one key for a fleet.

@@ -62,7 +62,14 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
       .map((p) => `permitopen="127.0.0.1:${p}"`)
       .join(",");
     sshd = await startSshd({ addresses: SSH_HOSTS, keyOptions: `restrict,port-forwarding,${permitopen}` });
-    cleanups.push({ what: "sshd", pid: sshd.pid, stop: sshd.stop });
+    cleanups.push({
+      what: "sshd",
+      pid: sshd.pid,
+      stop: async () => {
+        await sshd.stop();
+        rmSync(sshd.dir, { recursive: true, force: true });
+      },
+    });
 
     // The proxy reads the known_hosts file NixOS writes from the generated services.openssh.knownHosts.
     const knownHostsFile = join(dir, "ssh_known_hosts");
