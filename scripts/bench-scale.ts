@@ -25,7 +25,8 @@ import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import { parseDuration } from "../src/config/index.js";
-import { type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
+import { mapLimit } from "../src/map-limit.js";
+import { getThroughProxy, type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
 import { type RunningCli, startProxyCli } from "../test/e2e/proxy-process.js";
 import { metricsBody } from "../test/helpers/exporter.js";
 import { startNodeExporter } from "../test/helpers/node-exporter.js";
@@ -46,6 +47,12 @@ const { values: flags } = parseArgs({
     "max-handshakes": { type: "string" },
     /** A synthetic body of about this many bytes instead of the captured node_exporter page. */
     "body-bytes": { type: "string" },
+    /**
+     * Open every SSH connection (one request per target through the proxy) before Prometheus starts:
+     * what a proxy that connected eagerly at start would give. Tells the handshake storm apart from the
+     * rest of the warm-up.
+     */
+    preconnect: { type: "boolean", default: false },
   },
 });
 const N = Number(flags.targets);
@@ -192,6 +199,8 @@ interface Result {
   bodyGzipBytes: number;
   samplesPerScrape: number;
   warmupS: number;
+  /** Set with --preconnect: how long opening all connections took, before Prometheus started. */
+  preconnectS?: number;
   scrapes: number;
   failedScrapes: number;
   warmupScrapes: number;
@@ -304,6 +313,21 @@ async function main(): Promise<Result> {
   const sshdPids = sshds.map((x) => x.pid() as number);
   const warm0 = { sshd: treeTicks(sshdPids), machine: machineTicks(), at: Date.now() };
 
+  let preconnectS: number | undefined;
+  if (flags.preconnect) {
+    const t0 = Date.now();
+    const statuses = await mapLimit(
+      Array.from({ length: N }, (_, i) => i),
+      32,
+      async (i) => {
+        const res = await getThroughProxy(proxy.url, `http://${alias(i)}:${exporterPort(i)}/metrics`);
+        return res.status;
+      },
+    );
+    preconnectS = (Date.now() - t0) / 1000;
+    const bad = statuses.filter((st) => st !== 200).length;
+    log(`pre-connected ${N} hosts in ${preconnectS.toFixed(1)} s (${bad} requests not 200)`);
+  }
   const promStartedAt = Date.now();
   const benchCpu0 = process.cpuUsage();
   const prometheus: Prometheus = await startPrometheus({
@@ -433,6 +457,7 @@ async function main(): Promise<Result> {
     bodyGzipBytes: gz.length,
     samplesPerScrape,
     warmupS: round(warmupS),
+    preconnectS: preconnectS === undefined ? undefined : round(preconnectS),
     scrapes,
     failedScrapes: failed,
     warmupScrapes,
@@ -505,6 +530,14 @@ function table(r: Result): string {
       "targets (distinct host:port, one SSH connection each)",
       `${r.targets} (${r.sshdProcesses} sshd processes)`,
     ],
+    ...(r.preconnectS === undefined
+      ? []
+      : [
+          [
+            "--preconnect: every SSH connection opened before Prometheus started, in",
+            `${r.preconnectS} s`,
+          ] as [string, string],
+        ]),
     [
       "scrape interval / measured steady state",
       `${r.intervalS} s / ${r.measuredS} s (+ ${r.warmupS} s warm-up)`,
