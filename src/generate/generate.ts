@@ -1,15 +1,10 @@
 /** Target list → the files `sshscrape generate` writes (names and contents; writing is write.ts). */
 import type { LoadedConfig } from "../config/index.js";
 import { GenerateError } from "./errors.js";
-import {
-  type Header,
-  type ModelOptions,
-  monitoringModel,
-  remoteModel,
-  remoteModuleProblems,
-} from "./model.js";
+import { type Header, type ModelOptions, monitoringModel } from "./model.js";
 import { moduleModel } from "./module-model.js";
 import { fileSdJson, prometheusYaml } from "./prometheus.js";
+import { remoteModel, remoteModuleProblems } from "./remote-model.js";
 import { render } from "./render.js";
 
 export type Format = "nix" | "prometheus" | "file-sd";

@@ -37,6 +37,11 @@ export interface GenerateResult {
 export async function runGenerate(
   req: GenerateRequest,
 ): Promise<{ result: GenerateResult; stdout?: string }> {
+  const nixOnly = [req.split && "--split", req.module && "--module"].filter(Boolean);
+  if (req.format !== "nix" && nixOnly.length > 0)
+    throw new UsageError(
+      `${nixOnly.join(" and ")} shape Nix output; leave ${nixOnly.length > 1 ? "them" : "it"} out with --format ${req.format}`,
+    );
   const loaded = loadConfig(req.file);
   const files: GeneratedFile[] = generateFiles(loaded, {
     source: req.file,

@@ -72,6 +72,15 @@ export class MalformedRequestError extends ProxyError {
   }
 }
 
+/** The client did not finish its request headers in time (slowloris); node:http's headersTimeout fired. */
+export class RequestHeadersTimeoutError extends ProxyError {
+  readonly code = "REQUEST_HEADERS_TIMEOUT";
+  readonly status = 408;
+  constructor(limitMs: number) {
+    super(`request headers not complete within ${limitMs} ms`);
+  }
+}
+
 export class HeadersTooLargeError extends ProxyError {
   readonly code = "HEADERS_TOO_LARGE";
   readonly status = 431;
@@ -150,6 +159,19 @@ export class UpstreamError extends ProxyError {
   override readonly phase: Phase = "upstream-response";
   constructor(target: string, cause: unknown) {
     super(`exporter ${target} failed: ${describeCause(cause)}`, { cause });
+  }
+}
+
+/** The SSH connection carrying the exchange closed under it: the exporter is not to blame. */
+export class SshConnectionLostError extends ProxyError {
+  readonly code = "SSH_CONNECTION_LOST";
+  readonly status = 502;
+  override readonly phase: Phase = "upstream-response";
+  constructor(host: string, target: string, cause: unknown) {
+    super(
+      `SSH connection to ${host} was lost while talking to exporter ${target}; the next request reconnects`,
+      { cause },
+    );
   }
 }
 

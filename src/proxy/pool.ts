@@ -75,6 +75,8 @@ export class SshPool {
   private closing = false;
   /** Sockets and clients of attempts still handshaking, destroyed on close(). */
   private readonly pending = new Set<{ destroy(): unknown }>();
+  /** The connection each channel runs on, to tell an exporter's failure from the SSH connection's. */
+  private readonly owners = new WeakMap<ClientChannel, Connection>();
 
   constructor(private readonly opts: PoolOptions) {
     this.slots = new Semaphore(opts.maxHandshakes);
@@ -359,7 +361,18 @@ export class SshPool {
     });
   }
 
+  /** True when the SSH connection that carried `channel` has closed (the channel died with it). */
+  connectionLost(channel: ClientChannel): boolean {
+    return this.owners.get(channel)?.closed === true;
+  }
+
+  /** The pooled-connection name (`user@host:port`) a channel runs on. */
+  connectionName(channel: ClientChannel): string | undefined {
+    return this.owners.get(channel)?.name;
+  }
+
   private track(conn: Connection, ch: ClientChannel): void {
+    this.owners.set(ch, conn);
     conn.channels++;
     this.opts.metrics.channels.inc();
     clearTimeout(conn.idleTimer);

@@ -5,6 +5,8 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import {
+  type Agent,
+  type ClientRequest,
   createServer,
   request as httpRequest,
   type IncomingMessage,
@@ -28,7 +30,9 @@ import {
   NotAProxyRequestError,
   ProxyAuthRequiredError,
   ProxyError,
+  RequestHeadersTimeoutError,
   ResponseTooLargeError,
+  SshConnectionLostError,
   TimeoutError,
   UpstreamError,
 } from "./errors.js";
@@ -36,10 +40,17 @@ import { endToEndHeaders } from "./hop-by-hop.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
-import { type ProxyRuntime, routeFor } from "./settings.js";
+import { endpointName, type ProxyRuntime, routeFor } from "./settings.js";
+import { type ChannelRequestArgs, UpstreamAgents } from "./upstream.js";
 
 /** node:http's default; a larger header block is answered 431 by the parser. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Time a client gets to send a complete header block. Prometheus writes its request in one go; a client that
+ * trickles headers (slowloris, issue 6 row 7) would otherwise hold a socket for Node's default 60 s.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
 
 export interface ServerDeps {
   runtime: () => ProxyRuntime;
@@ -55,7 +66,7 @@ export interface ProxyServer {
   server: Server;
   /** Requests and tunnels being served (graceful shutdown waits for zero). */
   active(): number;
-  /** Destroys every open tunnel (after the grace period). */
+  /** Destroys every open tunnel and idle upstream channel (after the grace period). */
   destroyTunnels(): void;
 }
 
@@ -65,6 +76,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   const { metrics, logger, pool } = deps;
   let active = 0;
   const tunnels = new Set<Duplex>();
+  const agents = new UpstreamAgents(deps.runtime().timeouts.idle);
 
   const record = (target: string, status: number, started: number, err?: ProxyError) => {
     metrics.requests.inc({ target, code: String(status) });
@@ -97,7 +109,13 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return target;
   };
 
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES });
+  const server = createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    // Node checks the timeout above only every 30 s by default, so a trickling client would keep its socket
+    // for up to 40 s; once a second keeps the bound close to what it says.
+    connectionsCheckingInterval: 1_000,
+  });
   // Longer than Go's default idle timeout (90 s is the client's; net/http closes idle conns it does not reuse),
   // so a scrape every 15–60 s finds its connection still open.
   server.keepAliveTimeout = 65_000;
@@ -163,14 +181,14 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         rt.timeouts.margin,
         rt.timeouts.request,
       );
-      const channel = await pool.openChannel(
-        route.ssh,
-        route.remoteAddress,
-        target.port,
-        deadline,
-        abort.signal,
-      );
-      await exchange(req, res, channel, label, target.path, deadline, abort.signal, rt.maxResponseBytes);
+      const upstream: Upstream = {
+        agent: agents.get(`${endpointName(route.ssh)} ${joinHostPort(route.remoteAddress, target.port)}`),
+        openChannel: () =>
+          pool.openChannel(route.ssh, route.remoteAddress, target.port, deadline, abort.signal),
+        connectionLost: (channel) => pool.connectionLost(channel),
+        connectionName: (channel) => pool.connectionName(channel),
+      };
+      await exchange(req, res, upstream, label, target.path, deadline, abort.signal, rt.maxResponseBytes);
       record(label, res.statusCode, started);
     } catch (e) {
       const err = abort.signal.aborted ? new ClientGoneError() : asProxyError(e);
@@ -246,7 +264,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const e =
       err.code === "HPE_HEADER_OVERFLOW"
         ? new HeadersTooLargeError(MAX_HEADER_BYTES)
-        : new MalformedRequestError(err.code ?? err.message);
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? new RequestHeadersTimeoutError(HEADERS_TIMEOUT_MS)
+          : new MalformedRequestError(err.code ?? err.message);
     metrics.errors.inc({ type: e.code });
     metrics.requests.inc({ target: "other", code: String(e.status) });
     logger.warn({ status: e.status, code: e.code, error: e.message }, "request failed");
@@ -258,31 +278,35 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     active: () => active,
     destroyTunnels() {
       for (const t of tunnels) t.destroy();
+      agents.destroy();
     },
   };
 }
 
-/** Makes an ssh2 channel usable as the socket of an http.ClientRequest (as ssh2's own HTTPAgent does). */
-function asSocket(channel: ClientChannel): Duplex {
-  const ch = channel as unknown as Record<string, unknown>;
-  const noop = () => channel;
-  ch.setKeepAlive = noop;
-  ch.setNoDelay = noop;
-  ch.setTimeout = noop;
-  ch.ref = noop;
-  ch.unref = noop;
-  ch.destroySoon = channel.destroy.bind(channel);
-  return channel;
+/** Where an exchange gets its channel: an idle one of the agent, or a fresh one from the pool. */
+interface Upstream {
+  agent: Agent;
+  openChannel: ChannelRequestArgs["openChannel"];
+  connectionLost: (channel: ClientChannel) => boolean;
+  connectionName: (channel: ClientChannel) => string | undefined;
+}
+
+/** Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods). */
+function replayable(req: IncomingMessage): boolean {
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0");
 }
 
 /**
- * One HTTP exchange over a fresh channel: request and response stream through untouched apart from the
- * hop-by-hop headers (Content-Encoding and the body are passed as they are; nothing is buffered).
+ * One HTTP exchange over a channel (an idle keep-alive one, or a fresh one): request and response stream
+ * through untouched apart from the hop-by-hop headers (Content-Encoding and the body are passed as they are;
+ * nothing is buffered).
  */
 function exchange(
   req: IncomingMessage,
   res: ServerResponse,
-  channel: ClientChannel,
+  via: Upstream,
   target: string,
   path: string,
   deadline: Deadline,
@@ -291,15 +315,9 @@ function exchange(
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const headers = endToEndHeaders(req.rawHeaders);
-    // Each exchange has its own channel; closing it at the end is how the exporter knows we are done.
-    headers.push("Connection", "close");
-    const upstream = httpRequest({
-      createConnection: () => asSocket(channel),
-      method: req.method,
-      path,
-      headers,
-      setHost: false,
-    });
+    const canReplay = replayable(req);
+    let upstream: ClientRequest | undefined;
+    let timer: NodeJS.Timeout | undefined;
     let settled = false;
     const finish = (err?: unknown) => {
       if (settled) return;
@@ -307,45 +325,89 @@ function exchange(
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
       if (err) {
-        upstream.destroy();
-        channel.destroy();
+        // Destroys its channel too: a half-read response must never be reused.
+        upstream?.destroy();
         reject(err);
       } else resolve();
     };
-    const budget = deadline.remaining();
-    const timer = setTimeout(
-      () => finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
-      budget,
-    );
     const onAbort = () => finish(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    upstream.on("error", (err) => finish(new UpstreamError(target, err)));
-    upstream.on("response", (up) => {
-      const length = Number(up.headers["content-length"]);
-      if (maxBytes !== undefined && Number.isFinite(length) && length > maxBytes) {
-        up.destroy();
-        finish(new ResponseTooLargeError(target, maxBytes));
-        return;
-      }
-      let seen = 0;
-      if (maxBytes !== undefined) {
-        up.on("data", (chunk: Buffer) => {
-          seen += chunk.length;
-          // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
-          // a silently short body would be parsed as a complete scrape.
-          if (seen > maxBytes) finish(new ResponseTooLargeError(target, maxBytes));
+
+    const send = (isRetry: boolean) => {
+      const u = httpRequest({
+        agent: via.agent,
+        openChannel: via.openChannel,
+        method: req.method,
+        path,
+        headers,
+        setHost: false,
+      } as ChannelRequestArgs);
+      upstream = u;
+      let responded = false;
+      // Before a channel is assigned, the pool bounds each phase (connect, handshake, channel open) itself.
+      u.once("socket", () => {
+        if (timer !== undefined || settled) return;
+        const budget = deadline.remaining();
+        timer = setTimeout(
+          () =>
+            finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
+          budget,
+        );
+      });
+      u.on("error", (err) => {
+        if (settled) return;
+        const channel = u.socket as unknown as ClientChannel | null;
+        // ssh2 closes a dead connection's channels before it marks the connection closed: look a turn later.
+        setImmediate(() => {
+          if (settled) return;
+          const lost = channel !== null && via.connectionLost(channel);
+          // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send
+          // once more on a fresh channel rather than fail the scrape. Not when the SSH connection itself died:
+          // reconnecting at once would hit a server that is restarting and put the host into backoff.
+          if (!responded && !isRetry && u.reusedSocket && canReplay && !lost) {
+            send(true);
+            return;
+          }
+          if (err instanceof ProxyError) finish(err);
+          else if (lost && channel)
+            finish(new SshConnectionLostError(via.connectionName(channel) ?? "?", target, err));
+          else finish(new UpstreamError(target, err));
+        });
+      });
+      u.on("response", (up) => {
+        responded = true;
+        const length = Number(up.headers["content-length"]);
+        if (maxBytes !== undefined && Number.isFinite(length) && length > maxBytes) {
+          up.destroy();
+          finish(new ResponseTooLargeError(target, maxBytes));
+          return;
+        }
+        let seen = 0;
+        if (maxBytes !== undefined) {
+          up.on("data", (chunk: Buffer) => {
+            seen += chunk.length;
+            // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
+            // a silently short body would be parsed as a complete scrape.
+            if (seen > maxBytes) finish(new ResponseTooLargeError(target, maxBytes));
+          });
+        }
+        res.sendDate = false;
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEndHeaders(up.rawHeaders));
+        pipeline(up, res, (err) => {
+          if (err) finish(new UpstreamError(target, err));
+          else finish();
+        });
+      });
+      if (canReplay) {
+        req.resume();
+        u.end();
+      } else {
+        pipeline(req, u, (err) => {
+          if (err) finish(new UpstreamError(target, err));
         });
       }
-      res.sendDate = false;
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEndHeaders(up.rawHeaders));
-      pipeline(up, res, (err) => {
-        if (err) finish(new UpstreamError(target, err));
-        else finish();
-      });
-    });
-    pipeline(req, upstream, (err) => {
-      if (err) finish(new UpstreamError(target, err));
-    });
+    };
+    send(false);
   });
 }
 
@@ -371,6 +433,7 @@ const REASONS: Record<number, string> = {
   403: "Forbidden",
   405: "Method Not Allowed",
   407: "Proxy Authentication Required",
+  408: "Request Timeout",
   414: "URI Too Long",
   431: "Request Header Fields Too Large",
   499: "Client Closed Request",

@@ -83,6 +83,18 @@ describe("sshscrape generate", () => {
     }
   });
 
+  it("--split and --module only with Nix output (exit 2)", async () => {
+    const { error, stderr } = await run([
+      "generate",
+      "examples/minimal.yaml",
+      "--format",
+      "prometheus",
+      "--module",
+    ]);
+    expect(error?.oclif?.exit).toBe(2);
+    expect(stderr).toContain("--module shape Nix output; leave it out with --format prometheus");
+  });
+
   it("--remote without ssh.publicKey: exit 2 saying which key to add", async () => {
     const dir = tmp();
     const { error, stderr } = await run(["generate", list(dir, VALID), "--out", join(dir, "o"), "--remote"]);
@@ -147,6 +159,23 @@ describe("sshscrape generate", () => {
     // Regenerating over its own output needs no --force.
     const again = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
     expect(again.error).toBeUndefined();
+  });
+
+  it("refuses an --out that is a file, or holds a directory where a file goes: exit 1, nothing written", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "file"), "x");
+    const a = await run(["generate", "examples/minimal.yaml", "--out", join(dir, "file")]);
+    expect(a.error?.oclif?.exit).toBe(1);
+    expect(a.stderr).toContain("exists and is not a directory");
+
+    const out = join(dir, "out");
+    mkdirSync(join(out, "service.nix"), { recursive: true });
+    const b = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
+    expect(b.error?.oclif?.exit).toBe(1);
+    expect(b.stderr).toContain(
+      `${join(out, "service.nix")}: exists and is not a regular file; nothing was written`,
+    );
+    expect(readdirSync(out)).toEqual(["service.nix"]);
   });
 
   it("--verify without nix-instantiate on PATH: exit 1 saying so, nothing written", async () => {

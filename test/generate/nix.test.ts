@@ -71,6 +71,10 @@ function checkMonitoring(example: string, ev: Json): void {
     cfg.targets.map((t) => [t.host, t.exporters]),
   );
   expect(proxyList.proxy).toEqual(cfg.proxy);
+  // Host keys travel through known_hosts only (reload on change, not restart).
+  expect(proxyList.targets.flatMap((t) => [...(t.hostKeys ?? []), ...(t.ssh?.jump?.hostKeys ?? [])])).toEqual(
+    [],
+  );
   expect(JSON.stringify(proxyList)).not.toMatch(/PRIVATE KEY/);
 
   expect(sc.LoadCredential[0]).toBe(`ssh-key:${runtimeKeyPath(cfg.ssh.key)}`);

@@ -31,7 +31,6 @@ let
             }
           ];
           host = "2001:db8::10";
-          hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINMVVSyZn9TM+v+TFKeoIBH+X6RMaBXdop+y9YUPidTo" ];
         }
         {
           exporters = [
@@ -46,11 +45,9 @@ let
             }
           ];
           host = "app.internal.example.org";
-          hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIELpeTmPzbzs4OxPUwMS9BfrgtsYxt6e4mBxbN/go9hk" ];
           ssh = {
             jump = {
               host = "bastion.example.org";
-              hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHDOmT4rHG8LoKUB2WGvAMKmIFprxFCzF8tzKP+GNX7L" ];
             };
             key = {
               path = "/run/credentials/sshscrape.service/ssh-key-2";

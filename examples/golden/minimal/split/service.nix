@@ -27,7 +27,6 @@ let
             }
           ];
           host = "web1.example.org";
-          hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMV42ru7pAPG4LGIcTr1e3MWaPG3y01Zr/fZgCRXpw2d" ];
         }
       ];
     }

@@ -46,10 +46,6 @@ let
             }
           ];
           host = "db1.example.org";
-          hostKeys = [
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILcPDEk/DKbQgnI7r1q0RJ3W1pgBzU59aSRUDPZDkpcA"
-            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFACdd52gL7XvmHX2T9WPWRvZn/l5ZBm8SNFHajJgfOcsdqig4fY7jhUo/s2eELzm4RELJUACHOaad4+laG9XKs="
-          ];
           labels = {
             site = "fra1";
           };
@@ -68,7 +64,6 @@ let
             }
           ];
           host = "web1.example.org";
-          hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqUqTrlZcgo+NdJ2WZn+6A8KutrG/ZKWsF8cTUaiJLc" ];
           labels = {
             site = "fra1";
           };
