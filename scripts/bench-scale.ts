@@ -26,12 +26,13 @@ import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import { parseDuration } from "../src/config/index.js";
 import { mapLimit } from "../src/map-limit.js";
-import { getThroughProxy, type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
+import { type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
 import { type RunningCli, startProxyCli } from "../test/e2e/proxy-process.js";
 import { metricsBody } from "../test/helpers/exporter.js";
 import { startNodeExporter } from "../test/helpers/node-exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
+import { viaProxy as requestViaProxy } from "../test/helpers/proxy.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 
 const SSHD_MAX_LISTEN = 16;
@@ -320,7 +321,9 @@ async function main(): Promise<Result> {
       Array.from({ length: N }, (_, i) => i),
       32,
       async (i) => {
-        const res = await getThroughProxy(proxy.url, `http://${alias(i)}:${exporterPort(i)}/metrics`);
+        const res = await requestViaProxy(proxy.url, `http://${alias(i)}:${exporterPort(i)}/metrics`, {
+          timeoutMs: 15_000,
+        });
         return res.status;
       },
     );

@@ -12,6 +12,7 @@ import { type Exporter, makeTls, startExporter } from "../helpers/exporter.js";
 import { type NodeExporter, startNodeExporter } from "../helpers/node-exporter.js";
 import { freePort, waitFor } from "../helpers/processes.js";
 import { checkConfig, type Prometheus, startPrometheus } from "../helpers/prometheus.js";
+import { viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 import {
   type EvaluatedModule,
@@ -21,7 +22,7 @@ import {
   prometheusYml,
   proxyArgsFromUnit,
 } from "./generated-config.js";
-import { getThroughProxy, proxyMetrics, select, sum } from "./proxy-client.js";
+import { proxyMetrics, select, sum } from "./proxy-client.js";
 import { type RunningCli, startProxyProcess } from "./proxy-process.js";
 
 const SCRAPE_INTERVAL_S = 2;
@@ -207,10 +208,10 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     expect(down?.health).toBe("down");
     expect(down?.lastError).toMatch(/502/);
     // The proxy names the cause in plain text; Prometheus drops the body, so ask the proxy directly.
-    const res = await getThroughProxy(proxy.url, `http://${DOWN_HOST}:${downPort}/metrics`);
+    const res = await viaProxy(proxy.url, `http://${DOWN_HOST}:${downPort}/metrics`, { timeoutMs: 15_000 });
     expect(res.status).toBe(502);
-    expect(res.body).toContain(`${sshd.user}@${DOWN_HOST}:${sshd.port}`);
-    expect(res.body).toContain(`127.0.0.1:${downPort}`);
+    expect(res.body.toString()).toContain(`${sshd.user}@${DOWN_HOST}:${sshd.port}`);
+    expect(res.body.toString()).toContain(`127.0.0.1:${downPort}`);
     const metrics = await proxyMetrics(proxy.url);
     expect(sum(select(metrics, "sshscrape_errors_total", { type: "CHANNEL_OPEN_FAILED" }))).toBeGreaterThan(
       0,
@@ -263,11 +264,15 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
   }, 30_000);
 
   it("a host that is not in the target list gets 403 and never reaches SSH", async () => {
-    const unlisted = await getThroughProxy(proxy.url, `http://${UNLISTED_HOST}:${nodeExporter.port}/metrics`);
+    const unlisted = await viaProxy(proxy.url, `http://${UNLISTED_HOST}:${nodeExporter.port}/metrics`, {
+      timeoutMs: 15_000,
+    });
     expect(unlisted.status).toBe(403);
-    expect(unlisted.body).toContain(UNLISTED_HOST);
+    expect(unlisted.body.toString()).toContain(UNLISTED_HOST);
     // A listed host on a port that is not one of its exporters is just as unlisted.
-    const otherPort = await getThroughProxy(proxy.url, `http://${NODE_HOSTS[0]}:${sshd.port}/metrics`);
+    const otherPort = await viaProxy(proxy.url, `http://${NODE_HOSTS[0]}:${sshd.port}/metrics`, {
+      timeoutMs: 15_000,
+    });
     expect(otherPort.status).toBe(403);
 
     const metrics = await proxyMetrics(proxy.url);

@@ -1,44 +1,7 @@
 /**
- * Talking to a running `sshscrape proxy` the way Prometheus does: absolute-form requests to the proxy
- * (RFC 9112 §3.2.2), and its own origin-form /metrics page parsed into samples.
+ * A running `sshscrape proxy`'s own origin-form /metrics page, parsed into samples. Requests through the
+ * proxy go through `viaProxy` (test/helpers/proxy.ts).
  */
-import { request } from "node:http";
-
-export interface ProxyResponse {
-  status: number;
-  body: string;
-}
-
-/** `GET http://HOST:PORT/PATH` sent to the proxy at `proxyUrl`, as an HTTP forward proxy receives it. */
-export function getThroughProxy(proxyUrl: string, targetUrl: string): Promise<ProxyResponse> {
-  const proxy = new URL(proxyUrl);
-  const target = new URL(targetUrl);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: proxy.hostname,
-        port: proxy.port,
-        method: "GET",
-        path: targetUrl,
-        headers: { host: target.host },
-        agent: false,
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => {
-          body += d;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on("error", reject);
-      },
-    );
-    req.setTimeout(15_000, () => req.destroy(new Error(`no answer from the proxy for ${targetUrl}`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 export interface MetricSample {
   name: string;
   labels: Record<string, string>;
