@@ -1,7 +1,7 @@
 /** Row 7: clients that trickle their request headers forever must not hold the proxy hostage. */
 import { raw, scrape } from "../client.js";
-import { Checks, histogram, ms, type Row, sleep } from "../harness.js";
-import { Lab } from "../lab.js";
+import { histogram, ms, type Row, sleep } from "../harness.js";
+import { inLab, Lab } from "../lab.js";
 
 const LORIS = 50;
 /** Cap on how long we keep trickling; a proxy that has not cut us off by then fails the row. */
@@ -12,10 +12,8 @@ export const slowloris: Row = {
   fault: `slowloris: ${LORIS} clients send one header byte per second, never finishing the headers`,
   expected: `the proxy closes each of them by itself (a 408 first is fine, a 2xx/5xx is not) within ${LIMIT_MS / 1000} s; scrapes meanwhile all 200 with p99 < 1 s`,
   budgetMs: LIMIT_MS + 20_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
@@ -54,9 +52,5 @@ export const slowloris: Row = {
         normal.length > 0 && normal.every((n) => n.status === 200) && p99 < 1000,
         `${normal.length} scrapes meanwhile: ${histogram(normal.map((n) => n.status ?? n.error ?? "?"))}, p99 ${ms(p99)}`,
       );
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
