@@ -47,6 +47,7 @@ export function runtimeFor(sshd: Sshd, o: RuntimeOptions = {}): ProxyRuntime {
       ...o.timeouts,
     },
     maxHandshakes: 32,
+    preconnect: false,
     ...o.overrides,
   };
 }
