@@ -48,6 +48,7 @@ const DECLARED = new Set([
   "scrape_interval",
   "scrape_timeout",
   "static_configs",
+  "tls_config",
 ]);
 
 function checkMonitoring(example: string, ev: Json): void {
@@ -174,6 +175,13 @@ function checkScrapeConfigs(cfg: Config, jobs: Json[]): void {
       expect(job.metrics_path ?? "/metrics").toBe(e.metricsPath);
       expect(job.scrape_interval).toBe(e.scrapeInterval ?? cfg.defaults.scrapeInterval);
       expect(job.scrape_timeout).toBe(e.scrapeTimeout ?? cfg.defaults.scrapeTimeout);
+      expect(job.tls_config).toEqual(
+        e.tls && {
+          ...(e.tls.caFile ? { ca_file: e.tls.caFile } : {}),
+          ...(e.tls.serverName ? { server_name: e.tls.serverName } : {}),
+          ...(e.tls.insecureSkipVerify ? { insecure_skip_verify: true } : {}),
+        },
+      );
       const { job: _job, ...labels } = sc.labels ?? {};
       expect(labels).toEqual({ ...cfg.defaults.labels, ...t.labels, ...e.labels });
     }

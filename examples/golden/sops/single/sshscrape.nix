@@ -43,6 +43,9 @@ let
               name = "postgres";
               port = 9187;
               scheme = "https";
+              tls = {
+                caFile = "/etc/ssl/exporters-ca.pem";
+              };
             }
           ];
           host = "db1.example.org";
@@ -194,6 +197,9 @@ in
       proxy_url = "http://127.0.0.1:8888";
       scrape_interval = "30s";
       scrape_timeout = "10s";
+      tls_config = {
+        ca_file = "/etc/ssl/exporters-ca.pem";
+      };
       static_configs = [
         {
           targets = [ "db1.example.org:9187" ];

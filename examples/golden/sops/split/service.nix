@@ -43,6 +43,9 @@ let
               name = "postgres";
               port = 9187;
               scheme = "https";
+              tls = {
+                caFile = "/etc/ssl/exporters-ca.pem";
+              };
             }
           ];
           host = "db1.example.org";
