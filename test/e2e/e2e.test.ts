@@ -18,7 +18,6 @@ import {
   type EvaluatedModule,
   generateAndEvaluate,
   knownHostsText,
-  type PrometheusYml,
   prometheusYml,
   proxyArgsFromUnit,
 } from "./generated-config.js";
@@ -44,13 +43,15 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
   let proxy: RunningCli;
   let prometheus: Prometheus;
   let module: EvaluatedModule;
-  let generatedYml: PrometheusYml;
+  let generatedYml: Record<string, unknown>;
+  let caCertPath: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "sshscrape-e2e-"));
     cleanups.push({ what: "temp dir", stop: async () => rmSync(dir, { recursive: true, force: true }) });
 
     const tls = makeTls([TLS_HOST]);
+    caCertPath = tls.caCertPath;
     cleanups.push({ what: "tls dir", stop: async () => rmSync(tls.dir, { recursive: true, force: true }) });
     nodeExporter = await startNodeExporter();
     cleanups.push({ what: "node_exporter", pid: nodeExporter.pid, stop: nodeExporter.stop });
@@ -98,7 +99,10 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
         {
           host: TLS_HOST,
           hostKeys: [hostKey],
-          exporters: [{ name: "tls", port: tlsExporter.port, scheme: "https" }],
+          // The exporter's throwaway CA, as a user names a private CA: the generator makes it tls_config.
+          exporters: [
+            { name: "tls", port: tlsExporter.port, scheme: "https", tls: { caFile: tls.caCertPath } },
+          ],
         },
         {
           host: DOWN_HOST,
@@ -115,12 +119,9 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
 
     ({ module } = generateAndEvaluate(listFile, dir));
     writeFileSync(knownHostsFile, knownHostsText(module));
-    generatedYml = prometheusYml(module, {
-      scrapeIntervalSeconds: SCRAPE_INTERVAL_S,
-      caFile: tls.caCertPath,
-    });
+    generatedYml = prometheusYml(module, { scrapeIntervalSeconds: SCRAPE_INTERVAL_S });
     const promYmlPath = join(dir, "prometheus.yml");
-    writeFileSync(promYmlPath, stringify(generatedYml.config));
+    writeFileSync(promYmlPath, stringify(generatedYml));
     // The same check NixOS runs on services.prometheus at build time.
     checkConfig(promYmlPath);
 
@@ -131,7 +132,7 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     );
     cleanups.push({ what: "sshscrape proxy", pid: proxy.pid, stop: proxy.stop });
 
-    prometheus = await startPrometheus({ config: generatedYml.config });
+    prometheus = await startPrometheus({ config: generatedYml });
     cleanups.push({ what: "prometheus", pid: prometheus.pid, stop: prometheus.stop });
   }, 60_000);
 
@@ -163,9 +164,11 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     const jobs = module.services.prometheus.scrapeConfigs;
     expect(jobs.map((j) => j.job_name).sort()).toEqual(["down", "node", "tls"]);
     for (const job of jobs) expect(job.proxy_url).toBe(proxy.url);
-    expect(jobs.find((j) => j.job_name === "tls")?.scheme).toBe("https");
-    // The one thing added by hand (see generated-config.ts): the throwaway CA of the https exporter.
-    expect(generatedYml.caFileAddedTo).toEqual(["tls"]);
+    const tlsJob = jobs.find((j) => j.job_name === "tls");
+    expect(tlsJob?.scheme).toBe("https");
+    // The https exporter's CA comes from the target list's `tls`, through the generated tls_config.
+    expect(tlsJob?.tls_config).toEqual({ ca_file: caCertPath });
+    for (const job of jobs.filter((j) => j.job_name !== "tls")) expect(job.tls_config).toBeUndefined();
   });
 
   it("Prometheus scrapes every good target through the proxy (up == 1) within three scrape intervals", async () => {

@@ -6,7 +6,7 @@
  * - `services.openssh.knownHosts` → known_hosts text (nixos/modules/programs/ssh.nix, knownHostsText);
  * - `systemd.services.sshscrape` → the proxy's command line (`ExecStart`, with `LoadCredential` copied into
  *   `$CREDENTIALS_DIRECTORY` as systemd.exec(5) describes).
- * Nothing in these is written by hand; what is added here (the test CA, `global`) is said below.
+ * Nothing in these is written by hand; what is added here (`global`) is said below.
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
@@ -55,29 +55,16 @@ export function generateAndEvaluate(
   return { moduleFile, module: JSON.parse(json) as EvaluatedModule };
 }
 
-export interface PrometheusYml {
-  config: Record<string, unknown>;
-  /** Jobs that got a `tls_config.ca_file` added because the generated config had none. */
-  caFileAddedTo: string[];
-}
-
+/** prometheus.yml as NixOS writes it from `services.prometheus`: the generated scrape jobs as they are. */
 export function prometheusYml(
   module: EvaluatedModule,
-  options: { scrapeIntervalSeconds: number; caFile: string },
-): PrometheusYml {
-  // The target list has no field for a private CA, so a scheme = "https" job can only trust the system
-  // store; this test's exporter uses a throwaway CA, which Prometheus must be told about.
-  const caFileAddedTo: string[] = [];
-  const scrape_configs = module.services.prometheus.scrapeConfigs.map((job) => {
-    if (job.scheme !== "https" || job.tls_config !== undefined) return job;
-    caFileAddedTo.push(String(job.job_name));
-    return { ...job, tls_config: { ca_file: options.caFile } };
-  });
+  options: { scrapeIntervalSeconds: number },
+): Record<string, unknown> {
   const interval = `${options.scrapeIntervalSeconds}s`;
   return {
     // `global` is services.prometheus.globalConfig, which a user sets beside the generated module.
-    config: { global: { scrape_interval: interval, evaluation_interval: interval }, scrape_configs },
-    caFileAddedTo,
+    global: { scrape_interval: interval, evaluation_interval: interval },
+    scrape_configs: module.services.prometheus.scrapeConfigs,
   };
 }
 
