@@ -73,6 +73,26 @@ let
         example = "10s";
         description = "`scrape_timeout` of this exporter's job; the proxy fits its SSH timeouts inside it.";
       };
+      # Prometheus verifies the exporter's certificate itself (TLS runs end to end through CONNECT), so these
+      # become the job's `tls_config`; only for `scheme = "https"`.
+      tls = {
+        caFile = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "/etc/ssl/exporters-ca.pem";
+          description = "`tls_config.ca_file`: CA certificate(s) the exporter's certificate must chain to (null: the system store).";
+        };
+        serverName = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          description = "`tls_config.server_name`: name the certificate must carry (null: the target's host).";
+        };
+        insecureSkipVerify = mkOption {
+          type = types.bool;
+          default = false;
+          description = "`tls_config.insecure_skip_verify`: accept any certificate.";
+        };
+      };
     };
   };
 
@@ -208,6 +228,11 @@ let
               scrapeInterval
               scrapeTimeout
               ;
+            # As the CLI's list has it; the proxy validates it and Prometheus uses it (tls_config).
+            tls = nonEmpty {
+              inherit (e.tls) caFile serverName;
+              insecureSkipVerify = if e.tls.insecureSkipVerify then true else null;
+            };
           }
         ) t.exporters;
       }
@@ -248,7 +273,19 @@ let
   jobNames = lib.unique (map (u: u.job) exporterUses);
   usesOf = job: lib.filter (u: u.job == job) exporterUses;
   # Settings a Prometheus job has once; exporters sharing a name must agree on them.
-  jobShape = e: { inherit (e) scheme metricsPath scrapeInterval scrapeTimeout; };
+  jobShape = e: {
+    inherit (e) scheme metricsPath scrapeInterval scrapeTimeout;
+    tls = tlsConfig e;
+  };
+
+  # Prometheus' tls_config keys, as services.prometheus.scrapeConfigs declares them.
+  tlsConfig =
+    e:
+    lib.filterAttrs (_: v: v != null) {
+      ca_file = e.tls.caFile;
+      server_name = e.tls.serverName;
+      insecure_skip_verify = if e.tls.insecureSkipVerify then true else null;
+    };
 
   proxyUrl = "http://${joinHostPort cfg.listenAddress cfg.port}";
 
@@ -279,7 +316,8 @@ let
       ) uses;
     }
     // lib.optionalAttrs (interval != null) { scrape_interval = interval; }
-    // lib.optionalAttrs (timeout != null) { scrape_timeout = timeout; };
+    // lib.optionalAttrs (timeout != null) { scrape_timeout = timeout; }
+    // lib.optionalAttrs (tlsConfig e != { }) { tls_config = tlsConfig e; };
 
   etc = config.environment.etc;
 in
@@ -448,6 +486,10 @@ in
             message = "${opt}.ssh.jump.hostKeys is empty while services.sshscrape.knownHosts.enable is true: add the jump host's host keys.";
           }
         ]
+        ++ lib.mapAttrsToList (name: e: {
+          assertion = tlsConfig e != { } -> e.scheme == "https";
+          message = "${opt}.exporters.${lib.strings.escapeNixIdentifier name}.tls is set but scheme is \"${e.scheme}\": TLS settings apply to scheme = \"https\" only; set it or remove tls.";
+        }) t.exporters
       ) targetList
       ++ map (
         job:
@@ -456,7 +498,7 @@ in
         in
         {
           assertion = lib.length shapes == 1;
-          message = "services.sshscrape.targets.<name>.exporters.${job}: exporters named \"${job}\" form one Prometheus job, so they must agree on scheme, metricsPath, scrapeInterval and scrapeTimeout (found ${toString (lib.length shapes)} variants); rename one of them.";
+          message = "services.sshscrape.targets.<name>.exporters.${job}: exporters named \"${job}\" form one Prometheus job, so they must agree on scheme, metricsPath, scrapeInterval, scrapeTimeout and tls (found ${toString (lib.length shapes)} variants); rename one of them.";
         }
       ) jobNames;
 

@@ -9,6 +9,7 @@ import type { ConfigInput } from "../../src/config/index.js";
 import { type Exporter, type ExporterOptions, startExporter } from "../../test/helpers/exporter.js";
 import { freePort } from "../../test/helpers/processes.js";
 import { type Sshd, type SshdOptions, startSshd } from "../../test/helpers/sshd.js";
+import { Checks, type RowResult } from "./harness.js";
 import { signalTree } from "./proc.js";
 import { type LaunchOptions, launchProxy, type ProxyProcess } from "./proxy.js";
 
@@ -118,4 +119,16 @@ export function countLog(sshd: Sshd, re: RegExp): number {
     .output()
     .split("\n")
     .filter((l) => re.test(l)).length;
+}
+
+/** Runs one row's body in a fresh lab, closes the lab whatever happens, and returns the row's checks. */
+export async function inLab(body: (lab: Lab, c: Checks) => Promise<void>): Promise<RowResult> {
+  const c = new Checks();
+  const lab = new Lab();
+  try {
+    await body(lab, c);
+  } finally {
+    await lab.close();
+  }
+  return c.result();
 }

@@ -122,6 +122,23 @@ export const sshOverrides = () =>
     jump: jumpHost().optional(),
   });
 
+/**
+ * TLS settings for a `scheme: https` exporter, as Prometheus' `tls_config` (prometheus/common config):
+ * the tunnel is end to end, so Prometheus itself verifies the exporter's certificate.
+ */
+export const exporterTls = () =>
+  z
+    .strictObject({
+      caFile: text()
+        .refine((p) => p.startsWith("/"), { error: "expected an absolute path" })
+        .optional(),
+      serverName: text().optional(),
+      insecureSkipVerify: z.boolean({ error: "expected true or false" }).optional(),
+    })
+    .refine((t) => Object.keys(t).length > 0, {
+      error: "expected at least one of caFile, serverName, insecureSkipVerify",
+    });
+
 export const exporter = () =>
   z.strictObject({
     name: text().regex(/^[a-zA-Z_][a-zA-Z0-9_-]*$/, {
@@ -135,6 +152,7 @@ export const exporter = () =>
     labels: labels().optional(),
     scrapeInterval: duration().optional(),
     scrapeTimeout: duration().optional(),
+    tls: exporterTls().optional(),
   });
 
 export const target = () =>
@@ -183,6 +201,7 @@ export const proxySettings = () =>
     backoff: duration().default("10s"),
     gracePeriod: duration().default("10s"),
     maxHandshakes: z.number().int().min(1, { error: "expected a positive integer" }).default(32),
+    preconnect: z.boolean().default(false),
     maxResponseBytes: z.number().int().min(1, { error: "expected a positive number of bytes" }).optional(),
   });
 
@@ -224,6 +243,12 @@ export const configSchema = z
             message: `duplicate ${key}: already used by ${first}`,
           });
         } else seen.set(key, where);
+        if (e.tls && e.scheme !== "https")
+          ctx.addIssue({
+            code: "custom",
+            path: ["targets", ti, "exporters", ei, "tls"],
+            message: "tls applies to scheme: https only; set scheme: https or remove tls",
+          });
       });
     });
   });
@@ -232,6 +257,7 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type Target = Config["targets"][number];
 export type Exporter = Target["exporters"][number];
+export type ExporterTls = z.output<ReturnType<typeof exporterTls>>;
 export type KeySource = z.output<ReturnType<typeof keySource>>;
 export type ProxySettings = Config["proxy"];
 export type SshSettings = Config["ssh"];

@@ -58,7 +58,7 @@ export async function runGenerate(
     );
   // Loaded only when asked for: execa and its dependencies cost start-up time every other run would pay.
   const verified = req.verify ? (await (await import("./verify.js")).verifyFiles(files)).notes : undefined;
-  const warnings = generateWarnings(loaded);
+  const warnings = generateWarnings(loaded, req.format);
   const summary = files.map((f) => ({ name: f.name, bytes: Buffer.byteLength(f.content) }));
   if (!req.out)
     return {

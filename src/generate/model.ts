@@ -6,6 +6,7 @@ import { isAbsolute, relative, resolve } from "node:path";
 import {
   type Config,
   type Exporter,
+  type ExporterTls,
   joinHostPort,
   type KeySource,
   type LoadedConfig,
@@ -65,6 +66,8 @@ export interface Job {
   metricsPath?: string;
   scrapeInterval?: string;
   scrapeTimeout?: string;
+  /** Prometheus' tls_config for an https job: its certificate is checked end to end through the tunnel. */
+  tls?: ExporterTls;
   proxyUrl: string;
   staticConfigs: StaticConfig[];
 }
@@ -200,7 +203,19 @@ function variantOf(e: Exporter, config: Config) {
     metricsPath: e.metricsPath,
     scrapeInterval: e.scrapeInterval ?? config.defaults.scrapeInterval,
     scrapeTimeout: e.scrapeTimeout ?? config.defaults.scrapeTimeout,
+    tls: tlsOf(e),
   };
+}
+
+/** An exporter's TLS settings in a fixed key order, `insecureSkipVerify: false` (the default) left out. */
+export function tlsOf(e: Exporter): ExporterTls | undefined {
+  if (!e.tls) return undefined;
+  const out: ExporterTls = {
+    ...(e.tls.caFile ? { caFile: e.tls.caFile } : {}),
+    ...(e.tls.serverName ? { serverName: e.tls.serverName } : {}),
+    ...(e.tls.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 // Prometheus' global defaults (config.DefaultGlobalConfig) apply when a job sets neither.
@@ -234,7 +249,7 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
       members.set(key, list);
     });
   });
-  // One job per exporter name; a name whose exporters differ in scheme, path or timing needs one job per
+  // One job per exporter name; a name whose exporters differ in scheme, path, timing or TLS settings needs one job per
   // variant (job_name must be unique), and those keep `job` = the name through a target label.
   const byName = new Map<string, string[]>();
   for (const [key, g] of groups) byName.set(g.name, [...(byName.get(g.name) ?? []), key]);
@@ -261,6 +276,7 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
         ...(g.variant.metricsPath !== "/metrics" ? { metricsPath: g.variant.metricsPath } : {}),
         ...(g.variant.scrapeInterval ? { scrapeInterval: g.variant.scrapeInterval } : {}),
         ...(g.variant.scrapeTimeout ? { scrapeTimeout: g.variant.scrapeTimeout } : {}),
+        ...(g.variant.tls ? { tls: g.variant.tls } : {}),
         proxyUrl: url,
         staticConfigs,
       });

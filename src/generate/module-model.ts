@@ -2,10 +2,23 @@
  * Data for `generate --module`: the same target list expressed as `services.sshscrape` options
  * (docs/NIX-MODULE-API: nix/module.nix) instead of raw units, so the flake's module owns the unit.
  */
-import { type Config, type KeySource, type LoadedConfig, splitHostPort } from "../config/index.js";
+import {
+  type Config,
+  type ExporterTls,
+  type KeySource,
+  type LoadedConfig,
+  splitHostPort,
+} from "../config/index.js";
 import type { NixData } from "../nix/value.js";
 import { GenerateError } from "./errors.js";
-import { changedProxySettings, collectKeys, type Header, type ModelOptions, type Secret } from "./model.js";
+import {
+  changedProxySettings,
+  collectKeys,
+  type Header,
+  type ModelOptions,
+  type Secret,
+  tlsOf,
+} from "./model.js";
 
 /** A key file: a secret's runtime path (`config.sops.secrets.N.path`) or a plain path string. */
 export interface KeyRef {
@@ -21,6 +34,7 @@ export interface ModuleExporter {
   labels?: Record<string, string>;
   scrapeInterval?: string;
   scrapeTimeout?: string;
+  tls?: ExporterTls;
 }
 
 export interface ModuleTarget {
@@ -115,6 +129,7 @@ export function moduleModel(loaded: LoadedConfig, options: ModelOptions): Module
           ...(nonEmpty(e.labels) ? { labels: e.labels } : {}),
           ...(e.scrapeInterval ? { scrapeInterval: e.scrapeInterval } : {}),
           ...(e.scrapeTimeout ? { scrapeTimeout: e.scrapeTimeout } : {}),
+          ...(tlsOf(e) ? { tls: tlsOf(e) } : {}),
         })),
     };
   });
@@ -137,12 +152,13 @@ export function moduleModel(loaded: LoadedConfig, options: ModelOptions): Module
         e.metricsPath,
         e.scrapeInterval ?? null,
         e.scrapeTimeout ?? null,
+        tlsOf(e) ?? null,
       ]);
       const first = shapes.get(e.name);
       if (!first) shapes.set(e.name, { shape, where: `targets[${i}].exporters[${ei}]` });
       else if (first.shape !== shape)
         problems.push(
-          `targets[${i}].exporters[${ei}]: exporters named "${e.name}" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval and scrapeTimeout must match ${first.where}; rename one, or use generate without --module`,
+          `targets[${i}].exporters[${ei}]: exporters named "${e.name}" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval, scrapeTimeout and tls must match ${first.where}; rename one, or use generate without --module`,
         );
     });
   });

@@ -1,5 +1,6 @@
 /** Plain Prometheus outputs for users without NixOS: prometheus.yml scrape configs and file_sd JSON. */
 import { stringify } from "yaml";
+import type { ExporterTls } from "../config/index.js";
 import { nixComment } from "../nix/escape.js";
 import type { Header, Job, MonitoringModel } from "./model.js";
 
@@ -12,10 +13,20 @@ export function prometheusJob(job: Job): Record<string, unknown> {
     proxy_url: job.proxyUrl,
     ...(job.scrapeInterval ? { scrape_interval: job.scrapeInterval } : {}),
     ...(job.scrapeTimeout ? { scrape_timeout: job.scrapeTimeout } : {}),
+    ...(job.tls ? { tls_config: tlsConfig(job.tls) } : {}),
     static_configs: job.staticConfigs.map((sc) => ({
       targets: sc.targets,
       ...(Object.keys(sc.labels).length > 0 ? { labels: sc.labels } : {}),
     })),
+  };
+}
+
+/** Prometheus' tls_config keys (prometheus/common config.TLSConfig), as NixOS' scrapeConfigs declares them. */
+export function tlsConfig(tls: ExporterTls): Record<string, unknown> {
+  return {
+    ...(tls.caFile ? { ca_file: tls.caFile } : {}),
+    ...(tls.serverName ? { server_name: tls.serverName } : {}),
+    ...(tls.insecureSkipVerify ? { insecure_skip_verify: true } : {}),
   };
 }
 

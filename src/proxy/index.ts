@@ -13,7 +13,15 @@ import { KnownHosts } from "./known-hosts.js";
 import { ProxyMetrics } from "./metrics.js";
 import { SshPool } from "./pool.js";
 import { createProxyServer } from "./server.js";
-import { type HostPort, isLoopback, keyFiles, type ProxyRuntime, routeFor } from "./settings.js";
+import {
+  endpointName,
+  type HostPort,
+  isLoopback,
+  keyFiles,
+  type ProxyRuntime,
+  routeFor,
+  type SshEndpoint,
+} from "./settings.js";
 
 export type { ProxyRuntime } from "./settings.js";
 export { applyOverrides, settingsFromConfig, settingsFromFlags } from "./settings.js";
@@ -147,6 +155,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
     }
   }
   logger.info({ url, metricsUrl, mode: rt.mode, source: rt.source }, "listening");
+  if (rt.preconnect) void preconnect(rt, pool, logger);
 
   const reload = async () => {
     try {
@@ -213,4 +222,24 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   }
 
   return { url, port, metricsUrl, reload, close, closed };
+}
+
+/**
+ * Connects to every configured host in the background (bounded by proxy.maxHandshakes like any handshake),
+ * so a fleet's first round of scrapes finds its connections open instead of queueing for handshakes
+ * within the scrape timeout (docs/benchmarks-scale.md, "The warm-up failures").
+ */
+async function preconnect(rt: ProxyRuntime, pool: SshPool, logger: Logger): Promise<void> {
+  const endpoints = new Map<string, SshEndpoint>();
+  for (const { host } of rt.allow.exact) {
+    const { ssh } = routeFor(rt, host);
+    endpoints.set(endpointName(ssh), ssh);
+  }
+  const started = Date.now();
+  const results = await Promise.all([...endpoints.values()].map((e) => pool.warm(e)));
+  const ok = results.filter(Boolean).length;
+  logger.info(
+    { hosts: endpoints.size, connected: ok, failed: endpoints.size - ok, ms: Date.now() - started },
+    "preconnect done",
+  );
 }

@@ -107,6 +107,19 @@ export class SshPool {
     }
   }
 
+  /**
+   * Opens the connection to `endpoint` ahead of any request (proxy.preconnect). A failure is not lost: the
+   * attempt logs it, records it for /targets and starts the host's backoff, as for a request.
+   */
+  async warm(endpoint: SshEndpoint): Promise<boolean> {
+    try {
+      await this.connection(endpoint, new Deadline(this.opts.timeouts.request));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The pooled connection for `endpoint`: existing, in the making (shared), or a new attempt. */
   private async connection(
     endpoint: SshEndpoint,

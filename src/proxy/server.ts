@@ -13,6 +13,7 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
@@ -268,6 +269,14 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // Node counts the time before a new connection's first byte as header time. A connection that never
+    // sent a byte is not a slow request: Go's http.Transport (Prometheus) dials spare connections it may never
+    // use. Close it quietly instead of answering 408 and counting a client error (docs/benchmarks-scale.md).
+    if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && (socket as Socket).bytesRead === 0) {
+      logger.debug("closing a connection that sent no request within the headers timeout");
       socket.destroy();
       return;
     }

@@ -74,6 +74,8 @@ export interface ProxyRuntime {
   timeouts: ProxyTimeouts;
   maxHandshakes: number;
   maxResponseBytes?: number;
+  /** Open an SSH connection to every configured host at start, before the first scrape asks for one. */
+  preconnect: boolean;
 }
 
 /** Resolved SSH path to one target host. */
@@ -219,6 +221,7 @@ export function settingsFromConfig(
     },
     maxHandshakes: p.maxHandshakes,
     maxResponseBytes: p.maxResponseBytes,
+    preconnect: p.preconnect,
   };
 }
 
@@ -282,6 +285,7 @@ export function settingsFromFlags(flags: SshifiedFlags, env: NodeJS.ProcessEnv =
       ...(flags.timeoutSeconds !== undefined ? { request: Math.round(flags.timeoutSeconds * 1000) } : {}),
     },
     maxHandshakes: 32,
+    preconnect: false,
   };
 }
 

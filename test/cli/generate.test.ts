@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { runCommand } from "@oclif/test";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import type { GenerateResult } from "../../src/generate/index.js";
 import { GOLDEN, ROOT } from "../generate/golden-cases.js";
 
@@ -228,12 +229,81 @@ describe("sshscrape generate", () => {
     expect(error?.oclif?.exit).toBe(2);
     expect(stderr.trim().split("\n")).toEqual([
       `${file}: targets[0].hostKeys: services.sshscrape writes known_hosts from the targets' host keys, and a.example.org has none; run \`sshscrape keyscan ${file}\``,
-      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval and scrapeTimeout must match targets[0].exporters[0]; rename one, or use generate without --module`,
+      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval, scrapeTimeout and tls must match targets[0].exporters[0]; rename one, or use generate without --module`,
     ]);
     // Without --module the same list is fine: the node exporters become two jobs.
     const raw = await run(["generate", file]);
     expect(raw.error).toBeUndefined();
     expect(raw.stdout).toContain('job_name = "node-2";');
+  });
+
+  it("https exporters with different tls settings get their own jobs, each with its tls_config", async () => {
+    const dir = tmp();
+    const file = list(
+      dir,
+      [
+        "ssh:\n  key: { path: /k }\ntargets:",
+        "  - host: a.example.org\n    exporters: [{ name: pg, port: 9187, scheme: https, tls: { caFile: /etc/ca-a.pem } }]",
+        "  - host: b.example.org\n    exporters: [{ name: pg, port: 9187, scheme: https, tls: { serverName: pg.internal, insecureSkipVerify: true } }]",
+        "  - host: c.example.org\n    exporters: [{ name: pg, port: 9187, scheme: https, tls: { caFile: /etc/ca-a.pem } }]",
+        "",
+      ].join("\n"),
+    );
+    const { stdout, error } = await run(["generate", file, "--format", "prometheus"]);
+    expect(error).toBeUndefined();
+    const jobs = (parse(stdout) as { scrape_configs: Array<Record<string, unknown>> }).scrape_configs;
+    const byCa = jobs.map((j) => ({
+      tls: j.tls_config,
+      targets: (j.static_configs as Array<{ targets: string[]; labels: Record<string, string> }>).flatMap(
+        (sc) => sc.targets,
+      ),
+      job: (j.static_configs as Array<{ labels: Record<string, string> }>)[0]?.labels.job,
+    }));
+    expect(byCa).toEqual(
+      expect.arrayContaining([
+        {
+          tls: { ca_file: "/etc/ca-a.pem" },
+          targets: ["a.example.org:9187", "c.example.org:9187"],
+          job: "pg",
+        },
+        {
+          tls: { server_name: "pg.internal", insecure_skip_verify: true },
+          targets: ["b.example.org:9187"],
+          job: "pg",
+        },
+      ]),
+    );
+    expect(jobs).toHaveLength(2);
+    // file_sd groups cannot say which CA to trust: warned, not dropped silently.
+    const sd = await run(["generate", file, "--format", "file-sd"]);
+    expect(sd.error).toBeUndefined();
+    expect(sd.stderr).toContain(
+      `${file}: targets[0].exporters[0].tls: warning: file_sd target groups cannot carry tls_config`,
+    );
+  });
+
+  it("tls on an http exporter is refused naming its path (exit 2)", async () => {
+    const dir = tmp();
+    const file = list(
+      dir,
+      "ssh:\n  key: { path: /k }\ntargets:\n  - host: a.example.org\n    exporters: [{ name: node, port: 9100, tls: { caFile: ca.pem } }]\n",
+    );
+    const { error, stderr } = await run(["generate", file]);
+    expect(error?.oclif?.exit).toBe(2);
+    const lines = stderr.trim().split("\n");
+    expect(lines).toContainEqual(
+      expect.stringContaining("targets[0].exporters[0].tls.caFile: expected an absolute path"),
+    );
+    const file2 = list(
+      dir,
+      "ssh:\n  key: { path: /k }\ntargets:\n  - host: a.example.org\n    exporters: [{ name: node, port: 9100, tls: { caFile: /ca.pem } }]\n",
+      "list2.yaml",
+    );
+    const second = await run(["generate", file2]);
+    expect(second.error?.oclif?.exit).toBe(2);
+    expect(second.stderr).toContain(
+      "targets[0].exporters[0].tls: tls applies to scheme: https only; set scheme: https or remove tls",
+    );
   });
 
   it("warns (stderr, exit 0) that proxy auth is not carried into the scrape jobs", async () => {

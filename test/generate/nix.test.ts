@@ -18,6 +18,7 @@ import {
   secretName,
 } from "../../src/config/index.js";
 import { generateFiles } from "../../src/generate/generate.js";
+import { exposureScore, renderUnit, type ServiceValue } from "../nix/unit.js";
 import { allGoldenCases, EXAMPLES, exampleNames, GOLDEN } from "./golden-cases.js";
 import { evalGenerated, parseErrors } from "./nix-eval.js";
 
@@ -48,6 +49,7 @@ const DECLARED = new Set([
   "scrape_interval",
   "scrape_timeout",
   "static_configs",
+  "tls_config",
 ]);
 
 function checkMonitoring(example: string, ev: Json): void {
@@ -174,6 +176,13 @@ function checkScrapeConfigs(cfg: Config, jobs: Json[]): void {
       expect(job.metrics_path ?? "/metrics").toBe(e.metricsPath);
       expect(job.scrape_interval).toBe(e.scrapeInterval ?? cfg.defaults.scrapeInterval);
       expect(job.scrape_timeout).toBe(e.scrapeTimeout ?? cfg.defaults.scrapeTimeout);
+      expect(job.tls_config).toEqual(
+        e.tls && {
+          ...(e.tls.caFile ? { ca_file: e.tls.caFile } : {}),
+          ...(e.tls.serverName ? { server_name: e.tls.serverName } : {}),
+          ...(e.tls.insecureSkipVerify ? { insecure_skip_verify: true } : {}),
+        },
+      );
       const { job: _job, ...labels } = sc.labels ?? {};
       expect(labels).toEqual({ ...cfg.defaults.labels, ...t.labels, ...e.labels });
     }
@@ -182,17 +191,20 @@ function checkScrapeConfigs(cfg: Config, jobs: Json[]): void {
 }
 
 /**
- * The unit file NixOS would write from the evaluated serviceConfig (nixos/lib/systemd-lib.nix attrsToSection:
- * one `Key=value` line per list element, booleans as true/false), with ExecStart/ExecReload pointed at
- * /bin/true because the stub store paths do not exist.
+ * The unit file NixOS would write from the evaluated unit (test/nix/unit.ts renders it as NixOS does), with
+ * ExecStart/ExecReload pointed at /bin/true because the stub store paths do not exist.
  */
 function unitFile(unit: Json): string {
-  const lines = ["[Unit]", `Description=${unit.description}`, "", "[Service]"];
-  for (const [k, v] of Object.entries(unit.serviceConfig as Record<string, unknown>)) {
-    if (k === "ExecStart" || k === "ExecReload") lines.push(`${k}=/bin/true`);
-    else for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}=${x}`);
-  }
-  return `${lines.join("\n")}\n`;
+  const service: ServiceValue = {
+    description: unit.description,
+    wantedBy: unit.wantedBy ?? [],
+    wants: unit.wants ?? [],
+    after: unit.after ?? [],
+    reloadTriggers: unit.reloadTriggers ?? [],
+    restartTriggers: unit.restartTriggers ?? [],
+    serviceConfig: { ...unit.serviceConfig, ExecStart: "/bin/true", ExecReload: "/bin/true" },
+  };
+  return renderUnit(service);
 }
 
 describe("generated Nix", () => {
@@ -247,7 +259,7 @@ describe("generated Nix", () => {
         checkMonitoring(example, evalGenerated(join(GOLDEN, example, "single/sshscrape.nix")));
       });
 
-      it("the unit, written as NixOS writes it, passes systemd-analyze verify without a warning", () => {
+      it("the unit, written as NixOS writes it, passes systemd-analyze verify without a warning and scores ≤ 2.0 in systemd-analyze security", () => {
         const ev: Json = evalGenerated(join(GOLDEN, example, "single/sshscrape.nix"));
         const dir = mkdtempSync(join(tmpdir(), "sshscrape-unit-"));
         const file = join(dir, "sshscrape.service");
@@ -259,6 +271,10 @@ describe("generated Nix", () => {
           readFileSync(file, "utf8"),
         ).toEqual([]);
         expect(r.status).toBe(0);
+        // The same bar as nix/module.nix's unit (test/nix/module.test.ts): both use one hardening set.
+        const score = exposureScore(file);
+        expect(score).toBeGreaterThan(0);
+        expect(score, readFileSync(file, "utf8")).toBeLessThanOrEqual(2.0);
       });
 
       it("--split evaluates to the same configuration as the single file", () => {

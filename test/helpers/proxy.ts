@@ -47,6 +47,7 @@ export function runtimeFor(sshd: Sshd, o: RuntimeOptions = {}): ProxyRuntime {
       ...o.timeouts,
     },
     maxHandshakes: 32,
+    preconnect: false,
     ...o.overrides,
   };
 }
@@ -79,6 +80,8 @@ export interface ProxiedRequest {
   headers?: Record<string, string>;
   body?: string | Buffer;
   agent?: Agent;
+  /** Give up (reject) when the proxy has not answered within this many ms. */
+  timeoutMs?: number;
 }
 
 /** `GET http://TARGET…` in absolute form to the proxy, as Prometheus sends it. */
@@ -114,6 +117,8 @@ export function viaProxy(
         res.on("error", reject);
       },
     );
+    if (o.timeoutMs !== undefined)
+      req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`no answer from the proxy for ${targetUrl}`)));
     req.on("error", reject);
     req.end(o.body);
   });

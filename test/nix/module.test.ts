@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { parseConfig } from "../../src/config/index.js";
 import { nixEvalJson, nixString, nixValue, repoRoot, run } from "./nix.js";
-import { renderUnit, type ServiceValue } from "./unit.js";
+import { exposureScore, renderUnit, type ServiceValue } from "./unit.js";
 
 interface Evaluated {
   failedAssertions: string[];
@@ -81,7 +81,12 @@ const monitoring = () => ({
       },
       exporters: {
         node: { port: 9100 },
-        postgres: { port: 9187, scheme: "https", scrapeTimeout: "8s" },
+        postgres: {
+          port: 9187,
+          scheme: "https",
+          scrapeTimeout: "8s",
+          tls: { caFile: "/etc/ssl/exporters-ca.pem", serverName: "db.internal" },
+        },
       },
     },
   },
@@ -133,7 +138,14 @@ describe("services.sshscrape (nix/module.nix)", () => {
         { targets: ["web1.example.org:9100"], labels: { site: "fra1", role: "web", tier: "1" } },
       ],
     });
-    expect(jobs.postgres).toMatchObject({ scheme: "https", scrape_timeout: "8s" });
+    expect(jobs.postgres).toMatchObject({
+      scheme: "https",
+      scrape_timeout: "8s",
+      tls_config: { ca_file: "/etc/ssl/exporters-ca.pem", server_name: "db.internal" },
+    });
+    // Unset TLS fields are left out rather than written as null or false.
+    expect(Object.keys(jobs.postgres?.tls_config as object).sort()).toEqual(["ca_file", "server_name"]);
+    expect(jobs.node?.tls_config ?? null).toBeNull();
 
     // As NixOS writes prometheus.yml: unset (null) keys are dropped.
     const dropNulls = (v: unknown): unknown =>
@@ -175,6 +187,7 @@ describe("services.sshscrape (nix/module.nix)", () => {
       ["node", 9100, "http"],
       ["postgres", 9187, "https"],
     ]);
+    expect(db?.exporters[1]?.tls).toEqual({ caFile: "/etc/ssl/exporters-ca.pem", serverName: "db.internal" });
     expect(db?.ssh).toMatchObject({
       port: 2222,
       jump: { host: "bastion.example.org", user: "jump", port: 22 },
@@ -214,11 +227,7 @@ describe("services.sshscrape (nix/module.nix)", () => {
     expect(verify.stderr).toBe("");
     expect(verify.status).toBe(0);
 
-    const security = run("systemd-analyze", ["security", "--offline=yes", file]);
-    expect(security.status, security.stderr).toBe(0);
-    const score = Number(
-      /Overall exposure level for sshscrape\.service: ([\d.]+)/.exec(security.stdout)?.[1],
-    );
+    const score = exposureScore(file);
     expect(score).toBeGreaterThan(0);
     expect(score).toBeLessThanOrEqual(2.0);
   });
@@ -267,6 +276,39 @@ describe("services.sshscrape assertions and switches", () => {
     expect(evaluate({ sshscrape: cfg2 }).failedAssertions).toEqual([
       expect.stringMatching(
         /^services\.sshscrape\.targets\.<name>\.exporters\.node: .* must agree on scheme, metricsPath/,
+      ),
+    ]);
+  });
+
+  it("maps tls.insecureSkipVerify, refuses tls on an http exporter, and splits no job over differing tls", () => {
+    const skip = monitoring();
+    skip.targets.db.exporters.postgres.tls = { insecureSkipVerify: true } as never;
+    const ev = evaluate({ sshscrape: skip });
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.scrapeConfigs.find((j) => j.job_name === "postgres")?.tls_config).toEqual({
+      insecure_skip_verify: true,
+    });
+
+    const http = monitoring();
+    (http.targets["web1.example.org"].exporters.node as Record<string, unknown>).tls = {
+      caFile: "/etc/ssl/ca.pem",
+    };
+    const failed = evaluate({ sshscrape: http }).failedAssertions;
+    expect(failed).toContainEqual(
+      expect.stringMatching(
+        /^services\.sshscrape\.targets\."web1\.example\.org"\.exporters\.node\.tls is set but scheme is "http"/,
+      ),
+    );
+
+    const mixed = monitoring();
+    (mixed.targets["web1.example.org"].exporters as Record<string, unknown>).postgres = {
+      port: 9187,
+      scheme: "https",
+      scrapeTimeout: "8s",
+    };
+    expect(evaluate({ sshscrape: mixed }).failedAssertions).toEqual([
+      expect.stringMatching(
+        /^services\.sshscrape\.targets\.<name>\.exporters\.postgres: .*scrapeTimeout and tls/,
       ),
     ]);
   });

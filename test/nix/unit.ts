@@ -2,6 +2,9 @@
  * Renders a `systemd.services.<name>` value as NixOS does (nixos/lib/systemd-lib.nix: attrsToSection — a list
  * becomes one `Key=value` line per element, booleans `true`/`false`), so systemd's own tools can judge it.
  */
+import { spawnSync } from "node:child_process";
+import { basename } from "node:path";
+
 export interface ServiceValue {
   description: string;
   wantedBy: string[];
@@ -32,4 +35,18 @@ export function renderUnit(s: ServiceValue): string {
     ...s.wantedBy.map((w) => `WantedBy=${w}`),
   ];
   return `${unit.join("\n")}\n`;
+}
+
+/**
+ * `systemd-analyze security --offline=yes FILE`: the unit's overall exposure level (0 = fully locked down,
+ * 10 = fully exposed), read from the line systemd prints for it (systemd-analyze(1)).
+ */
+export function exposureScore(file: string): number {
+  const r = spawnSync("systemd-analyze", ["security", "--offline=yes", file], { encoding: "utf8" });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`systemd-analyze security failed (exit ${r.status}):\n${r.stderr}`);
+  const name = basename(file).replaceAll(".", "\\.");
+  const score = new RegExp(`Overall exposure level for ${name}: ([\\d.]+)`).exec(r.stdout)?.[1];
+  if (score === undefined) throw new Error(`no exposure level in systemd-analyze output:\n${r.stdout}`);
+  return Number(score);
 }

@@ -72,6 +72,7 @@ function runtime(fake: FakeSshd, dir: string): ProxyRuntime {
       grace: 1_000,
     },
     maxHandshakes: 32,
+    preconnect: false,
   };
 }
 

@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { metricsBody } from "../../../test/helpers/exporter.js";
 import { freePort } from "../../../test/helpers/processes.js";
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, poll, quote, type Row } from "../harness.js";
-import { Lab } from "../lab.js";
+import { histogram, ms, poll, quote, type Row } from "../harness.js";
+import { inLab, Lab } from "../lab.js";
 
 export const exporterDown: Row = {
   id: 5,
@@ -12,10 +12,8 @@ export const exporterDown: Row = {
   expected:
     "502 naming the refused remote port; the same SSH connection keeps serving the live exporter (1 handshake, 1 connection)",
   budgetMs: 20_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       const deadPort = await freePort();
@@ -42,11 +40,7 @@ export const exporterDown: Row = {
       const hs = m.sum("sshscrape_ssh_handshakes_total");
       const conns = m.sum("sshscrape_ssh_connections");
       c.check(hs === 1 && conns === 1, `handshakes ${hs}, open connections ${conns}`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
 
 export const clientAbort: Row = {
@@ -55,10 +49,8 @@ export const clientAbort: Row = {
   expected:
     "each channel closes: the exporter sees its response closed; sshscrape_ssh_channels goes from 10 back to 0",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const chunk = metricsBody(16_384);
       let streaming = 0;
@@ -116,11 +108,7 @@ export const clientAbort: Row = {
       c.check(closed === true, `exporter saw ${closedEarly}/${streaming} responses closed before their end`);
       const again = await scrape(proxy.port, target, { timeoutMs: 10_000, onResponse: (d) => d() });
       c.check(again.status === 200, `a new scrape afterwards: ${again.status ?? again.error}`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
 
 export const maxResponseBytes: Row = {
@@ -129,10 +117,8 @@ export const maxResponseBytes: Row = {
   expected:
     "Content-Length over the limit → 502; chunked over the limit → 502 or an aborted (incomplete) transfer; never a complete-looking truncated body; 50 kB → 200 intact",
   budgetMs: 20_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const small = metricsBody(50_000);
       const big = metricsBody(300_000);
@@ -176,9 +162,5 @@ export const maxResponseBytes: Row = {
         after.status === 200 && after.body.equals(small),
         `50 kB afterwards: ${after.status ?? after.error}`,
       );
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

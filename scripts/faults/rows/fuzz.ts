@@ -3,8 +3,8 @@
 import { startCanary } from "../canary.js";
 import { pool, raw, scrape } from "../client.js";
 import { categories, fuzzed } from "../fuzz.js";
-import { Checks, histogram, mb, type Row } from "../harness.js";
-import { Lab } from "../lab.js";
+import { histogram, mb, type Row } from "../harness.js";
+import { inLab, Lab } from "../lab.js";
 import { alive } from "../proc.js";
 
 const TOTAL = 10_000;
@@ -17,10 +17,8 @@ export const malformed: Row = {
   expected:
     "each answered 4xx or closed, none hangs; exporter and an unlisted canary port receive nothing; proxy alive and scraping; RSS (after a full GC) grows ≤ 10 MB from request 1 000 to 10 000",
   budgetMs: 90_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       const canary = await startCanary();
@@ -75,9 +73,5 @@ export const malformed: Row = {
         growth <= 10 * 1024,
         `RSS after full GC ${mb(rssWarm)} at ${WARMUP} → ${mb(rssEnd)} at ${TOTAL} (+${mb(growth)})`,
       );
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

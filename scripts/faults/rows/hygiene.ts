@@ -4,8 +4,8 @@ import { chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../../test/helpers/processes.js";
 import { raw, scrape } from "../client.js";
-import { Checks, type Row } from "../harness.js";
-import { Lab } from "../lab.js";
+import type { Row } from "../harness.js";
+import { inLab, Lab } from "../lab.js";
 
 export const keyMode: Row = {
   id: 15,
@@ -13,10 +13,8 @@ export const keyMode: Row = {
   expected:
     "a warn-level line at start naming the key file for 0640 and 0604; none for 0600; the proxy still starts",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
@@ -42,11 +40,7 @@ export const keyMode: Row = {
           `0${mode.toString(8)}: ${warned.length} warning(s)${warned[0] ? ` "${warned[0].msg}"` : ""}, scrape ${r.status ?? r.error}`,
         );
       }
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
 
 export const noSecretsInLogs: Row = {
@@ -56,10 +50,8 @@ export const noSecretsInLogs: Row = {
   expected:
     "at the default log level no line contains the proxy password, either Basic credential, the bearer token, the cookie, the canary header's name or value, or the private key",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       const deadPort = await freePort();
@@ -130,9 +122,5 @@ export const noSecretsInLogs: Row = {
         .map(([k]) => k);
       const lines = log.split("\n").filter((l) => l.trim()).length;
       c.check(found.length === 0, `${lines} log lines; found: ${found.length ? found.join(", ") : "none"}`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

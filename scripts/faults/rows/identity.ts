@@ -1,7 +1,7 @@
 /** Rows 3–4: the server is not who known_hosts says, or it no longer accepts our key. */
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, poll, quote, type Row } from "../harness.js";
-import { countLog, Lab } from "../lab.js";
+import { histogram, ms, poll, quote, type Row } from "../harness.js";
+import { countLog, inLab, Lab } from "../lab.js";
 
 export const hostKeyReplaced: Row = {
   id: 3,
@@ -9,10 +9,8 @@ export const hostKeyReplaced: Row = {
   expected:
     '502 "host key mismatch"; an error-level log line; sshscrape_errors_total{type="HOST_KEY_MISMATCH"} > 0; the exporter receives no request',
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
@@ -50,11 +48,7 @@ export const hostKeyReplaced: Row = {
       c.note(`handshakes failure = ${m.sum("sshscrape_ssh_handshakes_total", { result: "failure" })}`);
       const leaked = exp.requests.length - seen;
       c.check(leaked === 0, `exporter received ${leaked} request(s) after the key change`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
 
 export const clientKeyRemoved: Row = {
@@ -63,10 +57,8 @@ export const clientKeyRemoved: Row = {
   expected:
     "502 naming user@host and the authentication failure; 30 scrapes in 1.5 s cause ≤ 1 SSH connection attempt (backoff 2 s) and fail fast; key restored → 200 after the backoff",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
@@ -112,9 +104,5 @@ export const clientKeyRemoved: Row = {
           ? `key restored: 200 after ${ms(performance.now() - restored)}`
           : "key restored: no 200 within 8 s",
       );
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

@@ -5,8 +5,8 @@ import { connect } from "node:net";
 import { type Exporter, metricsBody } from "../../../test/helpers/exporter.js";
 import type { Sshd } from "../../../test/helpers/sshd.js";
 import { type Reply, scrape } from "../client.js";
-import { Checks, histogram, ms, poll, quote, type Row, sleep } from "../harness.js";
-import { Lab } from "../lab.js";
+import { histogram, ms, poll, quote, type Row, sleep } from "../harness.js";
+import { inLab, Lab } from "../lab.js";
 
 /** Keeps `concurrency` scrapes of `target` going until stop() and returns every reply. */
 function load(port: number, target: string, concurrency: number) {
@@ -32,10 +32,8 @@ export const sighupReload: Row = {
   expected:
     "no request of the running load lost (all 200); afterwards the added host scrapes 200 (it was 502 before) and the host with the wrong key gets 502 host key mismatch on its first connection",
   budgetMs: 40_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const names = ["127.0.3.1", "127.0.3.2", "127.0.3.3"];
       const sshds: Sshd[] = [];
       const exps: Exporter[] = [];
@@ -91,11 +89,7 @@ export const sighupReload: Row = {
       );
       const reloadLog = proxy.logLines().filter((l) => /reload/i.test(l.msg ?? "")).length;
       c.note(`${reloadLog} reload log line(s)`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
 
 export const sigtermDrain: Row = {
@@ -104,10 +98,8 @@ export const sigtermDrain: Row = {
   expected:
     "the 20 in-flight scrapes finish 200 with full bodies; new connections refused after the signal; exit code 0 within the grace period",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const body = metricsBody(20_000);
       const exp = await lab.exporter({
@@ -153,9 +145,5 @@ export const sigtermDrain: Row = {
           ? `exit code ${exit.code ?? exit.signal} ${ms(took)} after SIGTERM`
           : "still running 10 s after SIGTERM",
       );
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

@@ -2,8 +2,8 @@
 
 import { startCanary } from "../canary.js";
 import { raw, scrape } from "../client.js";
-import { Checks, type Row } from "../harness.js";
-import { countLog, Lab } from "../lab.js";
+import type { Row } from "../harness.js";
+import { countLog, inLab, Lab } from "../lab.js";
 
 interface Probe {
   name: string;
@@ -19,10 +19,8 @@ export const openRelay: Row = {
   expected:
     "each probe 403, or 400 where the form is malformed (userinfo, percent-encoding, non-dotted-quad IPv4, bad port, non-http scheme; accepted statuses per probe in the details table); canary port and sshd see no connection from the probes",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       const canary = await startCanary();
@@ -146,9 +144,5 @@ export const openRelay: Row = {
         canary.connections() === 0 && newConns === 0,
         `canary connections ${canary.connections()}, new sshd connections ${newConns}`,
       );
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

@@ -3,8 +3,8 @@ import { metricsBody } from "../../../test/helpers/exporter.js";
 import { freePort } from "../../../test/helpers/processes.js";
 import type { Sshd } from "../../../test/helpers/sshd.js";
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, type Row } from "../harness.js";
-import { countLog, Lab } from "../lab.js";
+import { histogram, ms, type Row } from "../harness.js";
+import { countLog, inLab } from "../lab.js";
 import { cpuMs } from "../proc.js";
 
 const HOSTS = 100;
@@ -18,10 +18,8 @@ export const manyHosts: Row = {
   expected:
     "all 200 with that host's own body within the 10 s scrape timeout they carry (the client gives up then, as Prometheus does); ≤ 1 SSH handshake per host (metric and sshd logins); no failed handshake",
   budgetMs: 90_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const hosts = Array.from({ length: HOSTS }, (_v, i) => `127.0.2.${i + 1}`);
       const port = await freePort(hosts[0]);
       const sshds: Array<{ sshd: Sshd; hosts: string[] }> = [];
@@ -81,9 +79,5 @@ export const manyHosts: Row = {
       c.note(`proxy CPU ${ms(cpuMs(proxy.pid))} in total`);
       const logins = sshds.reduce((a, s) => a + countLog(s.sshd, /Accepted publickey/), 0);
       c.check(logins === HOSTS, `sshd logins: ${logins}`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

@@ -1,8 +1,8 @@
 /** Row 12: a long run must not grow memory, descriptors, listeners or channels. */
 import { metricsBody } from "../../../test/helpers/exporter.js";
 import { KeepAliveClient } from "../client.js";
-import { Checks, mb, ms, poll, type Row, sleep } from "../harness.js";
-import { Lab } from "../lab.js";
+import { mb, ms, poll, type Row, sleep } from "../harness.js";
+import { inLab, Lab } from "../lab.js";
 import { cpuMs, descendants } from "../proc.js";
 
 const TOTAL = Number(process.env.FAULTS_SOAK_REQUESTS ?? 100_000);
@@ -14,10 +14,8 @@ export const soak: Row = {
   fault: `${TOTAL.toLocaleString("en")} requests (${CONCURRENCY} keep-alive connections, 10 kB body)`,
   expected: `all 200; RSS (after a full GC) grows ≤ 20 MB after a ${WARMUP.toLocaleString("en")}-request warm-up; descriptors back to the warm-up count; sshscrape_ssh_channels 0, 1 SSH connection; no MaxListenersExceededWarning`,
   budgetMs: 200_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter({ body: metricsBody(10_000) });
       lab.writeKnownHosts([sshd.knownHostsLine()]);
@@ -101,9 +99,5 @@ export const soak: Row = {
       c.check(ch === 0 && conns === 1, `channels ${ch}, SSH connections ${conns}`);
       const warnings = (proxy.logText().match(/MaxListenersExceededWarning/g) ?? []).length;
       c.check(warnings === 0, `MaxListenersExceededWarning ×${warnings}`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

@@ -2,8 +2,8 @@
 import type { ServerResponse } from "node:http";
 import { metricsBody } from "../../../test/helpers/exporter.js";
 import { scrape } from "../client.js";
-import { Checks, histogram, ms, poll, quote, type Row } from "../harness.js";
-import { countLog, Lab } from "../lab.js";
+import { histogram, ms, poll, quote, type Row } from "../harness.js";
+import { countLog, inLab, Lab } from "../lab.js";
 
 /** A handler that waits `delay()` ms before answering, so a request is surely in flight on the channel. */
 function delayed(body: Buffer, delay: () => number) {
@@ -22,10 +22,8 @@ export const sshdRestart: Row = {
   expected:
     "in-flight request 502 (or 200 with the full body); the next 20 concurrent scrapes 200 with no manual action; exactly 1 new SSH login for them (no handshake storm)",
   budgetMs: 30_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const body = metricsBody(20_000);
       let delay = 1500;
@@ -62,11 +60,7 @@ export const sshdRestart: Row = {
       const ok = m.sum("sshscrape_ssh_handshakes_total", { result: "success" });
       const failed = m.sum("sshscrape_ssh_handshakes_total", { result: "failure" });
       c.check(ok === 2 && failed <= 1, `handshakes: ${ok} success, ${failed} failure in total`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };
 
 export const sshdFrozen: Row = {
@@ -75,10 +69,8 @@ export const sshdFrozen: Row = {
   expected:
     "504 within the 2 s X-Prometheus-Scrape-Timeout-Seconds, body naming the phase; connection declared dead (sshscrape_ssh_up 0) by keepalive; scrapes 200 again ≤ 10 s after SIGCONT",
   budgetMs: 45_000,
-  async run() {
-    const c = new Checks();
-    const lab = new Lab();
-    try {
+  run: () =>
+    inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
@@ -136,9 +128,5 @@ export const sshdFrozen: Row = {
         back ? `200 again ${ms(performance.now() - contAt)} after SIGCONT` : "no 200 within 10 s of SIGCONT",
       );
       c.note(`${attempts} scrape(s) until recovery`);
-    } finally {
-      await lab.close();
-    }
-    return c.result();
-  },
+    }),
 };

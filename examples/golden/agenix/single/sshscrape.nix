@@ -102,7 +102,8 @@ in
         ("ssh-key:" + config.age.secrets.sshscrape-ssh-key.path)
         ("ssh-key-2:" + config.age.secrets.sshscrape-app-key.path)
       ];
-      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix).
+      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix),
+      # plus what nix/module.nix adds (private users, IPC, mounts, /proc, syscall filter); relaxed where noted.
       CapabilityBoundingSet = [ "" ];
       DeviceAllow = [ "" ];
       LockPersonality = true;
@@ -112,6 +113,10 @@ in
       NoNewPrivileges = true;
       PrivateDevices = true;
       PrivateTmp = true;
+      PrivateUsers = true;
+      PrivateIPC = true;
+      PrivateMounts = true;
+      ProcSubset = "pid";
       ProtectClock = true;
       ProtectControlGroups = true;
       ProtectHome = true;
@@ -132,7 +137,14 @@ in
       RestrictRealtime = true;
       RestrictSUIDSGID = true;
       SystemCallArchitectures = "native";
-      SystemCallFilter = [ "@system-service" ];
+      # The common nixpkgs filter (zigbee2mqtt, also Node.js, uses it): the system-service set minus
+      # privileged and resource-control calls.
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+        "~@resources"
+      ];
+      SystemCallErrorNumber = "EPERM";
       UMask = "0077";
     };
   };

@@ -53,7 +53,8 @@ in
       LoadCredential = [
         "ssh-key:/var/lib/sshscrape/id_ed25519"
       ];
-      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix).
+      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix),
+      # plus what nix/module.nix adds (private users, IPC, mounts, /proc, syscall filter); relaxed where noted.
       CapabilityBoundingSet = [ "" ];
       DeviceAllow = [ "" ];
       LockPersonality = true;
@@ -63,6 +64,10 @@ in
       NoNewPrivileges = true;
       PrivateDevices = true;
       PrivateTmp = true;
+      PrivateUsers = true;
+      PrivateIPC = true;
+      PrivateMounts = true;
+      ProcSubset = "pid";
       ProtectClock = true;
       ProtectControlGroups = true;
       ProtectHome = true;
@@ -83,7 +88,14 @@ in
       RestrictRealtime = true;
       RestrictSUIDSGID = true;
       SystemCallArchitectures = "native";
-      SystemCallFilter = [ "@system-service" ];
+      # The common nixpkgs filter (zigbee2mqtt, also Node.js, uses it): the system-service set minus
+      # privileged and resource-control calls.
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+        "~@resources"
+      ];
+      SystemCallErrorNumber = "EPERM";
       UMask = "0077";
     };
   };

@@ -54,6 +54,9 @@
             labels = {
               role = "db";
             };
+            tls = {
+              caFile = "/etc/ssl/exporters-ca.pem";
+            };
           };
         };
       };

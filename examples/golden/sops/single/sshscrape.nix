@@ -43,6 +43,9 @@ let
               name = "postgres";
               port = 9187;
               scheme = "https";
+              tls = {
+                caFile = "/etc/ssl/exporters-ca.pem";
+              };
             }
           ];
           host = "db1.example.org";
@@ -105,7 +108,8 @@ in
       LoadCredential = [
         ("ssh-key:" + config.sops.secrets.sshscrape-ssh-key.path)
       ];
-      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix).
+      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix),
+      # plus what nix/module.nix adds (private users, IPC, mounts, /proc, syscall filter); relaxed where noted.
       CapabilityBoundingSet = [ "" ];
       DeviceAllow = [ "" ];
       LockPersonality = true;
@@ -115,6 +119,10 @@ in
       NoNewPrivileges = true;
       PrivateDevices = true;
       PrivateTmp = true;
+      PrivateUsers = true;
+      PrivateIPC = true;
+      PrivateMounts = true;
+      ProcSubset = "pid";
       ProtectClock = true;
       ProtectControlGroups = true;
       ProtectHome = true;
@@ -135,7 +143,14 @@ in
       RestrictRealtime = true;
       RestrictSUIDSGID = true;
       SystemCallArchitectures = "native";
-      SystemCallFilter = [ "@system-service" ];
+      # The common nixpkgs filter (zigbee2mqtt, also Node.js, uses it): the system-service set minus
+      # privileged and resource-control calls.
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+        "~@resources"
+      ];
+      SystemCallErrorNumber = "EPERM";
       UMask = "0077";
     };
   };
@@ -194,6 +209,9 @@ in
       proxy_url = "http://127.0.0.1:8888";
       scrape_interval = "30s";
       scrape_timeout = "10s";
+      tls_config = {
+        ca_file = "/etc/ssl/exporters-ca.pem";
+      };
       static_configs = [
         {
           targets = [ "db1.example.org:9187" ];

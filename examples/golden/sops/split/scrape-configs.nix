@@ -42,6 +42,9 @@
       proxy_url = "http://127.0.0.1:8888";
       scrape_interval = "30s";
       scrape_timeout = "10s";
+      tls_config = {
+        ca_file = "/etc/ssl/exporters-ca.pem";
+      };
       static_configs = [
         {
           targets = [ "db1.example.org:9187" ];

@@ -43,6 +43,9 @@ let
               name = "postgres";
               port = 9187;
               scheme = "https";
+              tls = {
+                caFile = "/etc/ssl/exporters-ca.pem";
+              };
             }
           ];
           host = "db1.example.org";
@@ -93,7 +96,8 @@ in
       LoadCredential = [
         ("ssh-key:" + config.sops.secrets.sshscrape-ssh-key.path)
       ];
-      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix).
+      # Hardening as nixpkgs' Prometheus exporters have it (nixos/modules/services/monitoring/prometheus/exporters.nix),
+      # plus what nix/module.nix adds (private users, IPC, mounts, /proc, syscall filter); relaxed where noted.
       CapabilityBoundingSet = [ "" ];
       DeviceAllow = [ "" ];
       LockPersonality = true;
@@ -103,6 +107,10 @@ in
       NoNewPrivileges = true;
       PrivateDevices = true;
       PrivateTmp = true;
+      PrivateUsers = true;
+      PrivateIPC = true;
+      PrivateMounts = true;
+      ProcSubset = "pid";
       ProtectClock = true;
       ProtectControlGroups = true;
       ProtectHome = true;
@@ -123,7 +131,14 @@ in
       RestrictRealtime = true;
       RestrictSUIDSGID = true;
       SystemCallArchitectures = "native";
-      SystemCallFilter = [ "@system-service" ];
+      # The common nixpkgs filter (zigbee2mqtt, also Node.js, uses it): the system-service set minus
+      # privileged and resource-control calls.
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+        "~@resources"
+      ];
+      SystemCallErrorNumber = "EPERM";
       UMask = "0077";
     };
   };

@@ -1,0 +1,626 @@
+/**
+ * Scale benchmark (a script, not a test): N targets on loopback aliases, each a distinct host:port reached
+ * through its own SSH connection, scraped by Debian's real Prometheus through `sshscrape proxy` every 15 s.
+ *
+ *   npm run build && npm run bench:scale -- [--targets 1000] [--duration 120s] [--interval 15s] [--json]
+ *
+ * sshd listens on at most 16 sockets (OpenSSH sshd.c, MAX_LISTEN_SOCKS), so the N
+ * aliases are served by ceil(N / 16) sshd processes that share one port and one authorized key, each with
+ * its own host key (all in the proxy's known_hosts). Listening on 0.0.0.0 instead would also expose the
+ * test sshd on the machine's real interfaces.
+ *
+ * The exporter body is a real node_exporter page captured from Debian's prometheus-node-exporter on this
+ * machine, served gzip-compressed when Prometheus asks (as node_exporter itself does).
+ *
+ * The run has a warm-up (until every target's latest scrape succeeded: each has its SSH connection) and a
+ * measured steady state of --duration. Both are reported; the goals judge the steady state. Results and
+ * their reading: docs/benchmarks-scale.md.
+ */
+import { execFileSync } from "node:child_process";
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
+import { stringify } from "yaml";
+import { parseDuration } from "../src/config/index.js";
+import { type MetricSample, proxyMetrics, select, sum } from "../test/e2e/proxy-client.js";
+import { type RunningCli, startProxyCli } from "../test/e2e/proxy-process.js";
+import { metricsBody } from "../test/helpers/exporter.js";
+import { startNodeExporter } from "../test/helpers/node-exporter.js";
+import { freePort, waitFor } from "../test/helpers/processes.js";
+import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
+import { type Sshd, startSshd } from "../test/helpers/sshd.js";
+
+const SSHD_MAX_LISTEN = 16;
+const EXPORTER_SERVERS = 10;
+
+const { values: flags } = parseArgs({
+  options: {
+    targets: { type: "string", default: "1000" },
+    duration: { type: "string", default: "120s" },
+    interval: { type: "string", default: "15s" },
+    json: { type: "boolean", default: false },
+    /** proxy.maxHandshakes in the target list; unset = the proxy's default. */
+    "max-handshakes": { type: "string" },
+    /** A synthetic body of about this many bytes instead of the captured node_exporter page. */
+    "body-bytes": { type: "string" },
+    /**
+     * Open every SSH connection (one request per target through the proxy) before Prometheus starts:
+     * what a proxy that connected eagerly at start would give. Tells the handshake storm apart from the
+     * rest of the warm-up.
+     */
+    preconnect: { type: "boolean", default: false },
+  },
+});
+const N = Number(flags.targets);
+if (!Number.isInteger(N) || N < 1 || N > 60_000)
+  throw new Error(`--targets: expected 1–60000, got ${flags.targets}`);
+const durationMs = parseDuration(flags.duration);
+const intervalMs = parseDuration(flags.interval);
+const intervalS = intervalMs / 1000;
+
+/** 127.1.0.1, 127.1.0.2, … — clear of 127.0.0.x, which the tests use. */
+const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+const log = (msg: string) =>
+  process.stderr.write(`[bench:scale ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+interface ProcSample {
+  ticks: number;
+  rssBytes: number;
+}
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+/** utime + stime (proc(5): /proc/PID/stat fields 14 and 15, in clock ticks) and VmRSS. */
+function procSample(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may contain spaces; fields after it are space-separated.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { ticks, rssBytes: Number(rss?.[1] ?? 0) * 1024 };
+}
+
+/** Busy and total jiffies of the whole machine (proc(5): the first "cpu" line of /proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * CPU ticks of `roots` and every live descendant (sshd forks two processes per connection), including
+ * what their reaped children used (cutime + cstime: sshd's pre-auth child exits after login).
+ */
+function treeTicks(roots: number[]): number {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const inTree = new Set(roots);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parent)
+      if (!inTree.has(pid) && inTree.has(ppid)) {
+        inTree.add(pid);
+        grew = true;
+      }
+  }
+  let ticks = 0;
+  for (const pid of inTree) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+async function captureNodeExporterBody(): Promise<Buffer> {
+  const ne = await startNodeExporter({ collectors: "defaults" });
+  try {
+    const res = await fetch(ne.url, { headers: { "accept-encoding": "identity" } });
+    return Buffer.from(await res.arrayBuffer());
+  } finally {
+    await ne.stop();
+  }
+}
+
+async function startStaticExporter(body: Buffer, gz: Buffer): Promise<{ port: number; server: Server }> {
+  const server = createServer((req, res) => {
+    const gzip = /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
+    const payload = gzip ? gz : body;
+    res.writeHead(200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+      "content-length": payload.length,
+      ...(gzip ? { "content-encoding": "gzip" } : {}),
+    });
+    res.end(payload);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  return { port: typeof addr === "object" && addr ? addr.port : 0, server };
+}
+
+async function startSshds(port: number): Promise<Sshd[]> {
+  const groups: string[][] = [];
+  for (let i = 0; i < N; i += SSHD_MAX_LISTEN) {
+    groups.push(Array.from({ length: Math.min(SSHD_MAX_LISTEN, N - i) }, (_, j) => alias(i + j)));
+  }
+  const sshds: Sshd[] = [];
+  // A few at a time: each start runs ssh-keygen twice and waits for the banner.
+  for (let i = 0; i < groups.length; i += 8) {
+    const batch = await Promise.all(
+      groups.slice(i, i + 8).map((addresses) => startSshd({ addresses, port, highLimits: true })),
+    );
+    for (const s of batch)
+      cleanups.push(async () => {
+        await s.stop();
+        rmSync(s.dir, { recursive: true, force: true });
+      });
+    sshds.push(...batch);
+  }
+  // One client key for all of them, as one proxy has one key for a fleet.
+  const first = sshds[0] as Sshd;
+  for (const s of sshds) s.setAuthorizedKeys(`${first.clientKeyPub}\n`);
+  return sshds;
+}
+
+interface Result {
+  machine: string;
+  targets: number;
+  sshdProcesses: number;
+  intervalS: number;
+  measuredS: number;
+  bodyBytes: number;
+  bodyGzipBytes: number;
+  samplesPerScrape: number;
+  warmupS: number;
+  /** Set with --preconnect: how long opening all connections took, before Prometheus started. */
+  preconnectS?: number;
+  scrapes: number;
+  failedScrapes: number;
+  warmupScrapes: number;
+  warmupFailedScrapes: number;
+  scrapeDurationP50Ms: number;
+  scrapeDurationP99Ms: number;
+  scrapeDurationMaxMs: number;
+  wholeRunP50Ms: number;
+  wholeRunP99Ms: number;
+  directP50Ms: number;
+  directP99Ms: number;
+  proxyRssMaxMB: number;
+  proxyRssEndMB: number;
+  proxyCpuSteadyPct: number;
+  warmupProxyCpuPct: number;
+  warmupSshdCpuPct: number;
+  warmupPrometheusCpuPct: number;
+  /** This script's own process: the ten static exporters and the polling. */
+  warmupBenchCpuPct: number;
+  warmupMachineBusyPct: number;
+  prometheusCpuPct: number;
+  sshdCpuPct: number;
+  benchCpuPct: number;
+  machineBusyPct: number;
+  loadAverage: string;
+  proxyEventLoopLagP99Ms: number;
+  proxyRequestMeanMs: number;
+  proxyCpuWholeRunPct: number;
+  sshConnections: number;
+  handshakesTotal: number;
+  handshakeFailures: number;
+  hostsWithOtherThanOneHandshake: number;
+  proxyRequestsByCode: Record<string, number>;
+  /** Most frequent proxy warnings (numbers in messages folded to N), whole run. */
+  proxyWarnings: Record<string, number>;
+  proxyLog: string;
+  goals: Record<string, boolean>;
+}
+
+async function main(): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), "sshscrape-bench-scale-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+
+  log("capturing a real node_exporter page");
+  const body = flags["body-bytes"]
+    ? metricsBody(Number(flags["body-bytes"]))
+    : await captureNodeExporterBody();
+  const gz = gzipSync(body);
+  const samplesPerScrape = body
+    .toString()
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("#")).length;
+  const exporters = await Promise.all(
+    Array.from({ length: EXPORTER_SERVERS }, () => startStaticExporter(body, gz)),
+  );
+  for (const e of exporters) cleanups.push(() => new Promise((r) => e.server.close(r)));
+  const exporterPort = (i: number) => (exporters[i % EXPORTER_SERVERS] as { port: number }).port;
+
+  const sshPort = await freePort();
+  log(
+    `starting ${Math.ceil(N / SSHD_MAX_LISTEN)} sshd processes for ${N} loopback aliases on port ${sshPort}`,
+  );
+  const sshds = await startSshds(sshPort);
+  const first = sshds[0] as Sshd;
+  const knownHostsFile = join(dir, "known_hosts");
+  writeFileSync(knownHostsFile, `${sshds.map((s) => s.knownHostsLine()).join("\n")}\n`);
+
+  const proxyPort = await freePort();
+  const listFile = join(dir, "targets.yaml");
+  writeFileSync(
+    listFile,
+    stringify({
+      proxy: {
+        listen: `127.0.0.1:${proxyPort}`,
+        knownHostsFile,
+        ...(flags["max-handshakes"] ? { maxHandshakes: Number(flags["max-handshakes"]) } : {}),
+        ...(flags.preconnect ? { preconnect: true } : {}),
+      },
+      ssh: { user: first.user, port: sshPort, key: { path: first.clientKeyPath } },
+      targets: Array.from({ length: N }, (_, i) => ({
+        host: alias(i),
+        exporters: [{ name: "node", port: exporterPort(i) }],
+      })),
+    }),
+  );
+  const proxyStartedAt = Date.now();
+  const proxy: RunningCli = await startProxyCli(listFile);
+  cleanups.push(() => proxy.stop());
+  const proxyPid = proxy.pid() as number;
+  // Every warning the proxy logs (pino JSON lines), kept for the summary and in a file for reading later.
+  const proxyLog = join(tmpdir(), `sshscrape-bench-scale-proxy-${process.pid}.log`);
+  const logStream = createWriteStream(proxyLog);
+  const warnings = new Map<string, number>();
+  let partial = "";
+  proxy.child.stdout?.on("data", (d: Buffer) => {
+    logStream.write(d);
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      try {
+        const entry = JSON.parse(line) as { level?: number; code?: string; error?: string; msg?: string };
+        if ((entry.level ?? 0) < 40) continue;
+        const key = `${entry.code ?? entry.msg}: ${(entry.error ?? "").replace(/\d+(\.\d+)*/g, "N")}`;
+        warnings.set(key, (warnings.get(key) ?? 0) + 1);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  cleanups.push(() => new Promise((resolve) => logStream.end(resolve)));
+  const sshdPids = sshds.map((x) => x.pid() as number);
+  const warm0 = { sshd: treeTicks(sshdPids), machine: machineTicks(), at: Date.now() };
+
+  let preconnectS: number | undefined;
+  if (flags.preconnect) {
+    // proxy.preconnect: the proxy opens every connection itself at start; Prometheus starts once they are up.
+    const deadline = Date.now() + 300_000;
+    let open = 0;
+    while (Date.now() < deadline) {
+      open = sum(select(await proxyMetrics(proxy.url), "sshscrape_ssh_connections"));
+      if (open >= N) break;
+      await sleep(500);
+    }
+    preconnectS = (Date.now() - proxyStartedAt) / 1000;
+    log(
+      `proxy.preconnect: ${open} of ${N} SSH connections open ${preconnectS.toFixed(1)} s after the proxy started`,
+    );
+  }
+  const promStartedAt = Date.now();
+  const benchCpu0 = process.cpuUsage();
+  const prometheus: Prometheus = await startPrometheus({
+    config: {
+      global: { scrape_interval: `${intervalS}s`, scrape_timeout: `${Math.min(10, intervalS)}s` },
+      scrape_configs: [
+        {
+          job_name: "node",
+          proxy_url: proxy.url,
+          static_configs: [
+            { targets: Array.from({ length: N }, (_, i) => `${alias(i)}:${exporterPort(i)}`) },
+          ],
+        },
+        // Baseline in the same run: the same exporters scraped without SSH or proxy.
+        {
+          job_name: "direct",
+          static_configs: [{ targets: exporters.map((e) => `127.0.0.1:${e.port}`) }],
+        },
+      ],
+    },
+    readyTimeoutMs: 60_000,
+  });
+  cleanups.push(() => prometheus.stop());
+
+  let rssMax = 0;
+  const rssTimer = setInterval(() => {
+    rssMax = Math.max(rssMax, procSample(proxyPid).rssBytes);
+  }, 1000);
+  cleanups.push(() => clearInterval(rssTimer));
+
+  log(`prometheus up; waiting until the latest scrape of all ${N} targets succeeded`);
+  const warmupStart = Date.now();
+  let lastProgress = warmupStart;
+  await waitFor(
+    `a successful scrape of all ${N} targets`,
+    async () => {
+      const ok = (await prometheus.query('count(up{job="node"} == 1)'))[0]?.value ?? 0;
+      if (Date.now() - lastProgress >= 5000) {
+        lastProgress = Date.now();
+        const m = await proxyMetrics(proxy.url);
+        const hs = sum(select(m, "sshscrape_ssh_handshakes_total", { result: "success" }));
+        log(
+          `warm-up: ${ok}/${N} targets up, ${hs} handshakes, ${sum(select(m, "sshscrape_ssh_channels"))} channels open`,
+        );
+      }
+      return ok >= N;
+    },
+    10 * intervalMs + 60_000,
+  );
+  // From here every target has its SSH connection: the steady state the goals are about. The warm-up
+  // (1 000 handshakes, which here all land on ONE machine's sshd instead of 1 000 machines) is reported
+  // separately.
+  const steadyStart = procSample(proxyPid);
+  const promPid = prometheus.pid() as number;
+  const benchCpu1 = process.cpuUsage();
+  const others0 = {
+    sshd: treeTicks(sshdPids),
+    prometheus: procSample(promPid).ticks,
+    machine: machineTicks(),
+  };
+  const load0 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+  const steadyStartAt = Date.now();
+  const warmupS = (steadyStartAt - warmupStart) / 1000;
+  log(`all targets scraped successfully after ${warmupS.toFixed(1)} s; measuring for ${durationMs / 1000} s`);
+  await new Promise((r) => setTimeout(r, durationMs));
+  const end = procSample(proxyPid);
+  const benchCpu2 = process.cpuUsage();
+  const others1 = {
+    sshd: treeTicks(sshdPids),
+    prometheus: procSample(promPid).ticks,
+    machine: machineTicks(),
+  };
+  const load1 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+  const endAt = Date.now();
+  rssMax = Math.max(rssMax, end.rssBytes);
+
+  const windowS = Math.ceil((endAt - proxyStartedAt) / 1000) + intervalS;
+  const evalAt = endAt / 1000;
+  const upSeries = await prometheus.queryMatrix(`up{job="node"}[${windowS}s]`, evalAt);
+  let scrapes = 0;
+  let failed = 0;
+  let warmupScrapes = 0;
+  let warmupFailed = 0;
+  for (const s of upSeries)
+    for (const v of s.values) {
+      const steady = v.time >= steadyStartAt / 1000;
+      if (steady) scrapes++;
+      else warmupScrapes++;
+      if (v.value !== 1) {
+        if (steady) failed++;
+        else warmupFailed++;
+      }
+    }
+  failed += N - upSeries.length;
+  // Milliseconds, sorted; `fromS` drops the warm-up (each target's first scrape carries its SSH handshake).
+  const durations = async (job: string, fromS = 0) =>
+    (await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt))
+      .flatMap((s) => s.values.filter((v) => v.time >= fromS).map((v) => v.value * 1000))
+      .sort((a, b) => a - b);
+  const viaProxy = await durations("node", steadyStartAt / 1000);
+  const viaProxyAll = await durations("node");
+  const direct = await durations("direct", steadyStartAt / 1000);
+
+  const metrics: MetricSample[] = await proxyMetrics(proxy.url);
+  const handshakes = select(metrics, "sshscrape_ssh_handshakes_total", { result: "success" });
+  const perHost = new Map<string, number>();
+  for (const h of handshakes)
+    perHost.set(h.labels.host ?? "", (perHost.get(h.labels.host ?? "") ?? 0) + h.value);
+  const hostsOff = Array.from({ length: N }, (_, i) => `${first.user}@${alias(i)}:${sshPort}`).filter(
+    (h) => perHost.get(h) !== 1,
+  ).length;
+  const byCode: Record<string, number> = {};
+  for (const r of select(metrics, "sshscrape_requests_total"))
+    byCode[r.labels.code ?? "?"] = (byCode[r.labels.code ?? "?"] ?? 0) + r.value;
+
+  const steadyS = (endAt - steadyStartAt) / 1000;
+  const cpuPct = (a: ProcSample, b: ProcSample, ms: number) =>
+    ((b.ticks - a.ticks) / CLK_TCK / (ms / 1000)) * 100;
+  const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+  const result: Omit<Result, "goals"> = {
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`,
+    targets: N,
+    sshdProcesses: sshds.length,
+    intervalS,
+    measuredS: round((endAt - steadyStartAt) / 1000),
+    bodyBytes: body.length,
+    bodyGzipBytes: gz.length,
+    samplesPerScrape,
+    warmupS: round(warmupS),
+    preconnectS: preconnectS === undefined ? undefined : round(preconnectS),
+    scrapes,
+    failedScrapes: failed,
+    warmupScrapes,
+    warmupFailedScrapes: warmupFailed,
+    scrapeDurationP50Ms: round(quantile(viaProxy, 0.5)),
+    scrapeDurationP99Ms: round(quantile(viaProxy, 0.99)),
+    scrapeDurationMaxMs: round(viaProxy.at(-1) ?? Number.NaN),
+    wholeRunP50Ms: round(quantile(viaProxyAll, 0.5)),
+    wholeRunP99Ms: round(quantile(viaProxyAll, 0.99)),
+    directP50Ms: round(quantile(direct, 0.5)),
+    directP99Ms: round(quantile(direct, 0.99)),
+    proxyRssMaxMB: round(rssMax / 2 ** 20),
+    proxyRssEndMB: round(end.rssBytes / 2 ** 20),
+    proxyCpuSteadyPct: round(cpuPct(steadyStart, end, endAt - steadyStartAt)),
+    prometheusCpuPct: round(((others1.prometheus - others0.prometheus) / CLK_TCK / steadyS) * 100),
+    benchCpuPct: round(
+      ((benchCpu2.user + benchCpu2.system - benchCpu1.user - benchCpu1.system) / 1e6 / steadyS) * 100,
+    ),
+    sshdCpuPct: round(((others1.sshd - others0.sshd) / CLK_TCK / steadyS) * 100),
+    machineBusyPct: round(
+      ((others1.machine.busy - others0.machine.busy) / (others1.machine.total - others0.machine.total)) * 100,
+    ),
+    loadAverage: `${load0} → ${load1}`,
+    proxyEventLoopLagP99Ms: round(sum(select(metrics, "nodejs_eventloop_lag_p99_seconds")) * 1000),
+    proxyRequestMeanMs: round(
+      (sum(select(metrics, "sshscrape_request_duration_seconds_sum")) /
+        sum(select(metrics, "sshscrape_request_duration_seconds_count"))) *
+        1000,
+    ),
+    warmupProxyCpuPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, steadyStart, steadyStartAt - proxyStartedAt)),
+    warmupPrometheusCpuPct: round(
+      (others0.prometheus / CLK_TCK / ((steadyStartAt - promStartedAt) / 1000)) * 100,
+    ),
+    warmupBenchCpuPct: round(
+      ((benchCpu1.user + benchCpu1.system - benchCpu0.user - benchCpu0.system) /
+        1e6 /
+        ((steadyStartAt - promStartedAt) / 1000)) *
+        100,
+    ),
+    warmupSshdCpuPct: round(
+      ((others0.sshd - warm0.sshd) / CLK_TCK / ((steadyStartAt - warm0.at) / 1000)) * 100,
+    ),
+    warmupMachineBusyPct: round(
+      ((others0.machine.busy - warm0.machine.busy) / (others0.machine.total - warm0.machine.total)) * 100,
+    ),
+    proxyCpuWholeRunPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, end, endAt - proxyStartedAt)),
+    sshConnections: sum(select(metrics, "sshscrape_ssh_connections")),
+    handshakesTotal: sum(handshakes),
+    handshakeFailures: sum(select(metrics, "sshscrape_ssh_handshakes_total", { result: "failure" })),
+    hostsWithOtherThanOneHandshake: hostsOff,
+    proxyRequestsByCode: byCode,
+    proxyWarnings: Object.fromEntries([...warnings].sort((a, b) => b[1] - a[1]).slice(0, 10)),
+    proxyLog,
+  };
+  return {
+    ...result,
+    goals: {
+      "0 failed scrapes in steady state (warm-up failures are reported, not judged)":
+        result.failedScrapes === 0,
+      "proxy RSS ≤ 200 MB": result.proxyRssMaxMB <= 200,
+      "proxy CPU ≤ 25 % of one core (steady state)": result.proxyCpuSteadyPct <= 25,
+      "exactly one handshake per host": hostsOff === 0 && result.handshakesTotal === N,
+    },
+  };
+}
+
+function table(r: Result): string {
+  const rows: Array<[string, string]> = [
+    [
+      "targets (distinct host:port, one SSH connection each)",
+      `${r.targets} (${r.sshdProcesses} sshd processes)`,
+    ],
+    ...(r.preconnectS === undefined
+      ? []
+      : [
+          [
+            "--preconnect: every SSH connection opened before Prometheus started, in",
+            `${r.preconnectS} s`,
+          ] as [string, string],
+        ]),
+    [
+      "scrape interval / measured steady state",
+      `${r.intervalS} s / ${r.measuredS} s (+ ${r.warmupS} s warm-up)`,
+    ],
+    [
+      "exporter body",
+      `${(r.bodyBytes / 1024).toFixed(1)} KiB, ${r.samplesPerScrape} samples (${(r.bodyGzipBytes / 1024).toFixed(1)} KiB gzip)`,
+    ],
+    ["scrapes through the proxy, steady state", `${r.scrapes}`],
+    ["failed scrapes, steady state", `${r.failedScrapes}`],
+    [
+      "warm-up: scrapes / failed (before every target had succeeded once)",
+      `${r.warmupScrapes} / ${r.warmupFailedScrapes}`,
+    ],
+    [
+      "scrape_duration_seconds, steady state: p50 / p99 / max",
+      `${r.scrapeDurationP50Ms} / ${r.scrapeDurationP99Ms} / ${r.scrapeDurationMaxMs} ms`,
+    ],
+    [
+      "scrape_duration_seconds, whole run incl. first scrapes: p50 / p99",
+      `${r.wholeRunP50Ms} / ${r.wholeRunP99Ms} ms`,
+    ],
+    [
+      "same exporters scraped directly, steady state: p50 / p99 (baseline)",
+      `${r.directP50Ms} / ${r.directP99Ms} ms`,
+    ],
+    ["proxy RSS max / at end", `${r.proxyRssMaxMB} / ${r.proxyRssEndMB} MB`],
+    [
+      "proxy CPU, steady state / whole run incl. handshakes",
+      `${r.proxyCpuSteadyPct} % / ${r.proxyCpuWholeRunPct} % of one core`,
+    ],
+    [
+      "proxy event-loop lag p99 (prom-client) / mean request time (own histogram)",
+      `${r.proxyEventLoopLagP99Ms} / ${r.proxyRequestMeanMs} ms`,
+    ],
+    [
+      "steady state, same window: Prometheus / all sshd processes / exporters (this script) / whole machine busy",
+      `${r.prometheusCpuPct} % / ${r.sshdCpuPct} % / ${r.benchCpuPct} % of one core / ${r.machineBusyPct} % of ${cpus().length} cores`,
+    ],
+    ["load average (1 min) at start → end of the window", r.loadAverage],
+    [
+      "warm-up: proxy / all sshd processes / Prometheus / exporters (this script) / whole machine busy",
+      `${r.warmupProxyCpuPct} % / ${r.warmupSshdCpuPct} % / ${r.warmupPrometheusCpuPct} % / ${r.warmupBenchCpuPct} % of one core / ${r.warmupMachineBusyPct} % of ${cpus().length} cores`,
+    ],
+    ["SSH connections open at end", `${r.sshConnections}`],
+    ["SSH handshakes total (failures)", `${r.handshakesTotal} (${r.handshakeFailures})`],
+    ["hosts with ≠ 1 handshake", `${r.hostsWithOtherThanOneHandshake}`],
+    [
+      "proxy responses by status",
+      Object.entries(r.proxyRequestsByCode)
+        .map(([c, n]) => `${c}: ${n}`)
+        .join(", "),
+    ],
+  ];
+  for (const [w, n] of Object.entries(r.proxyWarnings)) rows.push([`proxy warning (whole run) ×${n}`, w]);
+  rows.push(["proxy log", r.proxyLog]);
+  const goals = Object.entries(r.goals).map(([g, ok]) => `| goal: ${g} | ${ok ? "met" : "MISSED"} |`);
+  return [
+    `machine: ${r.machine}`,
+    "",
+    "| measure | value |",
+    "| --- | --- |",
+    ...rows.map(([k, v]) => `| ${k} | ${v.replaceAll("|", "\\|")} |`),
+    ...goals,
+  ].join("\n");
+}
+
+let exitCode = 0;
+try {
+  const result = await main();
+  process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${table(result)}\n`);
+  if (Object.values(result.goals).some((ok) => !ok)) exitCode = 1;
+} catch (err) {
+  log(`failed: ${(err as Error).stack ?? err}`);
+  exitCode = 2;
+} finally {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch (err) {
+      log(`cleanup: ${(err as Error).message}`);
+    }
+  }
+}
+process.exit(exitCode);
