@@ -412,7 +412,11 @@ function exchange(
             seen += chunk.length;
             // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
             // a silently short body would be parsed as a complete scrape.
-            if (seen > maxBytes) finish(new ResponseTooLargeError(target, maxBytes));
+            // This listener runs before relay()'s, so the chunk that crosses the limit is never forwarded.
+            if (seen > maxBytes) {
+              res.destroy();
+              finish(new ResponseTooLargeError(target, maxBytes));
+            }
           });
         }
         res.sendDate = false;
