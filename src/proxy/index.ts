@@ -10,7 +10,7 @@ import { Allowlist } from "./allowlist.js";
 import { describeCause, ListenError, ProxySettingsError } from "./errors.js";
 import { KeyStore } from "./keys.js";
 import { KnownHosts } from "./known-hosts.js";
-import { ProxyMetrics } from "./metrics.js";
+import { ProxyMetrics, serveMetrics } from "./metrics.js";
 import { SshPool } from "./pool.js";
 import { createProxyServer } from "./server.js";
 import {
@@ -139,10 +139,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
         res.writeHead(404, { "content-type": "text/plain" }).end("only /metrics is served here\n");
         return;
       }
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
-        (err) => res.writeHead(500).end(String(err)),
-      );
+      serveMetrics(metrics, res);
     });
     ms.on("error", (err) => logger.error({ cause: describeCause(err) }, "metrics server error"));
     try {

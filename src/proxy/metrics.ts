@@ -2,6 +2,7 @@
  * The proxy's own metrics. Names are a contract (PROXY-API.md; dashboards and other tests use them).
  * Each proxy gets its own Registry so several can run in one process (tests) without clashing.
  */
+import type { ServerResponse } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export class ProxyMetrics {
@@ -53,4 +54,25 @@ export class ProxyMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
+}
+
+/** Answers GET /metrics (on the proxy port and on --metrics.listen-addr alike). */
+export function serveMetrics(metrics: ProxyMetrics, res: ServerResponse, head = false): void {
+  metrics.registry.metrics().then(
+    (text) => {
+      res.writeHead(200, {
+        "content-type": metrics.registry.contentType,
+        "content-length": Buffer.byteLength(text),
+      });
+      res.end(head ? undefined : text);
+    },
+    (err) => {
+      const body = `cannot collect metrics: ${String(err)}\n`;
+      res.writeHead(500, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+    },
+  );
 }

@@ -38,7 +38,7 @@ import {
   UpstreamError,
 } from "./errors.js";
 import { endToEndHeaders } from "./hop-by-hop.js";
-import type { ProxyMetrics } from "./metrics.js";
+import { type ProxyMetrics, serveMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
 import { endpointName, type ProxyRuntime, routeFor } from "./settings.js";
@@ -152,10 +152,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       );
     }
     if (path === "/metrics") {
-      metrics.registry.metrics().then(
-        (text) => send(200, metrics.registry.contentType, text),
-        (err) => send(500, "text/plain; charset=utf-8", `cannot collect metrics: ${String(err)}\n`),
-      );
+      serveMetrics(metrics, res, req.method === "HEAD");
       return;
     }
     const err = new NotAProxyRequestError(path ?? "/");
