@@ -26,6 +26,24 @@ afterAll(async () => {
 const everyHost = () => HOSTS.map((host) => ({ host, port: exporter.port }));
 const url = (host: string) => `http://${host}:${exporter.port}/metrics`;
 
+describe("metrics listener (--metrics.listen-addr)", () => {
+  it("serves only /metrics, with the proxy's own series", async () => {
+    const p = await startProxy(
+      runtimeFor(sshd, { exact: everyHost(), overrides: { metricsListen: { host: "127.0.0.1", port: 0 } } }),
+      { logger: log.logger },
+    );
+    try {
+      expect(p.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const res = await fetch(p.metricsUrl as string);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain("sshscrape_ssh_connections");
+      expect((await fetch(new URL("/targets", p.metricsUrl))).status).toBe(404);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe("SSH pool", () => {
   it("with preconnect, logs in to every configured host at start, before any request", async () => {
     const before = sshdLogins(sshd);
