@@ -175,13 +175,16 @@ export const allowPattern = () =>
     error: 'expected HOST:PORT with optional * or ? wildcards, e.g. "*.example.org:9100" or "10.0.0.*:*"',
   });
 
+/** Where NixOS writes `services.openssh.knownHosts` (and OpenSSH's system-wide known_hosts): the default. */
+export const SYSTEM_KNOWN_HOSTS_FILE = "/etc/ssh/ssh_known_hosts";
+
 export const proxySettings = () =>
   z.strictObject({
     listen: listenAddress().default("127.0.0.1:8888"),
     metricsListen: listenAddress().optional(),
     user: unixName().default("sshscrape"),
     group: unixName().optional(),
-    knownHostsFile: text().default("/etc/ssh/ssh_known_hosts"),
+    knownHostsFile: text().default(SYSTEM_KNOWN_HOSTS_FILE),
     allow: z.array(allowPattern()).optional(),
     auth: z
       .strictObject({

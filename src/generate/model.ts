@@ -13,6 +13,7 @@ import {
   normalizeHost,
   parseDuration,
   proxySettings,
+  SYSTEM_KNOWN_HOSTS_FILE,
   secretName,
   splitHostPort,
 } from "../config/index.js";
@@ -292,7 +293,7 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
 function proxyConfig(config: Config, keys: Keys): NixData {
   // Host keys reach the proxy through /etc/ssh/ssh_known_hosts (services.openssh.knownHosts), so a changed key
   // changes that file (reload) and not this one (restart) — as nix/module.nix does.
-  const viaKnownHosts = config.proxy.knownHostsFile === "/etc/ssh/ssh_known_hosts";
+  const viaKnownHosts = config.proxy.knownHostsFile === SYSTEM_KNOWN_HOSTS_FILE;
   const cred = (k: KeySource) => ({ path: `${CREDENTIALS_DIR}/${keys.idOf.get(JSON.stringify(k))}` });
   const exporter = (e: Exporter) => {
     const { scheme, metricsPath, ...rest } = e;
@@ -356,7 +357,7 @@ export function monitoringModel(loaded: LoadedConfig, options: ModelOptions): Mo
       ...extra(PASSWORD_CREDENTIAL, config.proxy.auth?.passwordFile),
     ],
     ageRestartSecrets: keys.secrets.filter((s) => s.kind === "agenix"),
-    reloadOnKnownHosts: hosts.length > 0 && config.proxy.knownHostsFile === "/etc/ssh/ssh_known_hosts",
+    reloadOnKnownHosts: hosts.length > 0 && config.proxy.knownHostsFile === SYSTEM_KNOWN_HOSTS_FILE,
     knownHosts: hosts,
     jobs: jobList,
     proxyConfig: proxyConfig(config, keys),

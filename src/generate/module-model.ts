@@ -7,6 +7,7 @@ import {
   type ExporterTls,
   type KeySource,
   type LoadedConfig,
+  SYSTEM_KNOWN_HOSTS_FILE,
   splitHostPort,
 } from "../config/index.js";
 import type { NixData } from "../nix/value.js";
@@ -177,7 +178,7 @@ export function moduleModel(loaded: LoadedConfig, options: ModelOptions): Module
       keyFile: keyRef(config.ssh.key),
       remoteAddress: config.ssh.remoteAddress,
     },
-    ...(config.proxy.knownHostsFile !== "/etc/ssh/ssh_known_hosts"
+    ...(config.proxy.knownHostsFile !== SYSTEM_KNOWN_HOSTS_FILE
       ? { knownHostsFile: config.proxy.knownHostsFile }
       : {}),
     ...(config.proxy.allow?.length ? { allow: config.proxy.allow } : {}),

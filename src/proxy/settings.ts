@@ -13,6 +13,7 @@ import {
   normalizeHost,
   parseDuration,
   runtimeKeyPath,
+  SYSTEM_KNOWN_HOSTS_FILE,
   secretName,
 } from "../config/index.js";
 import { ProxySettingsError } from "./errors.js";
@@ -270,7 +271,7 @@ export function settingsFromFlags(flags: SshifiedFlags, env: NodeJS.ProcessEnv =
       ? listenAddress(flags.metricsListen, "--metrics.listen-addr")
       : undefined,
     allowNonLoopback: false,
-    knownHostsFile: flags.knownHostsFile ?? "/etc/ssh/ssh_known_hosts",
+    knownHostsFile: flags.knownHostsFile ?? SYSTEM_KNOWN_HOSTS_FILE,
     extraKnownHosts: [],
     allow: { exact: [], patterns: [], anyKnownHost: true },
     defaults: {
