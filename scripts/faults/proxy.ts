@@ -5,6 +5,7 @@
 import { get } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type MetricSample, parseMetrics, select, sum } from "../../test/e2e/proxy-client.js";
 import { start } from "../../test/helpers/processes.js";
 import { connectInspector, type Inspector, inspectorUrl } from "./inspector.js";
 import { fds, rssKb } from "./proc.js";
@@ -136,39 +137,21 @@ export async function launchProxy(configPath: string, options: LaunchOptions = {
   };
 }
 
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
 /** Prometheus text exposition, parsed just enough to read our own counters and gauges. */
 export class Metrics {
-  readonly samples: Sample[] = [];
+  readonly samples: MetricSample[];
 
   constructor(readonly text: string) {
-    for (const line of text.split("\n")) {
-      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-      if (!m || line.startsWith("#")) continue;
-      const labels: Record<string, string> = {};
-      for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-        labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_s, c: string) =>
-          c === "n" ? "\n" : c,
-        );
-      }
-      this.samples.push({ name: m[1] as string, labels, value: Number(m[3]) });
-    }
+    this.samples = parseMetrics(text);
   }
 
   /** Sum over the samples of `name` whose labels include `match`. */
   sum(name: string, match: Record<string, string> = {}): number {
-    return this.matching(name, match).reduce((a, s) => a + s.value, 0);
+    return sum(this.matching(name, match));
   }
 
-  matching(name: string, match: Record<string, string> = {}): Sample[] {
-    return this.samples.filter(
-      (s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v),
-    );
+  matching(name: string, match: Record<string, string> = {}): MetricSample[] {
+    return select(this.samples, name, match);
   }
 
   has(name: string): boolean {
