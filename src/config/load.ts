@@ -1,10 +1,17 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { extname } from "node:path";
-import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import type { Document, LineCounter } from "yaml";
 import type { z } from "zod";
 import { ConfigReadError, ConfigSyntaxError, ConfigValidationError, type Problem } from "./errors.js";
 import { formatPath } from "./path.js";
+import { readFast } from "./read-fast.js";
 import { type Config, configSchema } from "./schema.js";
+
+// The `yaml` package is loaded only when a list needs its positions (see parseConfig), so a valid list
+// does not pay for loading it.
+const require = createRequire(import.meta.url);
+const loadYaml = (): typeof import("yaml") => require("yaml");
 
 export interface LoadedConfig {
   file: string;
@@ -24,6 +31,13 @@ export function loadConfig(file: string): LoadedConfig {
 
 /** Parses and validates target-list text; `file` only names it in messages and picks JSON vs YAML. */
 export function parseConfig(source: string, file: string): LoadedConfig {
+  // Valid lists, the common case, take the fast reader; everything else is read again below for positions.
+  const fast = readFast(source);
+  if (fast) {
+    const result = configSchema.safeParse(fast.data ?? {});
+    if (result.success) return { file, config: result.data };
+  }
+  const { LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   // JSON is a subset of YAML 1.2, so one parser serves both and gives positions for both.
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
@@ -71,11 +85,8 @@ export function toProblems(error: z.ZodError, locate: Locate = () => undefined):
   });
 }
 
-function positionOf(
-  doc: ReturnType<typeof parseDocument>,
-  lines: LineCounter,
-  path: ReadonlyArray<PropertyKey>,
-) {
+function positionOf(doc: Document, lines: LineCounter, path: ReadonlyArray<PropertyKey>) {
+  const { isMap, isSeq } = loadYaml();
   // Walk as deep as the document goes; a missing key is reported at its parent.
   let node: unknown = doc.contents;
   for (const seg of path) {
