@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from "node:v8";
 
-// `sshscrape proxy` runs for months and turns every scrape into ~100 KB of short-lived Buffers (ssh2
-// decrypts each packet into a fresh one). A young generation free to grow (it reaches 16 MB during start-up
-// alone) kept ~50 MB of dead Buffers resident and RSS over 150 MB in `npm run bench`; at its initial size
-// they are collected sooner (docs/benchmarks.md). The growth factor is read at each growth decision, so
-// setting it here works, unlike --max-semi-space-size; it must come before oclif is loaded.
+// `sshscrape proxy` runs for months and makes garbage in two shapes, and V8's defaults keep too much of both
+// resident (docs/benchmarks.md, docs/benchmarks-scale.md):
+// - Every scrape turns into ~100 KB of short-lived Buffers (ssh2 decrypts each packet into a fresh one). A
+//   young generation free to grow (it reaches 16 MB during start-up alone) kept ~50 MB of dead Buffers
+//   resident and RSS over 150 MB in `npm run bench`; at its initial size they are collected sooner.
+// - With 1 000 targets, per-request objects that live until the same connection's next scrape (15 s) are
+//   promoted and die in the old generation, which V8 lets grow to ~4× the live heap before a full GC:
+//   RSS peaked at 215–248 MB over a live heap of ~45 MB. A growing factor of 1.5 caps it near 1.5× live
+//   at the price of a full GC every ~15 s (tens of ms).
+// Both flags are read at each sizing decision, so setting them here works, unlike --max-semi-space-size;
+// they must come before oclif is loaded. NODE_OPTIONS with a semi-space flag turns both off (experiments).
 if (process.argv[2] === "proxy" && !/semi[-_]space/.test(`${process.execArgv} ${process.env.NODE_OPTIONS}`))
-  setFlagsFromString("--semi-space-growth-factor=1");
+  setFlagsFromString("--semi-space-growth-factor=1 --heap-growing-percent=50");
 
 const { execute } = await import("@oclif/core");
 await execute({ dir: import.meta.url });

@@ -518,6 +518,9 @@ in
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
+      # Prometheus starts once the proxy is ready (ExecStartPost), so its first scrapes find their SSH
+      # connections open. Ordering only: no effect where prometheus.service does not exist.
+      before = [ "prometheus.service" ];
       # A changed known_hosts needs no restart: the proxy re-reads it on SIGHUP without dropping connections.
       reloadTriggers = lib.optional (etc ? "ssh/ssh_known_hosts") etc."ssh/ssh_known_hosts".source;
       serviceConfig = {
@@ -535,6 +538,24 @@ in
         )
         # Not escaped: systemd expands ${VAR} in ExecStart= (systemd.service(5) "Command lines").
         + " --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
+        # Started = ready: /readyz answers 200 once the proxy has tried every configured host
+        # (preconnect), 60 s after start at the latest. "-": a slow start must not fail the unit.
+        ExecStartPost = "-" + lib.escapeShellArgs [
+          "${pkgs.curl}/bin/curl"
+          "--silent"
+          "--show-error"
+          "--fail"
+          "--retry"
+          "80"
+          "--retry-delay"
+          "1"
+          "--retry-all-errors"
+          "--max-time"
+          "2"
+          "--output"
+          "/dev/null"
+          "${proxyUrl}/readyz"
+        ];
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         LoadCredential = [ "ssh-key:${cfg.ssh.keyFile}" ] ++ map (f: "${credentialId f}:${f}") targetKeyFiles;
         Restart = "on-failure";

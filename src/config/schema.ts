@@ -204,7 +204,7 @@ export const proxySettings = () =>
     backoff: duration().default("10s"),
     gracePeriod: duration().default("10s"),
     maxHandshakes: z.number().int().min(1, { error: "expected a positive integer" }).default(32),
-    preconnect: z.boolean().default(false),
+    preconnect: z.boolean().default(true),
     maxResponseBytes: z.number().int().min(1, { error: "expected a positive number of bytes" }).optional(),
   });
 

@@ -92,6 +92,8 @@ export interface MonitoringModel {
   jobs: Job[];
   /** The validated target list as the proxy reads it, key paths pointing at the unit's credentials. */
   proxyConfig: NixData;
+  /** The proxy's /readyz, which ExecStartPost waits for so Prometheus (ordered after the unit) starts then. */
+  readyUrl: string;
 }
 
 export const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -361,6 +363,7 @@ export function monitoringModel(loaded: LoadedConfig, options: ModelOptions): Mo
     knownHosts: hosts,
     jobs: jobList,
     proxyConfig: proxyConfig(config, keys),
+    readyUrl: `${proxyUrl(config)}/readyz`,
   };
 }
 

@@ -51,14 +51,14 @@ export class MethodNotAllowedError extends ProxyError {
   }
 }
 
-/** An origin-form request for something other than /metrics, /healthz or /targets. */
+/** An origin-form request for something other than /metrics, /healthz, /readyz or /targets. */
 export class NotAProxyRequestError extends ProxyError {
   readonly code = "NOT_A_PROXY_REQUEST";
   readonly status = 400;
   constructor(path: string) {
     super(
       `${path} is not served here: sshscrape is an HTTP proxy; set proxy_url to this address in the ` +
-        "Prometheus scrape config, or GET /metrics, /healthz or /targets",
+        "Prometheus scrape config, or GET /metrics, /healthz, /readyz or /targets",
     );
   }
 }

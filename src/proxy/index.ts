@@ -12,6 +12,7 @@ import { KeyStore } from "./keys.js";
 import { KnownHosts } from "./known-hosts.js";
 import { ProxyMetrics, serveMetrics } from "./metrics.js";
 import { SshPool } from "./pool.js";
+import { Readiness } from "./readiness.js";
 import { createProxyServer } from "./server.js";
 import {
   endpointName,
@@ -110,6 +111,8 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
         "pass --config FILE with a target list to allow only its exporters",
     );
 
+  const endpoints = rt.preconnect ? configuredEndpoints(rt) : [];
+  const readiness = new Readiness(endpoints.length);
   const metrics = new ProxyMetrics();
   const pool = new SshPool({
     timeouts: rt.timeouts,
@@ -123,6 +126,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
     runtime: () => rt,
     allowlist: () => allowlist,
     credentials: () => credentials,
+    readiness,
     pool,
     metrics,
     logger,
@@ -152,7 +156,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
     }
   }
   logger.info({ url, metricsUrl, mode: rt.mode, source: rt.source }, "listening");
-  if (rt.preconnect) void preconnect(rt, pool, logger);
+  if (rt.preconnect) void preconnect(endpoints, pool, readiness, logger);
 
   const reload = async () => {
     try {
@@ -221,22 +225,38 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   return { url, port, metricsUrl, reload, close, closed };
 }
 
-/**
- * Connects to every configured host in the background (bounded by proxy.maxHandshakes like any handshake),
- * so a fleet's first round of scrapes finds its connections open instead of queueing for handshakes
- * within the scrape timeout (docs/benchmarks-scale.md, "The warm-up failures").
- */
-async function preconnect(rt: ProxyRuntime, pool: SshPool, logger: Logger): Promise<void> {
+/** Every SSH endpoint the target list routes to (jump hosts connect as part of their targets). */
+function configuredEndpoints(rt: ProxyRuntime): SshEndpoint[] {
   const endpoints = new Map<string, SshEndpoint>();
   for (const { host } of rt.allow.exact) {
     const { ssh } = routeFor(rt, host);
     endpoints.set(endpointName(ssh), ssh);
   }
+  return [...endpoints.values()];
+}
+
+/**
+ * Connects to every configured host in the background, queueing behind scrapes for handshake slots
+ * (proxy.maxHandshakes), so a fleet's first round of scrapes finds its connections open instead of queueing
+ * for handshakes within the scrape timeout (docs/benchmarks-scale.md, "The warm-up failures").
+ */
+async function preconnect(
+  endpoints: SshEndpoint[],
+  pool: SshPool,
+  readiness: Readiness,
+  logger: Logger,
+): Promise<void> {
   const started = Date.now();
-  const results = await Promise.all([...endpoints.values()].map((e) => pool.warm(e)));
+  const results = await Promise.all(
+    endpoints.map(async (e) => {
+      const ok = await pool.warm(e);
+      readiness.settle(ok);
+      return ok;
+    }),
+  );
   const ok = results.filter(Boolean).length;
   logger.info(
-    { hosts: endpoints.size, connected: ok, failed: endpoints.size - ok, ms: Date.now() - started },
+    { hosts: endpoints.length, connected: ok, failed: endpoints.length - ok, ms: Date.now() - started },
     "preconnect done",
   );
 }

@@ -25,7 +25,7 @@ import type { KeyStore } from "./keys.js";
 import type { KnownHosts } from "./known-hosts.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
-import { Semaphore } from "./semaphore.js";
+import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
 
 export interface PoolOptions {
@@ -51,6 +51,8 @@ interface Attempt {
   promise: Promise<Connection>;
   /** Where the shared attempt is now, so a waiter that times out can name the phase. */
   phase: Phase;
+  /** Its place in the handshake queue: background for preconnect until a request comes to share it. */
+  priority: Priority;
 }
 
 /** Per-host state for `/targets`. */
@@ -108,16 +110,23 @@ export class SshPool {
   }
 
   /**
-   * Opens the connection to `endpoint` ahead of any request (proxy.preconnect). A failure is not lost: the
-   * attempt logs it, records it for /targets and starts the host's backoff, as for a request.
+   * Opens the connection to `endpoint` ahead of any request (proxy.preconnect), queueing behind any
+   * request for a handshake slot. Waits as long as the queue takes: the attempt's own connect and handshake
+   * timeouts bound it once it has a slot. A failure is not lost: the attempt logs it, records it for
+   * /targets and starts the host's backoff, as for a request.
    */
   async warm(endpoint: SshEndpoint): Promise<boolean> {
-    try {
-      await this.connection(endpoint, new Deadline(this.opts.timeouts.request));
-      return true;
-    } catch {
-      return false;
-    }
+    if (this.closing) return false;
+    const name = endpointName(endpoint);
+    const live = this.conns.get(name);
+    if (live && !live.closed) return true;
+    const failed = this.failures.get(name);
+    if (failed && failed.until > Date.now()) return false;
+    const attempt = this.attempts.get(name) ?? this.startAttempt(endpoint, name, { background: true });
+    return attempt.promise.then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The pooled connection for `endpoint`: existing, in the making (shared), or a new attempt. */
@@ -134,7 +143,8 @@ export class SshPool {
     const now = Date.now();
     if (failed && failed.until > now) throw new BackoffError(name, failed.error, failed.until - now);
     let attempt = this.attempts.get(name);
-    if (!attempt) attempt = this.startAttempt(endpoint, name);
+    if (attempt) attempt.priority.background = false;
+    else attempt = this.startAttempt(endpoint, name, { background: false });
     const a = attempt;
     return abortable(
       withTimeout(
@@ -150,9 +160,13 @@ export class SshPool {
     );
   }
 
-  private startAttempt(endpoint: SshEndpoint, name: string): Attempt {
+  private startAttempt(endpoint: SshEndpoint, name: string, priority: Priority): Attempt {
     const t = this.opts.timeouts;
-    const attempt: Attempt = { phase: "queue", promise: Promise.resolve(undefined as unknown as Connection) };
+    const attempt: Attempt = {
+      phase: "queue",
+      priority,
+      promise: Promise.resolve(undefined as unknown as Connection),
+    };
     attempt.promise = (async () => {
       let jump: Connection | undefined;
       if (endpoint.jump) {
@@ -161,9 +175,21 @@ export class SshPool {
         jump = await this.connection(endpoint.jump, new Deadline(t.connect + t.handshake));
       }
       attempt.phase = "queue";
-      const release = await this.slots.acquire(AbortSignal.timeout(t.request)).catch(() => {
-        throw new TimeoutError("queue", `waiting for a free handshake slot (proxy.maxHandshakes)`, t.request);
-      });
+      // A request's wait is bounded by its own deadline (connection()); the queue bound only frees the slot
+      // of an attempt nobody waits for. A background attempt has no bound: it goes when requests let it.
+      const release = await this.slots
+        .acquire(attempt.priority.background ? undefined : AbortSignal.timeout(t.request), attempt.priority)
+        .catch(() => {
+          throw new TimeoutError(
+            "queue",
+            `waiting for a free handshake slot (proxy.maxHandshakes)`,
+            t.request,
+          );
+        });
+      if (this.closing) {
+        release();
+        throw new ShuttingDownError();
+      }
       try {
         attempt.phase = "ssh-connect";
         const sock = jump ? await this.viaJump(jump, endpoint, name) : await this.dial(endpoint, name);

@@ -1,7 +1,7 @@
 /**
  * The HTTP side: a node:http server that routes every absolute-form request by its own target (Prometheus
  * sends requests for many targets over one keep-alive connection), tunnels CONNECT for `scheme: https`
- * targets, and serves its own /metrics, /healthz and /targets in origin form.
+ * targets, and serves its own /metrics, /healthz, /readyz and /targets in origin form.
  */
 import { timingSafeEqual } from "node:crypto";
 import {
@@ -40,6 +40,7 @@ import {
 import { endToEndHeaders } from "./hop-by-hop.js";
 import { type ProxyMetrics, serveMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
+import type { Readiness } from "./readiness.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
 import { endpointName, type ProxyRuntime, routeFor } from "./settings.js";
 import { type ChannelRequestArgs, UpstreamAgents } from "./upstream.js";
@@ -58,6 +59,8 @@ export interface ServerDeps {
   allowlist: () => Allowlist;
   /** Current proxy credentials, or undefined when proxy auth is off. */
   credentials: () => { username: string; password: string } | undefined;
+  /** For /readyz; always ready when omitted. */
+  readiness?: Readiness;
   pool: SshPool;
   metrics: ProxyMetrics;
   logger: Logger;
@@ -143,6 +146,10 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       return;
     }
     if (path === "/healthz") return send(200, "text/plain; charset=utf-8", "ok\n");
+    if (path === "/readyz") {
+      const r = deps.readiness;
+      return send(r && !r.ready ? 503 : 200, "text/plain; charset=utf-8", `${r?.describe() ?? "ready"}\n`);
+    }
     if (path === "/targets") {
       const rt = deps.runtime();
       return send(

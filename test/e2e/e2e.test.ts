@@ -20,6 +20,7 @@ import {
   knownHostsText,
   prometheusYml,
   proxyArgsFromUnit,
+  runExecStartPost,
 } from "./generated-config.js";
 import { proxyMetrics, select, sum } from "./proxy-client.js";
 import { type RunningCli, startProxyProcess } from "./proxy-process.js";
@@ -43,6 +44,8 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
   let proxy: RunningCli;
   let prometheus: Prometheus;
   let module: EvaluatedModule;
+  let readyWait: ReturnType<typeof runExecStartPost>;
+  let readyAfterWait: string;
   let generatedYml: Record<string, unknown>;
   let caCertPath: string;
 
@@ -131,6 +134,10 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
       `http://127.0.0.1:${proxyPort}`,
     );
     cleanups.push({ what: "sshscrape proxy", pid: proxy.pid, stop: proxy.stop });
+    // systemd runs the unit's ExecStartPost (waiting for /readyz) before it starts Prometheus, which the
+    // unit's `before` orders after it.
+    readyWait = runExecStartPost(module);
+    readyAfterWait = await fetch(`${proxy.url}/readyz`).then(async (r) => `${r.status} ${await r.text()}`);
 
     prometheus = await startPrometheus({ config: generatedYml });
     cleanups.push({ what: "prometheus", pid: prometheus.pid, stop: prometheus.stop });
@@ -169,6 +176,14 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     // The https exporter's CA comes from the target list's `tls`, through the generated tls_config.
     expect(tlsJob?.tls_config).toEqual({ ca_file: caCertPath });
     for (const job of jobs.filter((j) => j.job_name !== "tls")) expect(job.tls_config).toBeUndefined();
+  });
+
+  it("systemd starts Prometheus only once the proxy has connected to every host (ExecStartPost, before=)", async () => {
+    expect(module.systemd.services.sshscrape.before).toContain("prometheus.service");
+    expect(readyWait).toMatchObject({ status: 0, ignoreFailure: true });
+    expect(readyAfterWait).toBe(
+      `200 ready: ${NODE_HOSTS.length + 1} of ${NODE_HOSTS.length + 1} configured hosts connected, 0 failed\n`,
+    );
   });
 
   it("Prometheus scrapes every good target through the proxy (up == 1) within three scrape intervals", async () => {

@@ -5,10 +5,11 @@
  * - `services.prometheus.scrapeConfigs` → prometheus.yml `scrape_configs`;
  * - `services.openssh.knownHosts` → known_hosts text (nixos/modules/programs/ssh.nix, knownHostsText);
  * - `systemd.services.sshscrape` → the proxy's command line (`ExecStart`, with `LoadCredential` copied into
- *   `$CREDENTIALS_DIRECTORY` as systemd.exec(5) describes).
+ *   `$CREDENTIALS_DIRECTORY` as systemd.exec(5) describes), and the readiness wait systemd runs after it
+ *   (`ExecStartPost`) before starting what is ordered after the unit (Prometheus).
  * Nothing in these is written by hand; what is added here (`global`) is said below.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO_ROOT } from "./proxy-process.js";
@@ -26,7 +27,14 @@ export interface EvaluatedModule {
     prometheus: { scrapeConfigs: Array<Record<string, unknown>> };
     openssh?: { knownHosts?: Record<string, KnownHostOption> };
   };
-  systemd: { services: { sshscrape: { serviceConfig: { ExecStart: string; LoadCredential?: string[] } } } };
+  systemd: {
+    services: {
+      sshscrape: {
+        before?: string[];
+        serviceConfig: { ExecStart: string; ExecStartPost?: string; LoadCredential?: string[] };
+      };
+    };
+  };
 }
 
 function run(cmd: string, args: string[], what: string): string {
@@ -98,4 +106,24 @@ export function proxyArgsFromUnit(module: EvaluatedModule, credentialsDir: strin
     throw new Error(`unexpected ExecStart (want …/bin/sshscrape proxy …): ${service.ExecStart}`);
   }
   return args;
+}
+
+/**
+ * Runs the unit's `ExecStartPost` as systemd does once ExecStart has started: the generated command (Debian's
+ * curl stands in for `pkgs.curl`, test/nix/generated-stubs/pkgs.nix). Returns when it exits, with its
+ * status and how long it took; a leading "-" (failure ignored by systemd) is reported, not hidden.
+ */
+export function runExecStartPost(module: EvaluatedModule): {
+  status: number;
+  ignoreFailure: boolean;
+  ms: number;
+} {
+  const line = module.systemd.services.sshscrape.serviceConfig.ExecStartPost;
+  if (!line) throw new Error("the generated unit has no ExecStartPost");
+  const ignoreFailure = line.startsWith("-");
+  const [cmd, ...args] = line.replace(/^-/, "").split(/\s+/);
+  const started = Date.now();
+  const r = spawnSync(cmd as string, args, { encoding: "utf8", timeout: 120_000 });
+  if (r.error) throw r.error;
+  return { status: r.status ?? -1, ignoreFailure, ms: Date.now() - started };
 }

@@ -200,6 +200,7 @@ function unitFile(unit: Json): string {
     wantedBy: unit.wantedBy ?? [],
     wants: unit.wants ?? [],
     after: unit.after ?? [],
+    before: unit.before ?? [],
     reloadTriggers: unit.reloadTriggers ?? [],
     restartTriggers: unit.restartTriggers ?? [],
     serviceConfig: { ...unit.serviceConfig, ExecStart: "/bin/true", ExecReload: "/bin/true" },

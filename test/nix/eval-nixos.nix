@@ -32,6 +32,7 @@ in
       wantedBy
       wants
       after
+      before
       reloadTriggers
       restartTriggers
       serviceConfig

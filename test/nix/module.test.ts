@@ -1,5 +1,7 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -207,6 +209,37 @@ describe("services.sshscrape (nix/module.nix)", () => {
     );
     expect(unit.serviceConfig.Restart).toBe("on-failure");
     expect(unit.wantedBy).toEqual(["multi-user.target"]);
+  });
+
+  it("holds Prometheus back until the proxy is ready: curl in ExecStartPost retries /readyz until 200", async () => {
+    expect(unit.before).toEqual(["prometheus.service"]);
+    const line = String(unit.serviceConfig.ExecStartPost);
+    expect(line.startsWith("-")).toBe(true); // a proxy slow to get ready must not fail the unit
+    const argv = line
+      .slice(1)
+      .split(" ")
+      .map((a) => a.replace(/^'(.*)'$/, "$1"));
+    expect(argv.at(-1)).toBe("http://127.0.0.1:8888/readyz");
+    // Run that very command line (Debian's curl is the stub pkgs.curl) against a /readyz that says 503 twice.
+    let asked = 0;
+    const server = createServer((_req, res) => {
+      asked++;
+      res.writeHead(asked <= 2 ? 503 : 200).end(asked <= 2 ? "not ready\n" : "ready\n");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const [cmd, ...args] = [...argv.slice(0, -1), `http://127.0.0.1:${port}/readyz`];
+      const result = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(cmd as string, args, { stdio: "ignore" });
+        child.on("error", reject);
+        child.on("exit", resolve);
+      });
+      expect(result).toBe(0);
+      expect(asked).toBe(3);
+    } finally {
+      server.close();
+    }
   });
 
   it("reloads (SIGHUP) instead of restarting when only host keys change", () => {

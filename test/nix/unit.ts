@@ -10,6 +10,7 @@ export interface ServiceValue {
   wantedBy: string[];
   wants: string[];
   after: string[];
+  before?: string[];
   reloadTriggers: string[];
   restartTriggers: string[];
   serviceConfig: Record<string, string | number | boolean | Array<string | number | boolean>>;
@@ -23,6 +24,7 @@ export function renderUnit(s: ServiceValue): string {
     `Description=${s.description}`,
     ...s.wants.map((w) => `Wants=${w}`),
     ...s.after.map((a) => `After=${a}`),
+    ...(s.before ?? []).map((b) => `Before=${b}`),
     ...(s.reloadTriggers.length ? [`X-Reload-Triggers=${s.reloadTriggers.join(" ")}`] : []),
     ...(s.restartTriggers.length ? [`X-Restart-Triggers=${s.restartTriggers.join(" ")}`] : []),
     "",

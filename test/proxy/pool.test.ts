@@ -1,5 +1,6 @@
 /** The SSH pool's behaviour against a real OpenSSH sshd: sharing, idling, reconnecting, bastions, queueing. */
 import { execFileSync } from "node:child_process";
+import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startProxy } from "../../src/proxy/index.js";
 import { Semaphore } from "../../src/proxy/semaphore.js";
@@ -67,6 +68,68 @@ describe("SSH pool", () => {
       expect(metricValue(text, "sshscrape_ssh_handshakes_total", { result: "success" })).toBe(4);
     } finally {
       await p.close();
+    }
+  });
+
+  it("with preconnect, answers /readyz 503 until every configured host was tried, then 200", async () => {
+    // 127.0.0.7 accepts TCP and never says a word: its handshake hangs until handshakeTimeout.
+    const silent = new Set<Socket>();
+    const mute = createServer((sock) => silent.add(sock));
+    await new Promise<void>((r) => mute.listen(0, "127.0.0.7", r));
+    const mutePort = (mute.address() as { port: number }).port;
+    const hosts = [...HOSTS.slice(0, 3), "127.0.0.7"];
+    const p = await startProxy(
+      runtimeFor(sshd, {
+        exact: hosts.map((host) => ({ host, port: exporter.port })),
+        timeouts: { handshake: 1_500 },
+        overrides: { preconnect: true, hosts: new Map([["127.0.0.7", { port: mutePort }]]) },
+      }),
+      { logger: log.logger },
+    );
+    try {
+      const early = await fetch(`${p.url}/readyz`);
+      expect(early.status).toBe(503);
+      expect(await early.text()).toMatch(/^not ready: connecting to configured hosts .*still to try\n$/);
+      await waitFor("/readyz 200", async () => (await fetch(`${p.url}/readyz`)).status === 200, 5_000);
+      expect(await (await fetch(`${p.url}/readyz`)).text()).toBe(
+        "ready: 3 of 4 configured hosts connected, 1 failed\n",
+      );
+    } finally {
+      await p.close(100);
+      for (const sock of silent) sock.destroy();
+      mute.close();
+    }
+  });
+
+  it("is ready at once without preconnect", async () => {
+    const p = await startProxy(runtimeFor(sshd, { exact: everyHost() }), { logger: log.logger });
+    try {
+      const res = await fetch(`${p.url}/readyz`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe("ready\n");
+    } finally {
+      await p.close(100);
+    }
+  });
+
+  it("lets a scrape's handshake go ahead of hosts still queued for preconnect", async () => {
+    // One handshake at a time and six hosts to preconnect: a scrape for the last host would be sixth in a
+    // FIFO queue. It goes next instead, so when it is answered at most the one handshake that was already
+    // running (and perhaps the one after it) have completed besides its own.
+    const p = await startProxy(
+      runtimeFor(sshd, { exact: everyHost(), overrides: { preconnect: true, maxHandshakes: 1 } }),
+      { logger: log.logger },
+    );
+    try {
+      const last = HOSTS[HOSTS.length - 1] as string;
+      expect((await viaProxy(p.url, url(last))).status).toBe(200);
+      const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      expect(metricValue(text, "sshscrape_ssh_connections")).toBeLessThanOrEqual(3);
+      await waitFor("all six preconnected", async () => (await fetch(`${p.url}/readyz`)).status === 200);
+      const after = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      expect(metricValue(after, "sshscrape_ssh_handshakes_total", { result: "success" })).toBe(HOSTS.length);
+    } finally {
+      await p.close(100);
     }
   });
 
@@ -190,5 +253,27 @@ describe("Semaphore", () => {
     (await third)();
     expect(order).toEqual(["quitter gave up", "second", "third"]);
     expect(s.inUse).toBe(0);
+  });
+
+  it("serves background waiters only when no foreground waiter is queued, and can raise one", async () => {
+    const s = new Semaphore(1);
+    const first = await s.acquire();
+    const order: string[] = [];
+    // Each waiter notes its turn and passes the slot on at once.
+    const wait = (name: string, priority: { background: boolean }) =>
+      s.acquire(undefined, priority).then((release) => {
+        order.push(name);
+        release();
+      });
+    const raised = { background: true };
+    const all = Promise.all([
+      wait("bg1", { background: true }),
+      wait("bg2", raised),
+      wait("fg", { background: false }),
+    ]);
+    raised.background = false; // a scrape came to share bg2's attempt
+    first();
+    await all;
+    expect(order).toEqual(["bg2", "fg", "bg1"]);
   });
 });

@@ -119,6 +119,7 @@ walk {
       wantedBy
       wants
       after
+      before
       reloadTriggers
       restartTriggers
       serviceConfig

@@ -81,6 +81,9 @@ in
     wantedBy = [ "multi-user.target" ];
     wants = [ "network-online.target" ];
     after = [ "network-online.target" ];
+    # Prometheus starts once the proxy is ready (ExecStartPost below), so its first scrapes find their SSH
+    # connections open. Ordering only: no effect where prometheus.service does not exist.
+    before = [ "prometheus.service" ];
     # SIGHUP makes the proxy re-read known_hosts and its keys without dropping pooled connections.
     reloadTriggers = [ config.environment.etc."ssh/ssh_known_hosts".source ];
     # agenix has no restartUnits: restart when the encrypted key changes.
@@ -92,6 +95,9 @@ in
       # exec: systemd reports a proxy that cannot start as a failed start (systemd.service(5)).
       Type = "exec";
       ExecStart = "${pkgs.sshscrape}/bin/sshscrape proxy --config ${configFile} --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
+      # Started = ready: /readyz answers 200 once the proxy has tried every configured host (proxy.preconnect),
+      # 60 s after start at the latest. "-": a proxy that is slow to get ready must not fail the unit.
+      ExecStartPost = "-${pkgs.curl}/bin/curl --silent --show-error --fail --retry 80 --retry-delay 1 --retry-all-errors --max-time 2 --output /dev/null " + "http://127.0.0.1:9999/readyz";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP \$MAINPID";
       Restart = "on-failure";
       RestartSec = 5;
