@@ -539,7 +539,8 @@ in
         # Not escaped: systemd expands ${VAR} in ExecStart= (systemd.service(5) "Command lines").
         + " --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
         # Started = ready: /readyz answers 200 once the proxy has tried every configured host
-        # (preconnect), 60 s after start at the latest. "-": a slow start must not fail the unit.
+        # (preconnect), 60 s after start at the latest. "-": a slow start must not fail the unit, and
+        # --retry-max-time keeps curl inside TimeoutStartSec (90 s), which "-" does not cover.
         ExecStartPost = "-" + lib.escapeShellArgs [
           "${pkgs.curl}/bin/curl"
           "--silent"
@@ -549,6 +550,8 @@ in
           "80"
           "--retry-delay"
           "1"
+          "--retry-max-time"
+          "70"
           "--retry-all-errors"
           "--max-time"
           "2"

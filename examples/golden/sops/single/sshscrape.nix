@@ -103,8 +103,9 @@ in
       Type = "exec";
       ExecStart = "${pkgs.sshscrape}/bin/sshscrape proxy --config ${configFile} --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
       # Started = ready: /readyz answers 200 once the proxy has tried every configured host (proxy.preconnect),
-      # 60 s after start at the latest. "-": a proxy that is slow to get ready must not fail the unit.
-      ExecStartPost = "-${pkgs.curl}/bin/curl --silent --show-error --fail --retry 80 --retry-delay 1 --retry-all-errors --max-time 2 --output /dev/null " + "http://127.0.0.1:8888/readyz";
+      # 60 s after start at the latest. "-": a proxy that is slow to get ready must not fail the unit;
+      # --retry-max-time keeps curl inside TimeoutStartSec (90 s), which "-" does not cover.
+      ExecStartPost = "-${pkgs.curl}/bin/curl --silent --show-error --fail --retry 80 --retry-delay 1 --retry-max-time 70 --retry-all-errors --max-time 2 --output /dev/null " + "http://127.0.0.1:8888/readyz";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP \$MAINPID";
       Restart = "on-failure";
       RestartSec = 5;
