@@ -168,6 +168,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
       allowlist = makeAllowlist(rt, knownHosts);
       credentials = nextCreds;
       pool.clearBackoff();
+      pool.recheckHostKeys();
       logger.info({ knownHostsFile: rt.knownHostsFile }, "reloaded known_hosts, keys and credentials");
     } catch (err) {
       logger.error({ cause: describeCause(err) }, "reload failed; keeping the previous known_hosts and keys");

@@ -40,6 +40,10 @@ export interface PoolOptions {
 
 interface Connection {
   name: string;
+  /** The endpoint's host and SSH port as known_hosts looks them up, and the key the server showed. */
+  host: string;
+  port: number;
+  hostKey?: Buffer;
   client: Client;
   channels: number;
   closed: boolean;
@@ -273,7 +277,15 @@ export class SshPool {
       this.pending.add(client);
       let hostKeyError: HostKeyError | undefined;
       let ready = false;
-      const conn: Connection = { name, client, channels: 0, closed: false, since: Date.now() };
+      const conn: Connection = {
+        name,
+        host: endpoint.host,
+        port: endpoint.port,
+        client,
+        channels: 0,
+        closed: false,
+        since: Date.now(),
+      };
       const fail = (e: ProxyError) => {
         if (ready) return;
         ready = true; // settle once
@@ -322,6 +334,7 @@ export class SshPool {
             attempt.phase = "host-key";
             const verdict = knownHosts.verify(endpoint.host, endpoint.port, blob);
             if (verdict.ok) {
+              conn.hostKey = blob;
               attempt.phase = "ssh-auth";
               return true;
             }
@@ -436,6 +449,29 @@ export class SshPool {
       if (conn.channels === 0) this.drop(conn, "idle");
     }, this.opts.timeouts.idle);
     conn.idleTimer.unref();
+  }
+
+  /**
+   * After a reload: closes every connection whose host key the current known_hosts no longer accepts (a
+   * replaced or @revoked key), so trust withdrawn in known_hosts takes effect now rather than when the
+   * connection happens to end. The next request reconnects and gets the 502 that names the mismatch.
+   * Returns the names of the closed connections.
+   */
+  recheckHostKeys(): string[] {
+    const knownHosts = this.opts.knownHosts();
+    const closed: string[] = [];
+    for (const conn of [...this.conns.values()]) {
+      if (!conn.hostKey) continue;
+      const verdict = knownHosts.verify(conn.host, conn.port, conn.hostKey);
+      if (verdict.ok) continue;
+      this.opts.logger.warn(
+        { host: conn.name, code: verdict.reason, cause: verdict.message },
+        "closing SSH connection: known_hosts no longer accepts its host key",
+      );
+      this.drop(conn, "host key no longer accepted after reload");
+      closed.push(conn.name);
+    }
+    return closed;
   }
 
   private drop(conn: Connection, why: string): void {

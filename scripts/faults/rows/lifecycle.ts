@@ -30,7 +30,7 @@ export const sighupReload: Row = {
   fault:
     "SIGHUP during load with a changed known_hosts (one host added, one host's key replaced by a wrong one)",
   expected:
-    "no request of the running load lost (all 200); afterwards the added host scrapes 200 (it was 502 before) and the host with the wrong key gets 502 host key mismatch on its first connection",
+    "no request of the running load lost (all 200); afterwards the added host scrapes 200 (it was 502 before), and the host whose key was replaced (200 before, over a connection verified with its real key) has that connection closed at the reload and gets 502 host key mismatch",
   budgetMs: 40_000,
   run: () =>
     inLab(async (lab, c) => {
@@ -61,6 +61,8 @@ export const sighupReload: Row = {
         before.status === 502,
         `added host before reload: ${before.status ?? before.error} ${quote(before.body)}`,
       );
+      const trusted = await scrape(proxy.port, t3);
+      c.check(trusted.status === 200, `host to be replaced, before reload: ${trusted.status ?? trusted.error}`);
 
       const running = load(proxy.port, t1, 8);
       await sleep(1000);
@@ -86,6 +88,11 @@ export const sighupReload: Row = {
       c.check(
         changed.status === 502 && /host key mismatch/i.test(changed.body.toString()),
         `host with replaced key after reload: ${changed.status ?? changed.error} ${quote(changed.body)}`,
+      );
+      const closedLog = proxy.logLines().filter((l) => /no longer accepts its host key/.test(l.msg ?? ""));
+      c.check(
+        closedLog.length === 1,
+        `connections closed at the reload for a no-longer-accepted host key: ${closedLog.length}`,
       );
       const reloadLog = proxy.logLines().filter((l) => /reload/i.test(l.msg ?? "")).length;
       c.note(`${reloadLog} reload log line(s)`);

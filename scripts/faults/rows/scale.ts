@@ -38,6 +38,8 @@ export const manyHosts: Row = {
       );
       lab.writeKnownHosts(sshds.map((s) => s.sshd.knownHostsLine()));
       const proxy = await lab.proxy({
+        // Cold on purpose: every host's first handshake is made by the scrapes themselves.
+        proxy: { preconnect: false },
         targets: sshds.flatMap((s) =>
           s.hosts.map((h) => ({
             host: h,
