@@ -62,7 +62,10 @@ export const sighupReload: Row = {
         `added host before reload: ${before.status ?? before.error} ${quote(before.body)}`,
       );
       const trusted = await scrape(proxy.port, t3);
-      c.check(trusted.status === 200, `host to be replaced, before reload: ${trusted.status ?? trusted.error}`);
+      c.check(
+        trusted.status === 200,
+        `host to be replaced, before reload: ${trusted.status ?? trusted.error}`,
+      );
 
       const running = load(proxy.port, t1, 8);
       await sleep(1000);
