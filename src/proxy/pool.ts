@@ -120,17 +120,13 @@ export class SshPool {
    * /targets and starts the host's backoff, as for a request.
    */
   async warm(endpoint: SshEndpoint): Promise<boolean> {
-    if (this.closing) return false;
-    const name = endpointName(endpoint);
-    const live = this.conns.get(name);
-    if (live && !live.closed) return true;
-    const failed = this.failures.get(name);
-    if (failed && failed.until > Date.now()) return false;
-    const attempt = this.attempts.get(name) ?? this.startAttempt(endpoint, name, { background: true });
-    return attempt.promise.then(
-      () => true,
-      () => false,
-    );
+    try {
+      const found = this.liveOrAttempt(endpoint, { background: true });
+      if ("promise" in found) await found.promise;
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The pooled connection for `endpoint`: existing, in the making (shared), or a new attempt. */
@@ -139,6 +135,28 @@ export class SshPool {
     deadline: Deadline,
     signal?: AbortSignal,
   ): Promise<Connection> {
+    const found = this.liveOrAttempt(endpoint, { background: false });
+    if (!("promise" in found)) return found;
+    const name = endpointName(endpoint);
+    return abortable(
+      withTimeout(
+        found.promise,
+        deadline.remaining(),
+        () => reportedPhase(found.phase),
+        () =>
+          found.phase === "queue"
+            ? `waiting for a free handshake slot for ${name} (proxy.maxHandshakes)`
+            : `waiting for the SSH connection to ${name} (at ${found.phase})`,
+      ),
+      signal,
+    );
+  }
+
+  /**
+   * The live connection to `endpoint`, or the attempt making it: joined if one is under way (a foreground
+   * caller raises a background attempt's priority), else started. Throws while closing or in backoff.
+   */
+  private liveOrAttempt(endpoint: SshEndpoint, priority: Priority): Connection | Attempt {
     if (this.closing) throw new ShuttingDownError();
     const name = endpointName(endpoint);
     const live = this.conns.get(name);
@@ -146,22 +164,10 @@ export class SshPool {
     const failed = this.failures.get(name);
     const now = Date.now();
     if (failed && failed.until > now) throw new BackoffError(name, failed.error, failed.until - now);
-    let attempt = this.attempts.get(name);
-    if (attempt) attempt.priority.background = false;
-    else attempt = this.startAttempt(endpoint, name, { background: false });
-    const a = attempt;
-    return abortable(
-      withTimeout(
-        a.promise,
-        deadline.remaining(),
-        () => reportedPhase(a.phase),
-        () =>
-          a.phase === "queue"
-            ? `waiting for a free handshake slot for ${name} (proxy.maxHandshakes)`
-            : `waiting for the SSH connection to ${name} (at ${a.phase})`,
-      ),
-      signal,
-    );
+    const attempt = this.attempts.get(name);
+    if (!attempt) return this.startAttempt(endpoint, name, priority);
+    if (!priority.background) attempt.priority.background = false;
+    return attempt;
   }
 
   private startAttempt(endpoint: SshEndpoint, name: string, priority: Priority): Attempt {
