@@ -239,7 +239,7 @@ function configuredEndpoints(rt: ProxyRuntime): SshEndpoint[] {
 /**
  * Connects to every configured host in the background, queueing behind scrapes for handshake slots
  * (proxy.maxHandshakes), so a fleet's first round of scrapes finds its connections open instead of queueing
- * for handshakes within the scrape timeout (docs/benchmarks-scale.md, "The warm-up failures").
+ * for handshakes within the scrape timeout (docs/benchmarks-scale.md, "Start-up").
  */
 async function preconnect(
   endpoints: SshEndpoint[],
