@@ -22,7 +22,7 @@ import { nixEval } from "./nix-eval.js";
 type Json = any;
 
 const config = (example: string): Config => loadConfig(join(EXAMPLES, `${example}.yaml`)).config;
-const WRAPPER = join(ROOT, "test/nix/generated-stubs/nixos.nix");
+const WRAPPER = join(ROOT, "test/nix/eval-nixos.nix");
 
 function nixos(modules: string[], sshscrapeModules = false): Json {
   return nixEval(

@@ -57,7 +57,7 @@ function evaluate(config: { sshscrape?: unknown; target?: unknown }): Evaluated 
       : "",
   ];
   return nixEvalJson<Evaluated>(
-    `import ${repoRoot}/test/nix/eval-nixos.nix { modules = [ ${modules.join("\n")} ]; }`,
+    `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [ ${modules.join("\n")} ]; }`,
   );
 }
 

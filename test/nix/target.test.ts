@@ -23,7 +23,7 @@ const KEY =
 
 function evaluate(target: unknown, openssh = true): Evaluated {
   return nixEvalJson<Evaluated>(
-    `import ${repoRoot}/test/nix/eval-nixos.nix { modules = [
+    `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [
       { services.openssh.enable = ${openssh}; services.sshscrape-target = ${nixValue(target)}; }
     ]; }`,
   );
