@@ -19,8 +19,11 @@ export interface RuntimeOptions {
   overrides?: Partial<ProxyRuntime>;
 }
 
+/** What a runtime needs of an SSH server: a real sshd (helpers/sshd.ts) or an in-process fake. */
+export type SshServer = Pick<Sshd, "dir" | "user" | "port" | "clientKeyPath" | "knownHostsLine">;
+
 /** A runtime for `sshd`: its user, port and client key; known_hosts written to a file in sshd's dir. */
-export function runtimeFor(sshd: Sshd, o: RuntimeOptions = {}): ProxyRuntime {
+export function runtimeFor(sshd: SshServer, o: RuntimeOptions = {}): ProxyRuntime {
   const knownHostsFile = join(sshd.dir, "known_hosts");
   writeFileSync(knownHostsFile, o.knownHosts ?? `${sshd.knownHostsLine()}\n`);
   return {

@@ -10,7 +10,7 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import type { ProxyRuntime } from "../../src/proxy/settings.js";
-import { memoryLogger, viaProxy } from "../helpers/proxy.js";
+import { memoryLogger, runtimeFor, type SshServer, viaProxy } from "../helpers/proxy.js";
 
 type Mode = "stall-auth" | "ignore-channel";
 
@@ -43,40 +43,33 @@ async function fakeSshd(mode: Mode): Promise<FakeSshd> {
   };
 }
 
-function runtime(fake: FakeSshd, dir: string): ProxyRuntime {
-  const knownHostsFile = join(dir, `known_hosts_${fake.port}`);
-  writeFileSync(knownHostsFile, `${fake.knownHostsLine}\n`);
+/** The proxy's runtime for a fake: its own directory, a fresh client key, the proxy's default timeouts. */
+function runtime(fake: FakeSshd): ProxyRuntime {
+  const dir = mkdtempSync(join(tmpdir(), "sshscrape-faults-"));
   const key = ssh2.utils.generateKeyPairSync("ed25519");
-  const keyFile = join(dir, `key_${fake.port}`);
-  writeFileSync(keyFile, key.private, { mode: 0o600 });
-  return {
-    source: "test",
-    mode: "config",
-    listen: { host: "127.0.0.1", port: 0 },
-    allowNonLoopback: false,
-    knownHostsFile,
-    extraKnownHosts: [],
-    allow: { exact: [{ host: "127.0.0.1", port: 9100 }], patterns: [], anyKnownHost: false },
-    defaults: { user: "prom", port: fake.port, keyFile, remoteAddress: "127.0.0.1" },
-    hosts: new Map(),
+  const clientKeyPath = join(dir, "client_key");
+  writeFileSync(clientKeyPath, key.private, { mode: 0o600 });
+  const server: SshServer = {
+    dir,
+    user: "prom",
+    port: fake.port,
+    clientKeyPath,
+    knownHostsLine: () => fake.knownHostsLine,
+  };
+  return runtimeFor(server, {
+    exact: [{ host: "127.0.0.1", port: 9100 }],
     timeouts: {
       request: 30_000,
-      margin: 500,
       connect: 5_000,
       handshake: 20_000,
       channelOpen: 20_000,
-      idle: 60_000,
       keepaliveInterval: 15_000,
-      keepaliveCountMax: 3,
       backoff: 10_000,
       grace: 1_000,
     },
-    maxHandshakes: 32,
-    preconnect: false,
-  };
+  });
 }
 
-const dir = mkdtempSync(join(tmpdir(), "sshscrape-faults-"));
 const log = memoryLogger("info");
 let stalled: FakeSshd;
 let silent: FakeSshd;
@@ -86,8 +79,8 @@ let silentProxy: RunningProxy;
 beforeAll(async () => {
   stalled = await fakeSshd("stall-auth");
   silent = await fakeSshd("ignore-channel");
-  stalledProxy = await startProxy(runtime(stalled, dir), { logger: log.logger });
-  silentProxy = await startProxy(runtime(silent, dir), { logger: log.logger });
+  stalledProxy = await startProxy(runtime(stalled), { logger: log.logger });
+  silentProxy = await startProxy(runtime(silent), { logger: log.logger });
 });
 
 afterAll(async () => {
