@@ -27,6 +27,10 @@ export default class Generate extends Command {
       command: "<%= config.bin %> generate hosts.yaml --format prometheus > scrape.yml",
       description: "Plain prometheus.yml scrape_configs, for Prometheus outside NixOS.",
     },
+    {
+      command: "<%= config.bin %> generate hosts.yaml --format prometheus --discovery http --shard 1",
+      description: "Jobs that discover their targets from the proxy's /sd, keeping shard 1 of shards.count.",
+    },
   ];
   static override args = {
     file: Args.string({ description: "Target list (YAML or JSON).", default: "sshscrape.yaml" }),
@@ -63,6 +67,16 @@ export default class Generate extends Command {
       summary: "Check every file with nix-instantiate --parse (and nixfmt --check, promtool) before writing.",
     }),
     force: Flags.boolean({ summary: "Replace files in --out that sshscrape did not write." }),
+    discovery: Flags.option({
+      options: ["static", "http"] as const,
+      default: "static" as const,
+      summary:
+        "With --format prometheus: list targets in the jobs (static), or discover them from the proxy's /sd (http).",
+    })(),
+    shard: Flags.integer({
+      min: 0,
+      summary: "Which shard of the list's `shards` this Prometheus is (overrides shards.index).",
+    }),
   };
   static override enableJsonFlag = true;
 
@@ -79,6 +93,8 @@ export default class Generate extends Command {
         module: flags.module,
         verify: flags.verify,
         force: flags.force,
+        discovery: flags.discovery,
+        shard: flags.shard,
       });
       if (!this.jsonEnabled()) {
         for (const warning of result.warnings) stderrLine(warning);

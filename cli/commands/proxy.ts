@@ -15,7 +15,8 @@ export default class ProxyCommand extends Command {
   static override description =
     "With --config, the target list decides what may be proxied (default deny) and how each host is reached. " +
     "Without it, sshified's flags work verbatim: one user, port and key for all hosts, and any host in " +
-    "known_hosts may be proxied on any port. SIGHUP reloads known_hosts and keys; SIGTERM stops gracefully.";
+    "known_hosts may be proxied on any port. SIGHUP reloads the target list, known_hosts and keys; SIGTERM stops " +
+    "gracefully. GET /sd serves the list as Prometheus HTTP service discovery.";
   static override examples = [
     {
       command: "<%= config.bin %> proxy --config /etc/sshscrape/targets.yaml",
@@ -37,6 +38,11 @@ export default class ProxyCommand extends Command {
       description: "SSH private key (overrides ssh.key and $CREDENTIALS_DIRECTORY/ssh-key).",
     }),
     "known-hosts-file": Flags.string({ description: "known_hosts file (overrides proxy.knownHostsFile)." }),
+    shard: Flags.integer({
+      description: "Which shard of the list's `shards` this proxy serves (overrides shards.index).",
+      min: 0,
+      dependsOn: ["config"],
+    }),
     "allow-non-loopback": Flags.boolean({
       description: "Allow a non-loopback listen address without proxy authentication.",
     }),
@@ -76,9 +82,15 @@ export default class ProxyCommand extends Command {
         port: flags["ssh.port"],
         timeout: flags.timeout,
         metricsListen: flags["metrics.listen-addr"],
+        shard: flags.shard,
       };
       const runtime = runtimeFromArgs(args, (file) => loadConfig(file));
-      const running = await startProxy(runtime, { logger, installSignalHandlers: true });
+      const running = await startProxy(runtime, {
+        logger,
+        installSignalHandlers: true,
+        // SIGHUP re-reads the target list too: added and removed targets take effect at once.
+        reloadRuntime: args.config ? () => runtimeFromArgs(args, (file) => loadConfig(file)) : undefined,
+      });
       await running.closed;
       logger.flush();
       return { url: running.url, stopped: true };

@@ -5,3 +5,4 @@ export * from "./key-path.js";
 export * from "./load.js";
 export * from "./path.js";
 export * from "./schema.js";
+export * from "./shard.js";

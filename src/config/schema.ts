@@ -96,9 +96,17 @@ export const keySource = () =>
       z.strictObject({
         path: text().refine((p) => p.startsWith("/"), { error: "expected an absolute path" }),
       }),
+      // The keys of a running ssh-agent (ssh-agent(1)): `true` for $SSH_AUTH_SOCK, or the agent's socket path.
+      z.strictObject({
+        agent: z.union([
+          z.literal(true),
+          text().refine((p) => p.startsWith("/"), { error: "expected an absolute socket path" }),
+        ]),
+      }),
     ],
     {
-      error: 'expected exactly one of { path: "/abs/file" }, { sops: { file, key } } or { agenix: { file } }',
+      error:
+        'expected exactly one of { path: "/abs/file" }, { sops: { file, key } }, { agenix: { file } } or { agent: true | "/agent/socket" }',
     },
   );
 
@@ -218,8 +226,31 @@ export const sshSettings = () =>
     remoteAddress: host().default("127.0.0.1"),
   });
 
+/**
+ * Splitting one target list across several Prometheus servers (each with its own proxy): `count` shards,
+ * and the one this host is (`index`, usually set per host with `--shard`). See src/config/shard.ts.
+ */
+export const shardSettings = () =>
+  z
+    .strictObject({
+      count: z
+        .number({ error: "expected a whole number ≥ 1" })
+        .int({ error: "expected a whole number ≥ 1" })
+        .min(1, { error: "expected a whole number ≥ 1" }),
+      index: z
+        .number({ error: "expected a whole number ≥ 0" })
+        .int({ error: "expected a whole number ≥ 0" })
+        .min(0, { error: "expected a whole number ≥ 0" })
+        .default(0),
+    })
+    .refine((s) => s.index < s.count, {
+      path: ["index"],
+      error: "expected an index below count (shards are numbered 0 … count-1)",
+    });
+
 export const configSchema = z
   .strictObject({
+    shards: shardSettings().optional(),
     proxy: proxySettings().prefault({}),
     ssh: sshSettings(),
     defaults: z

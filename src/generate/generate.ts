@@ -1,6 +1,7 @@
 /** Target list → the files `sshscrape generate` writes (names and contents; writing is write.ts). */
 import type { LoadedConfig } from "../config/index.js";
 import { GenerateError } from "./errors.js";
+import { httpSdJobs } from "./http-sd.js";
 import { type Header, type ModelOptions, monitoringModel } from "./model.js";
 import { moduleModel } from "./module-model.js";
 import { fileSdJson, prometheusYaml } from "./prometheus.js";
@@ -8,6 +9,8 @@ import { remoteModel, remoteModuleProblems } from "./remote-model.js";
 import { render } from "./render.js";
 
 export type Format = "nix" | "prometheus" | "file-sd";
+/** Where generated Prometheus jobs get their targets: listed in the config, or from the proxy's /sd. */
+export type Discovery = "static" | "http";
 
 export interface GenerateOptions extends ModelOptions {
   format: Format;
@@ -17,6 +20,7 @@ export interface GenerateOptions extends ModelOptions {
   remote: boolean;
   /** `services.sshscrape` / `services.sshscrape-target` options instead of raw units. */
   module: boolean;
+  discovery?: Discovery;
 }
 
 export interface GeneratedFile {
@@ -41,8 +45,18 @@ export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): G
 }
 
 function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {
-  if (options.format === "prometheus")
-    return [{ name: "prometheus.yml", content: prometheusYaml(monitoringModel(loaded, options)) }];
+  const shards = loaded.config.shards;
+  if (options.format === "prometheus") {
+    const jobs = options.discovery === "http" ? httpSdJobs(loaded, shards) : undefined;
+    return [
+      { name: "prometheus.yml", content: prometheusYaml(monitoringModel(loaded, options), shards, jobs) },
+    ];
+  }
+  // file_sd groups and the Nix scrape jobs carry no relabeling yet: every shard would scrape every target.
+  if (shards && shards.count > 1)
+    throw new GenerateError(loaded.file, [
+      `shards: --format ${options.format} cannot shard yet; use --format prometheus (static or --discovery http)`,
+    ]);
   if (options.format === "file-sd")
     return [{ name: "sshscrape-targets.json", content: fileSdJson(monitoringModel(loaded, options)) }];
   if (options.module) {

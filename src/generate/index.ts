@@ -1,14 +1,14 @@
 /** `sshscrape generate`: the one entry point the command calls. */
 import { resolve } from "node:path";
-import { loadConfig } from "../config/index.js";
+import { loadConfig, withShardIndex } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
-import { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+import { type Discovery, type Format, type GeneratedFile, generateFiles } from "./generate.js";
 import { generateWarnings } from "./warnings.js";
 import { writeOutput } from "./write.js";
 
 export { GenerateError, OutputWriteError, ToolMissingError, VerifyError } from "./errors.js";
-export { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+export { type Discovery, type Format, type GeneratedFile, generateFiles } from "./generate.js";
 
 export interface GenerateRequest {
   file: string;
@@ -21,6 +21,10 @@ export interface GenerateRequest {
   module: boolean;
   verify: boolean;
   force: boolean;
+  /** prometheus format: static target lists (default) or http_sd from the proxy. */
+  discovery?: Discovery;
+  /** Overrides the list's shards.index. */
+  shard?: number;
 }
 
 export interface GenerateResult {
@@ -42,7 +46,11 @@ export async function runGenerate(
     throw new UsageError(
       `${nixOnly.join(" and ")} shape Nix output; leave ${nixOnly.length > 1 ? "them" : "it"} out with --format ${req.format}`,
     );
-  const loaded = loadConfig(req.file);
+  if (req.discovery === "http" && req.format !== "prometheus")
+    throw new UsageError(`--discovery http applies to --format prometheus only`);
+  const read = loadConfig(req.file);
+  const loaded =
+    req.shard === undefined ? read : { ...read, config: withShardIndex(read, req.shard, "--shard") };
   const files: GeneratedFile[] = generateFiles(loaded, {
     source: req.file,
     version: version(),
@@ -51,6 +59,7 @@ export async function runGenerate(
     split: req.split,
     remote: req.remote,
     module: req.module,
+    discovery: req.discovery,
   });
   if (!req.out && files.length > 1)
     throw new UsageError(

@@ -131,6 +131,14 @@ export function collectKeys(loaded: LoadedConfig, base: string, problems: string
     if (t.ssh?.key) sources.push([t.ssh.key, `targets[${i}].ssh.key`]);
   });
   for (const [key, where] of sources) {
+    if ("agent" in key) {
+      // A system unit has no login session, so no $SSH_AUTH_SOCK: only an explicit socket can work there.
+      if (key.agent === true)
+        problems.push(
+          `${where}: { agent: true } means $SSH_AUTH_SOCK, which a system service does not have; name the agent's socket ({ agent: "/run/…/agent.sock" }) or use a key file`,
+        );
+      continue;
+    }
     const json = JSON.stringify(key);
     if (idOf.has(json)) continue;
     const id = idOf.size === 0 ? "ssh-key" : `ssh-key-${idOf.size + 1}`;
@@ -296,7 +304,8 @@ function proxyConfig(config: Config, keys: Keys): NixData {
   // Host keys reach the proxy through /etc/ssh/ssh_known_hosts (services.openssh.knownHosts), so a changed key
   // changes that file (reload) and not this one (restart) — as nix/module.nix does.
   const viaKnownHosts = config.proxy.knownHostsFile === SYSTEM_KNOWN_HOSTS_FILE;
-  const cred = (k: KeySource) => ({ path: `${CREDENTIALS_DIR}/${keys.idOf.get(JSON.stringify(k))}` });
+  const cred = (k: KeySource) =>
+    "agent" in k ? k : { path: `${CREDENTIALS_DIR}/${keys.idOf.get(JSON.stringify(k))}` };
   const exporter = (e: Exporter) => {
     const { scheme, metricsPath, ...rest } = e;
     return {

@@ -1,5 +1,5 @@
 /** Turns `sshscrape proxy` flags into a ProxyRuntime (the command itself stays a thin wrapper). */
-import { type Config, isDuration, parseDuration } from "../config/index.js";
+import { type Config, isDuration, parseDuration, withShardIndex } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { applyOverrides, type ProxyRuntime, settingsFromConfig, settingsFromFlags } from "./settings.js";
 
@@ -14,6 +14,8 @@ export interface ProxyArgs {
   port?: number;
   timeout?: string;
   metricsListen?: string;
+  /** Overrides the list's shards.index. */
+  shard?: number;
 }
 
 /** sshified's --timeout is a Go duration ("5s"); a bare number is read as seconds. */
@@ -39,7 +41,13 @@ export function runtimeFromArgs(
         throw new UsageError(
           `${flag} applies without --config only; set ssh.user / ssh.port in ${args.config}`,
         );
-    runtime = settingsFromConfig(load(args.config), env);
+    const loaded = load(args.config);
+    runtime = settingsFromConfig(
+      args.shard === undefined
+        ? loaded
+        : { ...loaded, config: withShardIndex(loaded, args.shard, "--shard") },
+      env,
+    );
   } else {
     runtime = settingsFromFlags(
       {

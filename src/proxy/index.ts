@@ -43,6 +43,11 @@ export interface RunningProxy {
 export interface StartOptions {
   logger?: Logger;
   installSignalHandlers?: boolean;
+  /**
+   * Reads the settings again on reload (the target list, for `--config`): targets added or removed, their
+   * routes, keys, the allowlist and /sd change at once. Without it a reload re-reads only the files.
+   */
+  reloadRuntime?: () => ProxyRuntime;
 }
 
 /** known_hosts from the file, plus the target list's `hostKeys` when it has any. */
@@ -91,7 +96,7 @@ function listen(server: Server, at: HostPort): Promise<number> {
 
 export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {}): Promise<RunningProxy> {
   const logger = opts.logger ?? pino({ name: "sshscrape" });
-  const rt = runtime;
+  let rt = runtime;
   if (!isLoopback(rt.listen.host) && !rt.auth && !rt.allowNonLoopback)
     throw new ProxySettingsError(
       `refusing to listen on ${joinHostPort(rt.listen.host, rt.listen.port)} without proxy authentication: ` +
@@ -160,16 +165,25 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
 
   const reload = async () => {
     try {
-      for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
-      const nextKnown = loadKnownHosts(rt);
-      const nextCreds = readCredentials(rt);
+      const next = opts.reloadRuntime ? keepFixedSettings(rt, opts.reloadRuntime(), logger) : rt;
+      for (const w of keys.load(keyFiles(next), next.passphraseFile)) logger.warn(w);
+      const nextKnown = loadKnownHosts(next);
+      const nextCreds = readCredentials(next);
+      const before = new Set(configuredEndpoints(rt).map(endpointName));
       knownHosts = nextKnown;
       for (const w of knownHosts.warnings) logger.warn(w);
-      allowlist = makeAllowlist(rt, knownHosts);
+      allowlist = makeAllowlist(next, knownHosts);
       credentials = nextCreds;
+      rt = next;
       pool.clearBackoff();
       pool.recheckHostKeys();
-      logger.info({ knownHostsFile: rt.knownHostsFile }, "reloaded known_hosts, keys and credentials");
+      const added = configuredEndpoints(rt).filter((e) => !before.has(endpointName(e)));
+      if (rt.preconnect && added.length > 0)
+        void preconnect(added, pool, new Readiness(added.length), logger);
+      logger.info(
+        { knownHostsFile: rt.knownHostsFile, source: rt.source, targets: rt.allow.exact.length },
+        "reloaded the settings, known_hosts, keys and credentials",
+      );
     } catch (err) {
       logger.error({ cause: describeCause(err) }, "reload failed; keeping the previous known_hosts and keys");
       throw err;
@@ -224,6 +238,32 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   }
 
   return { url, port, metricsUrl, reload, close, closed };
+}
+
+/**
+ * The reloaded runtime with what cannot change in a running process (listen addresses, timeouts, handshake
+ * slots, response limit) kept from the current one; a change there is logged as needing a restart.
+ */
+function keepFixedSettings(current: ProxyRuntime, next: ProxyRuntime, logger: Logger): ProxyRuntime {
+  const fixed = {
+    listen: current.listen,
+    metricsListen: current.metricsListen,
+    allowNonLoopback: current.allowNonLoopback,
+    timeouts: current.timeouts,
+    maxHandshakes: current.maxHandshakes,
+    maxResponseBytes: current.maxResponseBytes,
+  };
+  const changed = (Object.keys(fixed) as Array<keyof typeof fixed>).filter(
+    (k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]),
+  );
+  if (changed.length > 0)
+    logger.warn({ settings: changed }, "these settings changed but take effect only after a restart");
+  // The start-up rule holds on reload too: no dropping proxy.auth while listening beyond loopback.
+  if (!isLoopback(current.listen.host) && !next.auth && !current.allowNonLoopback)
+    throw new ProxySettingsError(
+      "refusing to drop proxy.auth on reload while listening on a non-loopback address; restart instead",
+    );
+  return { ...next, ...fixed };
 }
 
 /** Every SSH endpoint the target list routes to (jump hosts connect as part of their targets). */

@@ -276,7 +276,9 @@ export class SshPool {
 
   private handshake(sock: Socket | ClientChannel, endpoint: SshEndpoint, name: string, attempt: Attempt) {
     const t = this.opts.timeouts;
-    const key = this.opts.keys.get(endpoint.keyFile);
+    // With an ssh-agent, ssh2 asks the agent to sign (its keys never enter this process); else the loaded file.
+    const key = endpoint.agent ? undefined : this.opts.keys.get(endpoint.keyFile);
+    const keyName = endpoint.agent ? `${endpoint.agent} (ssh-agent)` : endpoint.keyFile;
     const knownHosts = this.opts.knownHosts();
     return new Promise<Connection>((resolve, reject) => {
       const client = new Client();
@@ -315,7 +317,7 @@ export class SshPool {
       client.on("error", (err: Error & { level?: string }) => {
         if (!ready) {
           if (hostKeyError) fail(hostKeyError);
-          else if (err.level === "client-authentication") fail(new SshAuthError(name, endpoint.keyFile, err));
+          else if (err.level === "client-authentication") fail(new SshAuthError(name, keyName, err));
           else fail(new SshHandshakeError(name, err));
           return;
         }
@@ -333,8 +335,7 @@ export class SshPool {
         client.connect({
           sock,
           username: endpoint.user,
-          privateKey: key.key,
-          passphrase: key.passphrase,
+          ...(key ? { privateKey: key.key, passphrase: key.passphrase } : { agent: endpoint.agent }),
           // Strict checking against known_hosts: an unknown or changed key is refused, never learned.
           hostVerifier: (blob: Buffer) => {
             attempt.phase = "host-key";

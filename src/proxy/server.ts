@@ -42,6 +42,7 @@ import { type ProxyMetrics, serveMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
 import type { Readiness } from "./readiness.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
+import { serveSd } from "./sd.js";
 import { endpointName, type ProxyRuntime, routeFor } from "./settings.js";
 import { type ChannelRequestArgs, UpstreamAgents } from "./upstream.js";
 
@@ -162,6 +163,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       serveMetrics(metrics, res, req.method === "HEAD");
       return;
     }
+    if (path === "/sd") return serveSd(req, res, deps.runtime().sd ?? [], deps.credentials());
     const err = new NotAProxyRequestError(path ?? "/");
     send(err.status, "text/plain; charset=utf-8", `${err.message}\n`);
   };

@@ -8,16 +8,19 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import {
   type Config,
+  inShard,
   type JumpHost,
   type KeySource,
   normalizeHost,
   parseDuration,
   runtimeKeyPath,
+  type Shards,
   SYSTEM_KNOWN_HOSTS_FILE,
   secretName,
 } from "../config/index.js";
 import { ProxySettingsError } from "./errors.js";
 import { canonicalHost } from "./request-target.js";
+import { type NamedGroup, targetGroups } from "./sd.js";
 
 export interface HostPort {
   host: string;
@@ -30,6 +33,8 @@ export interface SshEndpoint {
   host: string;
   port: number;
   keyFile: string;
+  /** An ssh-agent's socket: when set, the agent's keys authenticate and `keyFile` is not used. */
+  agent?: string;
   jump?: SshEndpoint;
 }
 
@@ -38,6 +43,8 @@ export interface HostOverrides {
   user?: string;
   port?: number;
   keyFile?: string;
+  /** An ssh-agent socket instead of `keyFile`. */
+  agent?: string;
   remoteAddress?: string;
   jump?: { host: string; port: number; user?: string };
 }
@@ -69,8 +76,13 @@ export interface ProxyRuntime {
   /** known_hosts lines made from the target list's `hostKeys` (used beside knownHostsFile). */
   extraKnownHosts: string[];
   allow: { exact: HostPort[]; patterns: string[]; anyKnownHost: boolean };
-  defaults: { user: string; port: number; keyFile: string; remoteAddress: string };
+  /** `keyFile` is "" when `agent` (an ssh-agent socket) authenticates instead. */
+  defaults: { user: string; port: number; keyFile: string; agent?: string; remoteAddress: string };
   hosts: Map<string, HostOverrides>;
+  /** This proxy's shard of the list (`shards`): only its hosts are allowed, preconnected and discovered. */
+  shards?: Shards;
+  /** What `GET /sd` serves: the target groups of this proxy's shard (none in sshified-compatible mode). */
+  sd?: NamedGroup[];
   passphraseFile?: string;
   timeouts: ProxyTimeouts;
   maxHandshakes: number;
@@ -88,21 +100,38 @@ export interface Route {
 export function routeFor(runtime: ProxyRuntime, host: string): Route {
   const o = runtime.hosts.get(host) ?? {};
   const user = o.user ?? runtime.defaults.user;
-  const keyFile = o.keyFile ?? runtime.defaults.keyFile;
+  // A target's own key (file or agent) replaces the default one as a whole.
+  const own = o.keyFile !== undefined || o.agent !== undefined;
+  const keyFile = (own ? o.keyFile : runtime.defaults.keyFile) ?? "";
+  const agent = own ? o.agent : runtime.defaults.agent;
+  const auth = agent ? { keyFile, agent } : { keyFile };
   const jump = o.jump
-    ? { user: o.jump.user ?? user, host: o.jump.host, port: o.jump.port, keyFile }
+    ? { user: o.jump.user ?? user, host: o.jump.host, port: o.jump.port, ...auth }
     : undefined;
   return {
-    ssh: { user, host, port: o.port ?? runtime.defaults.port, keyFile, jump },
+    ssh: { user, host, port: o.port ?? runtime.defaults.port, ...auth, jump },
     remoteAddress: o.remoteAddress ?? runtime.defaults.remoteAddress,
   };
 }
 
 /** Every key file the runtime can use (loaded at start and on reload). */
 export function keyFiles(runtime: ProxyRuntime): string[] {
-  const files = new Set([runtime.defaults.keyFile]);
+  const files = new Set(runtime.defaults.agent ? [] : [runtime.defaults.keyFile]);
   for (const o of runtime.hosts.values()) if (o.keyFile) files.add(o.keyFile);
-  return [...files];
+  return [...files].filter((f) => f !== "");
+}
+
+/** The ssh-agent socket `key` names: its path, or $SSH_AUTH_SOCK for `agent: true`; undefined for key files. */
+export function agentSocket(key: KeySource, where: string, env: NodeJS.ProcessEnv = process.env) {
+  if (!("agent" in key)) return undefined;
+  if (key.agent !== true) return key.agent;
+  const sock = env.SSH_AUTH_SOCK;
+  if (!sock)
+    throw new ProxySettingsError(
+      `${where}: { agent: true } uses $SSH_AUTH_SOCK, which is not set in the proxy's environment; start an ` +
+        'agent (eval "$(ssh-agent)"; ssh-add KEY) or name its socket: { agent: "/path/to/agent.sock" }',
+    );
+  return sock;
 }
 
 /** `user@host:port`, and ` via user@jump:port` for bastions: the `host` metric label and error wording. */
@@ -170,13 +199,18 @@ export function settingsFromConfig(
   const hosts = new Map<string, HostOverrides>();
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
-  for (const t of config.targets) {
+  const globalAgent = agentSocket(config.ssh.key, `${file}: ssh.key`, env);
+  config.targets.forEach((t, i) => {
+    // Another shard's hosts are neither allowed nor connected to: their Prometheus uses their own proxy.
+    if (!inShard(t.host, config.shards)) return;
     const host = canonical(t.host);
     const s = t.ssh ?? {};
+    const agent = s.key ? agentSocket(s.key, `${file}: targets[${i}].ssh.key`, env) : undefined;
     hosts.set(host, {
       user: s.user,
       port: s.port,
-      keyFile: s.key ? targetKeyFile(s.key, env) : undefined,
+      keyFile: s.key && !agent ? targetKeyFile(s.key, env) : undefined,
+      ...(agent ? { agent } : {}),
       remoteAddress: s.remoteAddress,
       jump: jumpOf(s.jump),
     });
@@ -187,7 +221,7 @@ export function settingsFromConfig(
       const jh = canonical(s.jump.host);
       for (const k of s.jump.hostKeys ?? []) extraKnownHosts.push(knownHostsLine(jh, s.jump.port ?? 22, k));
     }
-  }
+  });
   return {
     source: file,
     mode: "config",
@@ -203,10 +237,13 @@ export function settingsFromConfig(
     defaults: {
       user: config.ssh.user,
       port: config.ssh.port,
-      keyFile: globalKeyFile(config.ssh.key, env),
+      keyFile: globalAgent ? "" : globalKeyFile(config.ssh.key, env),
+      ...(globalAgent ? { agent: globalAgent } : {}),
       remoteAddress: config.ssh.remoteAddress,
     },
     hosts,
+    shards: config.shards,
+    sd: targetGroups(config),
     passphraseFile: config.ssh.passphraseFile,
     timeouts: {
       request: parseDuration(p.timeout),
@@ -308,7 +345,14 @@ export function applyOverrides(runtime: ProxyRuntime, o: RuntimeOverrides): Prox
       : runtime.metricsListen,
     knownHostsFile: o.knownHostsFile ?? runtime.knownHostsFile,
     allowNonLoopback: o.allowNonLoopback || runtime.allowNonLoopback,
-    defaults: o.keyFile ? { ...runtime.defaults, keyFile: o.keyFile } : runtime.defaults,
+    defaults: o.keyFile
+      ? {
+          user: runtime.defaults.user,
+          port: runtime.defaults.port,
+          keyFile: o.keyFile,
+          remoteAddress: runtime.defaults.remoteAddress,
+        }
+      : runtime.defaults,
   };
 }
 

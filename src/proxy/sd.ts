@@ -1,0 +1,119 @@
+/**
+ * Prometheus HTTP service discovery (`http_sd_configs`) served by the proxy: `GET /sd` answers the target
+ * groups of the loaded target list, `GET /sd?job=NAME` only those of exporters named NAME. The format is
+ * Prometheus' (https://prometheus.io/docs/prometheus/2.42/http_sd/): 200, `application/json`, a JSON array of
+ * `{ targets, labels }`, the full list on every request (Prometheus replaces what it had with each answer).
+ *
+ * Each group carries the labels Prometheus reads before the job's own defaults (scrape/target.go,
+ * PopulateLabels): `job`, `__scheme__`, `__metrics_path__`, and `__scrape_interval__`/`__scrape_timeout__`
+ * where the list sets them; and the merged labels (defaults < target < exporter; a `job` among them wins, as in
+ * the generated static and file_sd configs). Targets are written `host:port` with the host as the list writes it, so a `hashmod` over
+ * `__address__` sees the same string as with static configs (src/config/shard.ts).
+ */
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type Config, inShard, joinHostPort, type Shards } from "../config/index.js";
+
+export interface TargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+/** A group and the exporter name it was made from (what `?job=` selects; a user label may rename `job`). */
+export interface NamedGroup {
+  exporter: string;
+  group: TargetGroup;
+}
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function sorted(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).sort(([a], [b]) => byName(a, b)));
+}
+
+/**
+ * The target groups of `config` (only shard `shards.index`'s hosts when sharded): one group per distinct
+ * label set, targets sorted, groups in a stable order so two answers for one list are byte-identical.
+ */
+export function targetGroups(config: Config, shards: Shards | undefined = config.shards): NamedGroup[] {
+  const groups = new Map<string, NamedGroup>();
+  for (const t of config.targets) {
+    if (!inShard(t.host, shards)) continue;
+    for (const e of t.exporters) {
+      const interval = e.scrapeInterval ?? config.defaults.scrapeInterval;
+      const timeout = e.scrapeTimeout ?? config.defaults.scrapeTimeout;
+      const labels = sorted({
+        job: e.name,
+        ...config.defaults.labels,
+        ...t.labels,
+        ...e.labels,
+        __scheme__: e.scheme,
+        __metrics_path__: e.metricsPath,
+        ...(interval ? { __scrape_interval__: interval } : {}),
+        ...(timeout ? { __scrape_timeout__: timeout } : {}),
+      });
+      const key = JSON.stringify([e.name, labels]);
+      const named = groups.get(key) ?? { exporter: e.name, group: { targets: [], labels } };
+      named.group.targets.push(joinHostPort(t.host, e.port));
+      groups.set(key, named);
+    }
+  }
+  return [...groups]
+    .sort(([a], [b]) => byName(a, b))
+    .map(([, named]) => {
+      named.group.targets.sort(byName);
+      return named;
+    });
+}
+
+/** The groups of exporters named one of `jobs` (every group when `jobs` is empty), as Prometheus reads them. */
+export function filterGroups(groups: NamedGroup[], jobs: string[]): TargetGroup[] {
+  const wanted = new Set(jobs);
+  return groups.filter((g) => wanted.size === 0 || wanted.has(g.exporter)).map((g) => g.group);
+}
+
+/**
+ * Basic credentials on an origin-form request: Prometheus' http_sd (`basic_auth`) sends `Authorization`; a
+ * client that talks to the proxy as a proxy sends `Proxy-Authorization`. Either one, compared in constant time.
+ */
+export function originAuthorized(
+  req: IncomingMessage,
+  creds: { username: string; password: string } | undefined,
+): boolean {
+  if (!creds) return true;
+  const expected = Buffer.from(`${creds.username}:${creds.password}`);
+  for (const header of [req.headers.authorization, req.headers["proxy-authorization"]]) {
+    const m = header ? /^Basic\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) continue;
+    const given = Buffer.from(Buffer.from(m[1] as string, "base64").toString("utf8"));
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
+  }
+  return false;
+}
+
+/** Answers `GET|HEAD /sd[?job=NAME…]` with the current groups (`groups` is read per request: reloads show at once). */
+export function serveSd(
+  req: IncomingMessage,
+  res: ServerResponse,
+  groups: NamedGroup[],
+  creds: { username: string; password: string } | undefined,
+): void {
+  if (!originAuthorized(req, creds)) {
+    const body = "the proxy's endpoints need the credentials of proxy.auth (Authorization: Basic)\n";
+    res.writeHead(401, {
+      "content-type": "text/plain; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      "www-authenticate": 'Basic realm="sshscrape"',
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+    return;
+  }
+  const jobs = new URL(req.url ?? "/sd", "http://sd").searchParams.getAll("job");
+  const body = `${JSON.stringify(filterGroups(groups, jobs))}\n`;
+  res.writeHead(200, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
