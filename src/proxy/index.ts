@@ -177,7 +177,16 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
       rt = next;
       pool.clearBackoff();
       pool.recheckHostKeys();
-      const added = configuredEndpoints(rt).filter((e) => !before.has(endpointName(e)));
+      const now = configuredEndpoints(rt);
+      const added = now.filter((e) => !before.has(endpointName(e)));
+      if (opts.reloadRuntime) {
+        const keep = new Set<string>();
+        for (const endpoint of now)
+          for (let e: SshEndpoint | undefined = endpoint; e; e = e.jump) keep.add(endpointName(e));
+        const closed = pool.closeUnlisted(keep);
+        if (closed.length > 0)
+          logger.info({ hosts: closed.length }, "closed connections to hosts no longer listed");
+      }
       if (rt.preconnect && added.length > 0)
         void preconnect(added, pool, new Readiness(added.length), logger);
       logger.info(

@@ -481,6 +481,21 @@ export class SshPool {
     return closed;
   }
 
+  /**
+   * After a reload that removed hosts (or moved them to another shard): closes the idle connections whose
+   * endpoint is not in `keep`; one still carrying channels closes by the idle timer once they finish.
+   * Returns the names of the closed connections.
+   */
+  closeUnlisted(keep: Set<string>): string[] {
+    const closed: string[] = [];
+    for (const conn of [...this.conns.values()]) {
+      if (keep.has(conn.name) || conn.channels > 0) continue;
+      this.drop(conn, "no longer in the target list");
+      closed.push(conn.name);
+    }
+    return closed;
+  }
+
   private drop(conn: Connection, why: string): void {
     this.opts.logger.debug({ host: conn.name, why }, "closing SSH connection");
     this.forget(conn);
