@@ -54,8 +54,14 @@ const { values: flags } = parseArgs({
      * - cold: proxy.preconnect off and Prometheus at once: every first scrape waits for its handshake.
      */
     start: { type: "string", default: "after-ready" },
+    /** Split the targets across this many proxies + Prometheus servers (scripts/bench-scale-shards.ts). */
+    shards: { type: "string" },
   },
 });
+if (flags.shards !== undefined) {
+  const { runShards } = await import("./bench-scale-shards.js");
+  process.exit(await runShards(flags));
+}
 const START_MODES = ["after-ready", "together", "cold"] as const;
 type StartMode = (typeof START_MODES)[number];
 const startMode = flags.start as StartMode;
