@@ -1,5 +1,5 @@
 /** Target list → the files `sshscrape generate` writes (names and contents; writing is write.ts). */
-import type { LoadedConfig } from "../config/index.js";
+import type { KeySource, LoadedConfig } from "../config/index.js";
 import { GenerateError } from "./errors.js";
 import { httpSdJobs } from "./http-sd.js";
 import { type Header, type ModelOptions, monitoringModel } from "./model.js";
@@ -59,6 +59,8 @@ function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): Genera
     ]);
   if (options.format === "file-sd")
     return [{ name: "sshscrape-targets.json", content: fileSdJson(monitoringModel(loaded, options)) }];
+  const agentKeys = agentKeyProblems(loaded);
+  if (agentKeys.length > 0) throw new GenerateError(loaded.file, agentKeys);
   if (options.module) {
     const model = moduleModel(loaded, options);
     if (!options.split) return [{ name: "sshscrape.nix", content: render("nix/module.nix", model) }];
@@ -78,6 +80,24 @@ function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): Genera
     parts.push({ name: "known-hosts.nix", content: render("nix/known-hosts.nix", model) });
   parts.push({ name: "scrape-configs.nix", content: render("nix/scrape-configs.nix", model) });
   return withDefault(parts, model.header);
+}
+
+/**
+ * The generated unit is a hardened system service: no login session (so no $SSH_AUTH_SOCK), PrivateUsers and
+ * PrivateTmp (so no user's agent socket either). An ssh-agent is for `sshscrape proxy` run by a user.
+ */
+function agentKeyProblems(loaded: LoadedConfig): string[] {
+  const { config } = loaded;
+  const keys: Array<[string, KeySource | undefined]> = [
+    ["ssh.key", config.ssh.key],
+    ...config.targets.map((t, i): [string, KeySource | undefined] => [`targets[${i}].ssh.key`, t.ssh?.key]),
+  ];
+  return keys
+    .filter(([, k]) => k !== undefined && "agent" in k)
+    .map(
+      ([where]) =>
+        `${where}: an ssh-agent cannot serve the generated system unit (no login session, private users and /tmp); use a key file, sops or agenix here, or run \`sshscrape proxy\` yourself for agent keys`,
+    );
 }
 
 function withDefault(parts: GeneratedFile[], header: Header) {

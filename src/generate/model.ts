@@ -131,14 +131,8 @@ export function collectKeys(loaded: LoadedConfig, base: string, problems: string
     if (t.ssh?.key) sources.push([t.ssh.key, `targets[${i}].ssh.key`]);
   });
   for (const [key, where] of sources) {
-    if ("agent" in key) {
-      // A system unit has no login session, so no $SSH_AUTH_SOCK: only an explicit socket can work there.
-      if (key.agent === true)
-        problems.push(
-          `${where}: { agent: true } means $SSH_AUTH_SOCK, which a system service does not have; name the agent's socket ({ agent: "/run/…/agent.sock" }) or use a key file`,
-        );
-      continue;
-    }
+    // An ssh-agent's keys are no credential of the unit (Nix output refuses them: generate.ts).
+    if ("agent" in key) continue;
     const json = JSON.stringify(key);
     if (idOf.has(json)) continue;
     const id = idOf.size === 0 ? "ssh-key" : `ssh-key-${idOf.size + 1}`;
