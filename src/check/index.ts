@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { pino } from "pino";
 import {
   type Config,
+  inShard,
   joinHostPort,
   type LoadedConfig,
   loadConfig,
@@ -119,7 +120,9 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
 }
 
 function planChecks(config: Config, timeoutMs: number | undefined) {
-  return config.targets.flatMap((t) =>
+  // A sharded list's proxy serves only its own shard (shards.index): the others belong to other proxies.
+  const targets = config.targets.filter((t) => inShard(t.host, config.shards));
+  return targets.flatMap((t) =>
     t.exporters.map((e) => {
       const target = joinHostPort(t.host, e.port);
       const timeout =
