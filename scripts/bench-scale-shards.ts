@@ -55,6 +55,9 @@ interface ShardResult {
   sshConnections: number;
   scrapes: number;
   failedScrapes: number;
+  /** Before every target had succeeded once (first handshakes, Prometheus' first round). */
+  warmupScrapes: number;
+  warmupFailedScrapes: number;
   proxyRssMaxMB: number;
   proxyCpuSteadyPct: number;
   refused403: number;
@@ -193,18 +196,27 @@ export async function runShards(flags: ShardFlags): Promise<number> {
     const load1 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
 
     const windowS = Math.ceil((endAt - steadyAt) / 1000);
+    // The whole run, so the warm-up's samples are counted too (split at steadyAt below).
+    const wholeS = Math.ceil((endAt - warmStart) / 1000) + intervalS;
     const byInstance = new Map<string, number>();
     const results: ShardResult[] = [];
     for (const [i, s] of shards.entries()) {
-      const series = (await proms[i]?.queryMatrix(`up{job="node"}[${windowS}s]`, endAt / 1000)) ?? [];
+      const series = (await proms[i]?.queryMatrix(`up{job="node"}[${wholeS}s]`, endAt / 1000)) ?? [];
       let scrapes = 0;
       let failed = 0;
+      let warmupScrapes = 0;
+      let warmupFailed = 0;
       for (const x of series) {
         const inst = x.metric.instance as string;
         byInstance.set(inst, (byInstance.get(inst) ?? 0) + 1);
         for (const v of x.values) {
-          scrapes++;
-          if (v.value !== 1) failed++;
+          const steady = v.time >= steadyAt / 1000;
+          if (steady) scrapes++;
+          else warmupScrapes++;
+          if (v.value !== 1) {
+            if (steady) failed++;
+            else warmupFailed++;
+          }
         }
       }
       const m = await proxyMetrics(s.proxy.url);
@@ -216,6 +228,8 @@ export async function runShards(flags: ShardFlags): Promise<number> {
         sshConnections: sum(select(m, "sshscrape_ssh_connections")),
         scrapes,
         failedScrapes: failed,
+        warmupScrapes,
+        warmupFailedScrapes: warmupFailed,
         proxyRssMaxMB: Math.round(((rssMax[i] ?? 0) / 2 ** 20) * 10) / 10,
         proxyCpuSteadyPct:
           Math.round((((t1[i] ?? 0) - (t0[i] ?? 0)) / CLK_TCK / ((endAt - steadyAt) / 1000)) * 100 * 10) / 10,
@@ -249,15 +263,15 @@ export async function runShards(flags: ShardFlags): Promise<number> {
     else {
       const rows = results.map(
         (r) =>
-          `| ${r.index} | ${r.targets} | ${r.handshakes} (${r.handshakeFailures}) | ${r.sshConnections} | ${r.failedScrapes} of ${r.scrapes} | ${r.proxyRssMaxMB} MB | ${r.proxyCpuSteadyPct} % |`,
+          `| ${r.index} | ${r.targets} | ${r.handshakes} (${r.handshakeFailures}) | ${r.sshConnections} | ${r.failedScrapes} of ${r.scrapes} | ${r.warmupFailedScrapes} of ${r.warmupScrapes} | ${r.proxyRssMaxMB} MB | ${r.proxyCpuSteadyPct} % |`,
       );
       process.stdout.write(
         [
           `machine: ${out.machine}; load average ${out.loadAverage}`,
           `${S} shards × ${N} targets, interval ${intervalS} s, ${windowS} s measured after ${out.warmupS} s warm-up; union ${union} of ${N}, scraped by two shards: ${twice}`,
           "",
-          "| shard | targets | handshakes (failed) | SSH connections | failed scrapes | proxy RSS max | proxy CPU (one core) |",
-          "| --- | --- | --- | --- | --- | --- | --- |",
+          "| shard | targets | handshakes (failed) | SSH connections | failed scrapes, measured | failed scrapes, warm-up | proxy RSS max | proxy CPU, measured (one core) |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |",
           ...rows,
           ...Object.entries(goals).map(([g, ok]) => `goal: ${g}: ${ok ? "met" : "MISSED"}`),
           "",

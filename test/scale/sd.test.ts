@@ -162,5 +162,10 @@ describe("GET /sd", () => {
     expect(targets).toContain("new1.example.org:9100");
     expect(targets).not.toContain("db0.example.org:9100");
     expect(targets).not.toContain("db0.example.org:9187");
+    // A list that no longer validates is refused as a whole: the proxy keeps serving the last good one.
+    writeFileSync(file, "targets: []\n");
+    await expect(proxy.reload()).rejects.toThrow(/targets/);
+    const after = (await (await fetch(`${proxy.url}/sd`)).json()) as Array<{ targets: string[] }>;
+    expect(after.flatMap((g) => g.targets)).toEqual(targets);
   });
 });
