@@ -55,7 +55,7 @@ describe("generate: shards, http_sd, agent keys", () => {
     const jobs = promYml(run.stdout).scrape_configs;
     expect(jobs.map((j) => j.job_name)).toEqual(["node", "pg"]);
     for (const j of jobs) expect(j.relabel_configs).toEqual(shardRelabelConfigs({ count: 3, index: 2 }));
-    expect((jobs[0]?.static_configs as Array<{ targets: string[] }>)[0]?.targets).toEqual([
+    expect((jobs[0]?.static_configs as Array<{ targets: string[] }> | undefined)?.[0]?.targets).toEqual([
       "a.example.org:9100",
       "b.example.org:9100",
     ]);
