@@ -1,5 +1,5 @@
 /** Target list → the files `sshscrape generate` writes (names and contents; writing is write.ts). */
-import type { KeySource, LoadedConfig } from "../config/index.js";
+import { inShard, type KeySource, type LoadedConfig } from "../config/index.js";
 import { GenerateError } from "./errors.js";
 import { httpSdJobs } from "./http-sd.js";
 import { type Header, type ModelOptions, monitoringModel } from "./model.js";
@@ -52,13 +52,21 @@ function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): Genera
       { name: "prometheus.yml", content: prometheusYaml(monitoringModel(loaded, options), shards, jobs) },
     ];
   }
-  // file_sd groups and the Nix scrape jobs carry no relabeling yet: every shard would scrape every target.
+  // file_sd groups hold no relabeling (that is the reading job's): a shard's file lists only its own hosts.
+  if (options.format === "file-sd") {
+    const own = { ...loaded.config, targets: loaded.config.targets.filter((t) => inShard(t.host, shards)) };
+    return [
+      {
+        name: "sshscrape-targets.json",
+        content: fileSdJson(monitoringModel({ ...loaded, config: own }, options)),
+      },
+    ];
+  }
+  // The Nix scrape jobs carry no relabeling yet: every shard would scrape every target.
   if (shards && shards.count > 1)
     throw new GenerateError(loaded.file, [
-      `shards: --format ${options.format} cannot shard yet; use --format prometheus (static or --discovery http)`,
+      `shards: --format ${options.format} cannot shard yet; use --format prometheus (static or --discovery http) or file-sd`,
     ]);
-  if (options.format === "file-sd")
-    return [{ name: "sshscrape-targets.json", content: fileSdJson(monitoringModel(loaded, options)) }];
   const agentKeys = agentKeyProblems(loaded);
   if (agentKeys.length > 0) throw new GenerateError(loaded.file, agentKeys);
   if (options.module) {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { shardRelabelConfigs } from "../../src/config/index.js";
+import { shardOf, shardRelabelConfigs } from "../../src/config/index.js";
 import { checkConfig } from "../helpers/prometheus.js";
 import { runCli } from "../helpers/run-cli.js";
 
@@ -92,6 +92,24 @@ describe("generate: shards, http_sd, agent keys", () => {
         relabel_configs: shardRelabelConfigs({ count: 2, index: 1 }),
       },
     ]);
+  });
+
+  it("--format file-sd of a sharded list: each shard's file holds exactly its own hosts", async () => {
+    const hosts = Array.from({ length: 20 }, (_, i) => `h${i}.example.org`);
+    const file = listFile(
+      { shards: { count: 2 } },
+      hosts.map((host) => ({ host, exporters: [{ name: "node", port: 9100 }] })),
+    );
+    const seen: string[][] = [];
+    for (const index of [0, 1]) {
+      const run = await runCli(["generate", file, "--format", "file-sd", "--shard", String(index)]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      const groups = JSON.parse(run.stdout) as Array<{ targets: string[] }>;
+      const own = groups.flatMap((g) => g.targets).map((t) => t.replace(/:\d+$/, ""));
+      expect(own.sort()).toEqual(hosts.filter((h) => shardOf(h, 2) === index).sort());
+      seen.push(own);
+    }
+    expect(seen.flat().sort()).toEqual([...hosts].sort());
   });
 
   it("refuses what it cannot express, exit 2 naming the path and the fix", async () => {
