@@ -5,9 +5,11 @@
  * `{ targets, labels }`, the full list on every request (Prometheus replaces what it had with each answer).
  *
  * Each group carries the labels Prometheus reads before the job's own defaults (scrape/target.go,
- * PopulateLabels): `job`, `__scheme__`, `__metrics_path__`, and `__scrape_interval__`/`__scrape_timeout__`
- * where the list sets them; and the merged labels (defaults < target < exporter; a `job` among them wins, as in
- * the generated static and file_sd configs). Targets are written `host:port` with the host as the list writes it, so a `hashmod` over
+ * PopulateLabels): `__scheme__`, `__metrics_path__`, and `__scrape_interval__`/`__scrape_timeout__` where the
+ * list sets them; and the merged labels (defaults < target < exporter). `job`: a job that asks for one
+ * exporter (`?job=NAME`) names its targets itself (`job_name`, as with static configs, whatever prefix a
+ * NixOS module gives it); the whole list (no `?job=`) sets `job` = the exporter's name, so one job reading it
+ * keeps the names apart. A `job` label in the list wins either way, as in the generated static configs. Targets are written `host:port` with the host as the list writes it, so a `hashmod` over
  * `__address__` sees the same string as with static configs (src/config/shard.ts).
  */
 import { timingSafeEqual } from "node:crypto";
@@ -43,7 +45,6 @@ export function targetGroups(config: Config, shards: Shards | undefined = config
       const interval = e.scrapeInterval ?? config.defaults.scrapeInterval;
       const timeout = e.scrapeTimeout ?? config.defaults.scrapeTimeout;
       const labels = sorted({
-        job: e.name,
         ...config.defaults.labels,
         ...t.labels,
         ...e.labels,
@@ -66,10 +67,14 @@ export function targetGroups(config: Config, shards: Shards | undefined = config
     });
 }
 
-/** The groups of exporters named one of `jobs` (every group when `jobs` is empty), as Prometheus reads them. */
+/** The groups of exporters named one of `jobs` (every group, with `job` labels, when `jobs` is empty). */
 export function filterGroups(groups: NamedGroup[], jobs: string[]): TargetGroup[] {
+  if (jobs.length === 0)
+    return groups.map(({ exporter, group }) =>
+      "job" in group.labels ? group : { ...group, labels: sorted({ ...group.labels, job: exporter }) },
+    );
   const wanted = new Set(jobs);
-  return groups.filter((g) => wanted.size === 0 || wanted.has(g.exporter)).map((g) => g.group);
+  return groups.filter((g) => wanted.has(g.exporter)).map((g) => g.group);
 }
 
 /**

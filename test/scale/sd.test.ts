@@ -13,10 +13,15 @@ import { memoryLogger } from "../helpers/proxy.js";
 
 const HOSTS = Array.from({ length: 12 }, (_, i) => `db${i}.example.org`);
 
-function list(
-  dir: string,
-  o: { hosts?: string[]; auth?: boolean; shards?: { count: number; index: number } },
-) {
+interface ListOptions {
+  hosts?: string[];
+  auth?: boolean;
+  shards?: { count: number; index: number };
+  /** A `job` label of the user's own on db1's target. */
+  jobLabel?: boolean;
+}
+
+function list(dir: string, o: ListOptions) {
   const key = join(dir, "id_ed25519");
   // Never read: preconnect is off and nothing is proxied; the key store only needs a parsable key.
   return {
@@ -31,7 +36,7 @@ function list(
     defaults: { scrapeInterval: "15s", labels: { env: "prod" } },
     targets: (o.hosts ?? HOSTS).map((host, i) => ({
       host,
-      labels: { rack: `r${i % 2}` },
+      labels: { rack: `r${i % 2}`, ...(o.jobLabel && i === 1 ? { job: "custom" } : {}) },
       exporters: [
         { name: "node", port: 9100 },
         ...(i === 0
@@ -109,10 +114,35 @@ describe("GET /sd", () => {
 
   it("?job= keeps one exporter's groups; an unknown job is an empty list, not an error", async () => {
     const { proxy } = await start({});
-    const pg = (await (await fetch(`${proxy.url}/sd?job=postgres`)).json()) as Array<{ targets: string[] }>;
-    expect(pg.flatMap((g) => g.targets)).toEqual(["db0.example.org:9187"]);
-    const both = (await (await fetch(`${proxy.url}/sd?job=postgres&job=node`)).json()) as unknown[];
-    expect(both).toEqual(await (await fetch(`${proxy.url}/sd`)).json());
+    type Groups = Array<{ targets: string[]; labels: Record<string, string> }>;
+    // Asked for one exporter, the groups leave `job` to the scraping job's job_name, as static configs do.
+    const pg = (await (await fetch(`${proxy.url}/sd?job=postgres`)).json()) as Groups;
+    expect(pg).toEqual([
+      {
+        targets: ["db0.example.org:9187"],
+        labels: {
+          __metrics_path__: "/pg",
+          __scheme__: "https",
+          __scrape_interval__: "15s",
+          env: "prod",
+          rack: "r0",
+          role: "db",
+        },
+      },
+    ]);
+    const all = (await (await fetch(`${proxy.url}/sd`)).json()) as Groups;
+    const both = (await (await fetch(`${proxy.url}/sd?job=postgres&job=node`)).json()) as Groups;
+    expect(both).toEqual(
+      all.map((g) => ({
+        ...g,
+        labels: Object.fromEntries(Object.entries(g.labels).filter(([k]) => k !== "job")),
+      })),
+    );
+    const { proxy: own } = await start({ jobLabel: true });
+    const custom = (await (await fetch(`${own.url}/sd?job=node`)).json()) as Groups;
+    expect(custom.filter((g) => g.labels.job === "custom").flatMap((g) => g.targets)).toEqual([
+      "db1.example.org:9100",
+    ]);
     const none = await fetch(`${proxy.url}/sd?job=nope`);
     expect(none.status).toBe(200);
     expect(await none.json()).toEqual([]);
