@@ -184,7 +184,8 @@ let
 
   # The proxy's config: the same target-list format the CLI reads (src/config/schema.ts), with exporters as
   # a list. Options left null are left out so the proxy's own defaults apply.
-  derivedSettings = {
+  derivedSettings = lib.optionalAttrs (cfg.shard != null) { shards = { inherit (cfg.shard) count index; }; }
+  // {
     proxy = {
       listen = joinHostPort cfg.listenAddress cfg.port;
       inherit (cfg) user group knownHostsFile;
@@ -289,6 +290,30 @@ let
 
   proxyUrl = "http://${joinHostPort cfg.listenAddress cfg.port}";
 
+  # Sharding (docs/scaling.md): Prometheus' hashmod over the host part of __address__, the function the proxy
+  # uses to allow and preconnect only its own shard's hosts (src/config/shard.ts). hashmod takes no regex,
+  # hence the copy into a temporary label first.
+  shardRelabel = lib.optionals (cfg.shard != null && cfg.shard.count > 1) [
+    {
+      source_labels = [ "__address__" ];
+      regex = "(.+):[0-9]+";
+      target_label = "__tmp_sshscrape_host";
+      replacement = "$1";
+      action = "replace";
+    }
+    {
+      source_labels = [ "__tmp_sshscrape_host" ];
+      modulus = cfg.shard.count;
+      target_label = "__tmp_sshscrape_shard";
+      action = "hashmod";
+    }
+    {
+      source_labels = [ "__tmp_sshscrape_shard" ];
+      regex = toString cfg.shard.index;
+      action = "keep";
+    }
+  ];
+
   scrapeConfig =
     job:
     let
@@ -302,6 +327,19 @@ let
       inherit (e) scheme;
       metrics_path = e.metricsPath;
       proxy_url = proxyUrl;
+    }
+    // lib.optionalAttrs (cfg.scrapeConfigs.discovery == "http") {
+      # The targets come from the proxy's GET /sd; without `job` there, they take this job's job_name.
+      http_sd_configs = [
+        (
+          { url = "${proxyUrl}/sd?job=${job}"; }
+          // lib.optionalAttrs (cfg.scrapeConfigs.scrapeInterval != null) {
+            refresh_interval = cfg.scrapeConfigs.scrapeInterval;
+          }
+        )
+      ];
+    }
+    // lib.optionalAttrs (cfg.scrapeConfigs.discovery == "static") {
       static_configs = map (
         u:
         {
@@ -315,6 +353,7 @@ let
         )
       ) uses;
     }
+    // lib.optionalAttrs (shardRelabel != [ ]) { relabel_configs = shardRelabel; }
     // lib.optionalAttrs (interval != null) { scrape_interval = interval; }
     // lib.optionalAttrs (timeout != null) { scrape_timeout = timeout; }
     // lib.optionalAttrs (tlsConfig e != { }) { tls_config = tlsConfig e; };
@@ -413,6 +452,31 @@ in
       description = "Hosts to scrape; the attribute name is the default `host`.";
     };
 
+    shard = mkOption {
+      type = types.nullOr (
+        types.submodule {
+          options = {
+            count = mkOption {
+              type = types.int;
+              description = "Number of shards the target list is split into (each a Prometheus with its own proxy).";
+            };
+            index = mkOption {
+              type = types.int;
+              default = 0;
+              description = "This host's shard, 0 … count - 1.";
+            };
+          };
+        }
+      );
+      default = null;
+      example = literalExpression "{ count = 2; index = 1; }";
+      description = ''
+        Scrape only shard `index` of `count`: the proxy allows and preconnects only that shard's hosts, and
+        the generated jobs keep only its targets (Prometheus `hashmod` on each target's host). Give every shard
+        the same `targets`; see docs/scaling.md.
+      '';
+    };
+
     knownHosts.enable = mkOption {
       type = types.bool;
       default = true;
@@ -420,6 +484,18 @@ in
     };
 
     scrapeConfigs = {
+      discovery = mkOption {
+        type = types.enum [
+          "static"
+          "http"
+        ];
+        default = "static";
+        description = ''
+          `static`: the jobs list their targets. `http`: they read them from the proxy's `/sd?job=NAME`
+          (`http_sd_configs`, refreshed every `scrapeInterval`), so a change of `targets` reloads the proxy and
+          leaves prometheus.yml alone.
+        '';
+      };
       enable = mkOption {
         type = types.bool;
         default = true;
@@ -465,6 +541,12 @@ in
         {
           assertion = cfg.targets != { };
           message = "services.sshscrape.targets is empty: add at least one target to scrape.";
+        }
+        {
+          assertion =
+            cfg.shard == null
+            || (cfg.shard.count >= 1 && cfg.shard.index >= 0 && cfg.shard.index < cfg.shard.count);
+          message = "services.sshscrape.shard: expected count ≥ 1 and 0 ≤ index < count (shards are numbered 0 … count - 1).";
         }
       ]
       ++ lib.concatMap (

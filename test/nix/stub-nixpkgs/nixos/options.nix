@@ -85,6 +85,8 @@ let
       honor_labels = opt (types.nullOr types.bool) null;
       honor_timestamps = opt (types.nullOr types.bool) null;
       static_configs = opt (types.nullOr (types.listOf (types.submodule staticConfigModule))) null;
+      # Declared by NixOS 25.11 (promTypes.http_sd_config: url, refresh_interval, basic_auth, …).
+      http_sd_configs = nullAny;
       relabel_configs = nullAny;
       metric_relabel_configs = nullAny;
       tls_config = nullAny;
