@@ -153,6 +153,15 @@ export const exporter = () =>
     scrapeInterval: duration().optional(),
     scrapeTimeout: duration().optional(),
     tls: exporterTls().optional(),
+    /**
+     * Methods the proxy forwards to this exporter besides GET and HEAD (e.g. POST for a pushgateway's API).
+     * Prometheus only sends GET, so the default is none: see docs/security.md, "Request framing".
+     */
+    extraMethods: z
+      .array(
+        z.enum(["POST", "PUT", "PATCH", "DELETE"], { error: 'expected "POST", "PUT", "PATCH" or "DELETE"' }),
+      )
+      .optional(),
   });
 
 export const target = () =>

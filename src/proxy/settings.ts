@@ -9,6 +9,7 @@ import { basename, join } from "node:path";
 import {
   type Config,
   type JumpHost,
+  joinHostPort,
   type KeySource,
   normalizeHost,
   parseDuration,
@@ -77,6 +78,11 @@ export interface ProxyRuntime {
   maxResponseBytes?: number;
   /** Open an SSH connection to every configured host at start, before the first scrape asks for one. */
   preconnect: boolean;
+  /**
+   * Methods beyond GET and HEAD that an exporter opted in to (`extraMethods`), by `host:port` as the request
+   * target names it; absent = GET and HEAD only (framing.ts).
+   */
+  extraMethods?: Map<string, ReadonlySet<string>>;
 }
 
 /** Resolved SSH path to one target host. */
@@ -170,6 +176,7 @@ export function settingsFromConfig(
   const hosts = new Map<string, HostOverrides>();
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
+  const extraMethods = new Map<string, ReadonlySet<string>>();
   for (const t of config.targets) {
     const host = canonical(t.host);
     const s = t.ssh ?? {};
@@ -180,7 +187,10 @@ export function settingsFromConfig(
       remoteAddress: s.remoteAddress,
       jump: jumpOf(s.jump),
     });
-    for (const e of t.exporters) exact.push({ host, port: e.port });
+    for (const e of t.exporters) {
+      exact.push({ host, port: e.port });
+      if (e.extraMethods?.length) extraMethods.set(joinHostPort(host, e.port), new Set(e.extraMethods));
+    }
     for (const k of t.hostKeys ?? [])
       extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
     if (s.jump) {
@@ -223,6 +233,7 @@ export function settingsFromConfig(
     maxHandshakes: p.maxHandshakes,
     maxResponseBytes: p.maxResponseBytes,
     preconnect: p.preconnect,
+    extraMethods,
   };
 }
 
