@@ -16,6 +16,7 @@ import { sighupReload, sigtermDrain } from "./faults/rows/lifecycle.js";
 import { openRelay } from "./faults/rows/open-relay.js";
 import { manyHosts } from "./faults/rows/scale.js";
 import { slowloris } from "./faults/rows/slowloris.js";
+import { smuggling } from "./faults/rows/smuggling.js";
 import { soak } from "./faults/rows/soak.js";
 import { sshdFrozen, sshdRestart } from "./faults/rows/ssh-faults.js";
 
@@ -36,6 +37,7 @@ const rows: Row[] = [
   sigtermDrain,
   keyMode,
   noSecretsInLogs,
+  smuggling,
 ];
 
 function selected(argv: string[]): Row[] {

@@ -202,6 +202,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
       proxy.server.closeAllConnections();
       proxy.destroyTunnels();
       await pool.close();
+      proxy.flushLog();
       logger.info("stopped");
       resolveClosed();
     })();

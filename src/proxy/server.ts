@@ -58,6 +58,8 @@ export interface ProxyServer {
   active(): number;
   /** Destroys every open tunnel and idle upstream channel (after the grace period). */
   destroyTunnels(): void;
+  /** Writes the summaries of rate-limited log lines still pending (at shutdown). */
+  flushLog(): void;
 }
 
 export function createProxyServer(deps: ServerDeps): ProxyServer {
@@ -84,7 +86,6 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   // Longer than Go's default idle timeout (90 s is the client's; net/http closes idle conns it does not reuse),
   // so a scrape every 15–60 s finds its connection still open.
   server.keepAliveTimeout = 65_000;
-  server.once("close", () => log.close());
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     active++;
@@ -220,6 +221,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       for (const t of tunnels) t.destroy();
       agents.destroy();
     },
+    flushLog: () => log.close(),
   };
 }
 
