@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import {
   type Config,
+  hostKind,
   type JumpHost,
   joinHostPort,
   type KeySource,
@@ -154,6 +155,16 @@ function listenAddress(text: string, what: string): HostPort {
       `${what}: expected HOST:PORT, e.g. 127.0.0.1:8888, got ${JSON.stringify(text)}`,
     );
   const host = m[1] ?? m[2] ?? "";
+  // The same rule as the target list's proxy.listen: an IP address or a DNS name, nothing else.
+  const kind = host === "" ? "any" : hostKind(host);
+  if (
+    kind === undefined ||
+    (m[1] !== undefined && kind !== "ipv6") ||
+    (m[2] !== undefined && kind === "ipv6")
+  )
+    throw new ProxySettingsError(
+      `${what}: ${JSON.stringify(host)} is not an IP address (IPv6 in brackets) or DNS name; expected HOST:PORT, e.g. 127.0.0.1:8888`,
+    );
   return { host: host === "" ? "0.0.0.0" : normalizeHost(host), port };
 }
 
