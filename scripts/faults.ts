@@ -8,6 +8,7 @@
  *   FAULTS_SEED=7 npm run test:faults -- --only 8   # another fuzz seed
  */
 import { cell, type Row, type RowResult } from "./faults/harness.js";
+import { cardinality } from "./faults/rows/cardinality.js";
 import { clientAbort, exporterDown, maxResponseBytes } from "./faults/rows/channels.js";
 import { malformed } from "./faults/rows/fuzz.js";
 import { keyMode, noSecretsInLogs } from "./faults/rows/hygiene.js";
@@ -38,6 +39,7 @@ const rows: Row[] = [
   keyMode,
   noSecretsInLogs,
   smuggling,
+  cardinality,
 ];
 
 function selected(argv: string[]): Row[] {

@@ -74,12 +74,8 @@ export const port = () =>
     .max(65535, { error: "expected 1–65535" });
 
 export const host = () =>
-  text().superRefine((h, ctx) => {
-    if (hostKind(h) === undefined)
-      ctx.addIssue({
-        code: "custom",
-        message: `expected a DNS name, an IPv4 address or an IPv6 address (without brackets), got ${JSON.stringify(h)}`,
-      });
+  text().refine((h) => hostKind(h) !== undefined, {
+    error: "expected a DNS name, an IPv4 address or an IPv6 address (without brackets)",
   });
 
 export const duration = () =>
