@@ -67,6 +67,26 @@ describe("admin endpoints with proxy.auth", () => {
     },
   );
 
+  it("guards /metrics on proxy.metricsListen the same way", async () => {
+    const p = await startProxy(
+      runtimeFor(sshd, {
+        exact: [{ host: "127.0.0.1", port: exporter.port }],
+        overrides: {
+          auth: { username: "prom", passwordFile: passwordFile() },
+          metricsListen: { host: "127.0.0.1", port: 0 },
+        },
+      }),
+      { logger: memoryLogger().logger },
+    );
+    try {
+      const url = p.metricsUrl as string;
+      expect((await fetch(url)).status).toBe(401);
+      expect((await fetch(url, { headers: { authorization: basic("prom", "s3cret") } })).status).toBe(200);
+    } finally {
+      await p.close(500);
+    }
+  });
+
   it("keeps /healthz and /readyz open (the unit's ExecStartPost polls /readyz with a plain curl)", async () => {
     expect((await fetch(`${proxy.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${proxy.url}/readyz`)).status).toBe(200);
