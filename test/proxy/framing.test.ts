@@ -1,6 +1,7 @@
 /** The framing decision on its own (framing.ts): what is forwarded, with which header fields, and what is refused. */
 import { describe, expect, it } from "vitest";
 import { decideFraming, type FramingDecision } from "../../src/proxy/framing.js";
+import { endToEndHeaders } from "../../src/proxy/hop-by-hop.js";
 
 const AUTH = "127.0.0.1:9100";
 
@@ -137,5 +138,12 @@ describe("decideFraming", () => {
     expect(lengthPlan.ok && lengthPlan.plan.headers).toEqual(["Host", AUTH, "Content-Length", "12"]);
     const empty = decide("POST", [], ["POST"]);
     expect(empty.ok && empty.plan.headers).toEqual(["Host", AUTH, "Content-Length", "0"]);
+  });
+});
+
+describe("endToEndHeaders (responses)", () => {
+  it("lets Connection remove other headers, never Content-Length or Host", () => {
+    const raw = ["Content-Length", "5", "Connection", "Content-Length, host, X-A", "X-A", "1", "Host", "h"];
+    expect(endToEndHeaders(raw)).toEqual(["Content-Length", "5", "Host", "h"]);
   });
 });
