@@ -19,7 +19,6 @@ import {
   ClientGoneError,
   HeadersTooLargeError,
   MalformedRequestError,
-  ProxyError,
   RequestHeadersTimeoutError,
 } from "./errors.js";
 import { type ClientSide, exchange, type Upstream } from "./exchange.js";
@@ -224,5 +223,3 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     flushLog: () => log.close(),
   };
 }
-
-export { ProxyError };
