@@ -72,6 +72,19 @@ export class FramingError extends ProxyError {
   }
 }
 
+/** CONNECT to an exporter configured as `scheme: http`: a raw tunnel would bypass the framing rules. */
+export class ConnectToPlainHttpError extends ProxyError {
+  readonly code = "METHOD_NOT_ALLOWED";
+  readonly status = 405;
+  override readonly closeConnection = true;
+  constructor(target: string) {
+    super(
+      `CONNECT to ${target} refused: it is configured as scheme: http, so Prometheus sends GET http://${target}/…; ` +
+        "CONNECT is for scheme: https exporters",
+    );
+  }
+}
+
 /** GET or HEAD with a body, which an exporter could read as a second request. */
 export class BodyNotAllowedError extends ProxyError {
   readonly code = "BODY_NOT_ALLOWED";

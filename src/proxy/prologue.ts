@@ -8,7 +8,7 @@ import { joinHostPort } from "../config/index.js";
 import type { Allowlist } from "./allowlist.js";
 import { type Credentials, checkProxyAuth } from "./auth.js";
 import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
-import { NotAllowedError } from "./errors.js";
+import { ConnectToPlainHttpError, NotAllowedError } from "./errors.js";
 import { decideFraming, type ForwardPlan } from "./framing.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
 import { type ProxyRuntime, type Route, routeFor } from "./settings.js";
@@ -56,7 +56,12 @@ export function admitRequest(req: IncomingMessage, deps: PrologueDeps, progress:
 export function admitConnect(req: IncomingMessage, deps: PrologueDeps, progress: Progress): Admitted {
   checkProxyAuth(req, deps.credentials());
   const { host, port } = parseConnectTarget(req.url ?? "");
-  return admit(req, deps, host, port, progress);
+  const admitted = admit(req, deps, host, port, progress);
+  // A tunnel carries whatever the client sends; to a plain-HTTP exporter it would bypass the framing and
+  // method rules above. Prometheus only tunnels `scheme: https` targets.
+  if (deps.runtime().schemes?.get(admitted.label) === "http")
+    throw new ConnectToPlainHttpError(admitted.label);
+  return admitted;
 }
 
 function admit(

@@ -84,6 +84,11 @@ export interface ProxyRuntime {
    * target names it; absent = GET and HEAD only (framing.ts).
    */
   extraMethods?: Map<string, ReadonlySet<string>>;
+  /**
+   * The scheme of each configured exporter, by `host:port`: CONNECT (a raw tunnel, any bytes) is only for
+   * `https` ones; absent for targets allowed by pattern or in sshified mode.
+   */
+  schemes?: Map<string, "http" | "https">;
 }
 
 /** Resolved SSH path to one target host. */
@@ -188,6 +193,7 @@ export function settingsFromConfig(
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
   const extraMethods = new Map<string, ReadonlySet<string>>();
+  const schemes = new Map<string, "http" | "https">();
   for (const t of config.targets) {
     const host = canonical(t.host);
     const s = t.ssh ?? {};
@@ -200,6 +206,7 @@ export function settingsFromConfig(
     });
     for (const e of t.exporters) {
       exact.push({ host, port: e.port });
+      schemes.set(joinHostPort(host, e.port), e.scheme);
       if (e.extraMethods?.length) extraMethods.set(joinHostPort(host, e.port), new Set(e.extraMethods));
     }
     for (const k of t.hostKeys ?? [])
@@ -245,6 +252,7 @@ export function settingsFromConfig(
     maxResponseBytes: p.maxResponseBytes,
     preconnect: p.preconnect,
     extraMethods,
+    schemes,
   };
 }
 

@@ -152,6 +152,11 @@ export const SMUGGLING_PROBES: SmugglingProbe[] = [
       `GET http://${t}/a HTTP/1.1\r\nHost: ${t}\r\nTransfer-Encoding: chunked\r\nConnection: Transfer-Encoding\r\n\r\n${chunked(SMUGGLED)}`,
   },
   {
+    // A raw tunnel would carry any request past the rules above; Prometheus only tunnels https exporters.
+    name: "CONNECT to a scheme: http exporter, a request inside the tunnel",
+    bytes: (t) => `CONNECT ${t} HTTP/1.1\r\nHost: ${t}\r\n\r\n${SMUGGLED}`,
+  },
+  {
     name: "POST with a Content-Length body to an exporter that allows only GET/HEAD",
     bytes: (t) =>
       `POST http://${t}/a HTTP/1.1\r\nHost: ${t}\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,

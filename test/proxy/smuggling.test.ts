@@ -37,7 +37,14 @@ beforeAll(async () => {
   proxy = await startProxy(
     runtimeFor(sshd, {
       exact,
-      overrides: { extraMethods: new Map([[`127.0.0.1:${writable.port}`, new Set(["POST", "DELETE"])]]) },
+      overrides: {
+        extraMethods: new Map([[`127.0.0.1:${writable.port}`, new Set(["POST", "DELETE"])]]),
+        // As settingsFromConfig derives it from the exporters' `scheme`.
+        schemes: new Map([
+          [`127.0.0.1:${plain.port}`, "http"],
+          [`127.0.0.1:${writable.port}`, "http"],
+        ]),
+      },
     }),
     { logger: log.logger },
   );
