@@ -49,9 +49,6 @@ export type FramingDecision = { ok: true; plan: ForwardPlan } | { ok: false; err
 /** Methods every exporter gets: what Prometheus sends. */
 export const DEFAULT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD"]);
 
-/** Methods an exporter may opt in to (`extraMethods`): the ones with a defined request body. */
-export const EXTRA_METHODS = ["POST", "PUT", "PATCH", "DELETE"] as const;
-
 const BODYLESS = new Set(["GET", "HEAD"]);
 
 /** Headers whose removal through Connection would change how the message is framed or routed. */
