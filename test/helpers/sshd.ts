@@ -84,10 +84,10 @@ function passesStrictModes(dir: string, uid: number): boolean {
 }
 
 /**
- * A fresh directory for one sshd, where StrictModes can stay on: /run when root (root-owned, mode 0755,
+ * A fresh directory for one sshd (removed when the test process exits), where StrictModes can stay on: /run when root (root-owned, mode 0755,
  * traversable by a non-root login user), else ~/.cache; os.tmpdir() (mode 1777) as the last resort.
  */
-function sshdDir(): { dir: string; strict: boolean } {
+export function sshdDir(): { dir: string; strict: boolean } {
   const uid = process.getuid?.() ?? -1;
   const bases = uid === 0 ? ["/run/sshscrape-tests"] : [join(homedir(), ".cache", "sshscrape-tests")];
   for (const base of bases) {
@@ -97,12 +97,15 @@ function sshdDir(): { dir: string; strict: boolean } {
       if (!passesStrictModes(base, uid)) continue;
       const dir = mkdtempSync(join(base, "sshd-"));
       chmodSync(dir, 0o755);
+      dirs.add(dir);
       return { dir, strict: true };
     } catch {
       // try the next base
     }
   }
-  return { dir: mkdtempSync(join(tmpdir(), "sshscrape-sshd-")), strict: false };
+  const dir = mkdtempSync(join(tmpdir(), "sshscrape-sshd-"));
+  dirs.add(dir);
+  return { dir, strict: false };
 }
 
 const toOpen = (o: number | { host: string; port: number }) =>
@@ -111,7 +114,6 @@ const toOpen = (o: number | { host: string; port: number }) =>
 export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const addresses = options.addresses ?? ["127.0.0.1"];
   const { dir, strict } = sshdDir();
-  dirs.add(dir);
   // sshd refuses to start without its privilege separation directory.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const hostKeyPath = join(dir, "ssh_host_ed25519_key");

@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { type Exporter, makeTls, metricsBody, startExporter } from "../helpers/exporter.js";
+import { closedPort } from "../helpers/ports.js";
 import { memoryLogger, metricValue, rawRequest, runtimeFor, sshdLogins, viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -27,8 +28,12 @@ const gzipBody = gzipSync(metricsBody(50_000));
 
 const metrics = () => fetch(`${proxy.url}/metrics`).then((r) => r.text());
 
+/** Every exporter port the sshd's key may open (the generator's permitopen list), closedPort included. */
+const opens: number[] = [];
+/** A port nothing listens on, for the CHANNEL_OPEN_FAILED and sshd-down cases. */
+let closed: number;
+
 beforeAll(async () => {
-  sshd = await startSshd({ addresses: HOSTS });
   big = await startExporter({ body: metricsBody(100_000) });
   gzipped = await startExporter({
     handler: (_req, res) => {
@@ -58,6 +63,10 @@ beforeAll(async () => {
   tlsCa = material.caCert;
   tls = await startExporter({ tls: material, body: "tls_metric 1\n" });
   for (const [i] of HOSTS.entries()) perHost.push(await startExporter({ body: `host_index ${i}\n` }));
+  closed = await closedPort();
+  opens.push(...[big, gzipped, echo, hanging, tls, ...perHost].map((e) => e.port), closed);
+  // The generator's key line for exactly these exporters: every request below goes through what we deploy.
+  sshd = await startSshd({ addresses: HOSTS, permitOpen: opens });
   const exact = [big, gzipped, echo, hanging, tls].map((e) => ({ host: "127.0.0.1", port: e.port }));
   HOSTS.forEach((h, i) => {
     exact.push({ host: h, port: (perHost[i] as Exporter).port });
@@ -199,9 +208,7 @@ describe("failures Prometheus can read", () => {
   });
 
   it("502 naming the remote address when nothing listens on the exporter port", async () => {
-    const closed = await startExporter();
-    const port = closed.port;
-    await closed.close();
+    const port = closed;
     const p = await startProxy(runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port }] }), {
       logger: log.logger,
     });
@@ -306,8 +313,8 @@ describe("failures Prometheus can read", () => {
   });
 
   it("502 naming the cause when sshd is down, then fails fast from the backoff without reconnecting", async () => {
-    const down = await startSshd();
-    await down.stop();
+    // An "sshd" whose port refuses connections for the whole test (nothing can start there meanwhile).
+    const down = { ...sshd, port: closed };
     const p = await startProxy(
       runtimeFor(down, { exact: [{ host: "127.0.0.1", port: big.port }], timeouts: { backoff: 30_000 } }),
       { logger: log.logger },
@@ -369,6 +376,7 @@ describe("failures Prometheus can read", () => {
         setTimeout(() => res.end(big.body.subarray(60_000)), 50);
       },
     });
+    sshd.permitOpen([...opens, chunked.port]); // read at the next login: the new proxy's
     const p = await startProxy(
       runtimeFor(sshd, {
         exact: [
