@@ -55,7 +55,7 @@ export interface Sshd {
   permitOpen(opens: Array<number | { host: string; port: number }>): void;
   /** Generates a new host key; takes effect on reload() or restart(). */
   replaceHostKey(): void;
-  /** SIGHUP: sshd re-executes itself, re-reading its config and host keys, keeping its port. */
+  /** SIGHUP: sshd re-executes itself, re-reading its config and host keys, and binds its port again at once. */
   reload(): Promise<void>;
   /** Stops sshd (dropping every connection) and starts it again on the same port. */
   restart(): Promise<void>;
