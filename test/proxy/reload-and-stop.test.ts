@@ -169,6 +169,29 @@ describe("SIGHUP", () => {
       await p.proc.stop();
     }
   });
+  it("changes nothing when one file is bad: a new key beside an empty password file is not taken either", async () => {
+    const keyFile = join(sshd.dir, "rotating-key-2");
+    copyFileSync(sshd.clientKeyPath, keyFile);
+    const passwordFile = join(sshd.dir, "proxy-password-2");
+    writeFileSync(passwordFile, "first\n", { mode: 0o600 });
+    const p = await launchProxy([
+      "--config",
+      configFile({ keyPath: keyFile, proxy: { auth: { username: "prom", passwordFile } } }),
+    ]);
+    const auth = { "proxy-authorization": `Basic ${Buffer.from("prom:first").toString("base64")}` };
+    try {
+      expect((await viaProxy(p.url, target("127.0.0.1"), { headers: auth })).status).toBe(200);
+      // sshd still accepts only the old key; the key file now holds one it does not know.
+      copyFileSync(newKey().path, keyFile);
+      writeFileSync(passwordFile, "");
+      await hup(p, "reload failed");
+      // The reload was all or nothing: the old key still logs in on a new connection.
+      const res = await viaProxy(p.url, target("127.0.0.2"), { headers: auth });
+      expect(res.status, res.body.toString()).toBe(200);
+    } finally {
+      await p.proc.stop();
+    }
+  });
 });
 
 describe("SIGTERM", () => {
