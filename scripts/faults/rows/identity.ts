@@ -65,7 +65,7 @@ export const clientKeyRemoved: Row = {
       sshd.setAuthorizedKeys("");
       const proxy = await lab.proxy({ proxy: { backoff: "2s" }, targets: [Lab.target(sshd, [exp.port])] });
       const target = `127.0.0.1:${exp.port}`;
-      // sshd's own start-up probe (test/helpers/sshd.ts waits for the banner) is a connection too.
+      // Counted from here: only the proxy's connections after this point matter.
       const baseline = countLog(sshd, /Connection from/);
       const first = await scrape(proxy.port, target, { timeoutMs: 15_000 });
       const text = first.body.toString().trim();
