@@ -51,7 +51,8 @@ export async function startStalledListener(host = "127.0.0.1"): Promise<StalledL
   };
   // Fill the accept queue; the first connect that does not complete shows it is full.
   for (let i = 0; i < 64; i++) {
-    const s = await tryConnect(host, port, 500);
+    // Generous: a completed connect that is merely slow to be reported must not pass for a dropped SYN.
+    const s = await tryConnect(host, port, 2000);
     if (!s) return { host, port, close };
     held.push(s);
   }
