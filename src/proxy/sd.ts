@@ -9,10 +9,10 @@
  * list sets them; and the merged labels (defaults < target < exporter). `job`: a job that asks for one
  * exporter (`?job=NAME`) names its targets itself (`job_name`, as with static configs, whatever prefix a
  * NixOS module gives it); the whole list (no `?job=`) sets `job` = the exporter's name, so one job reading it
- * keeps the names apart. A `job` label in the list wins either way, as in the generated static configs. Targets are written `host:port` with the host as the list writes it, so a `hashmod` over
- * `__address__` sees the same string as with static configs (src/config/shard.ts).
+ * keeps the names apart. A `job` label in the list wins either way, as in the generated static configs.
+ * Targets are written `host:port` with the host as the list writes it, so a `hashmod` over `__address__` sees
+ * the same string as with static configs (src/config/shard.ts).
  */
-import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Config, inShard, joinHostPort, type Shards } from "../config/index.js";
 
@@ -78,41 +78,10 @@ export function filterGroups(groups: NamedGroup[], jobs: string[]): TargetGroup[
 }
 
 /**
- * Basic credentials on an origin-form request: Prometheus' http_sd (`basic_auth`) sends `Authorization`; a
- * client that talks to the proxy as a proxy sends `Proxy-Authorization`. Either one, compared in constant time.
+ * Answers `GET|HEAD /sd[?job=NAME…]` with `groups` (read per request, so a reload shows at once). Method and
+ * proxy.auth are checked by the caller (admin.ts), as for the other admin endpoints.
  */
-export function originAuthorized(
-  req: IncomingMessage,
-  creds: { username: string; password: string } | undefined,
-): boolean {
-  if (!creds) return true;
-  const expected = Buffer.from(`${creds.username}:${creds.password}`);
-  for (const header of [req.headers.authorization, req.headers["proxy-authorization"]]) {
-    const m = header ? /^Basic\s+(\S+)\s*$/i.exec(header) : null;
-    if (!m) continue;
-    const given = Buffer.from(Buffer.from(m[1] as string, "base64").toString("utf8"));
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
-  }
-  return false;
-}
-
-/** Answers `GET|HEAD /sd[?job=NAME…]` with the current groups (`groups` is read per request: reloads show at once). */
-export function serveSd(
-  req: IncomingMessage,
-  res: ServerResponse,
-  groups: NamedGroup[],
-  creds: { username: string; password: string } | undefined,
-): void {
-  if (!originAuthorized(req, creds)) {
-    const body = "the proxy's endpoints need the credentials of proxy.auth (Authorization: Basic)\n";
-    res.writeHead(401, {
-      "content-type": "text/plain; charset=utf-8",
-      "content-length": Buffer.byteLength(body),
-      "www-authenticate": 'Basic realm="sshscrape"',
-    });
-    res.end(req.method === "HEAD" ? undefined : body);
-    return;
-  }
+export function serveSd(req: IncomingMessage, res: ServerResponse, groups: NamedGroup[]): void {
   const jobs = new URL(req.url ?? "/sd", "http://sd").searchParams.getAll("job");
   const body = `${JSON.stringify(filterGroups(groups, jobs))}\n`;
   res.writeHead(200, {
