@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { nixPath, nixString } from "../../src/nix/escape.js";
+import { nixEnv } from "../nix/nix.js";
 import { ROOT } from "./golden-cases.js";
 
 const STUBS = join(ROOT, "test/nix/generated-stubs/eval.nix");
@@ -15,6 +16,7 @@ export function nixEval<T = unknown>(expr: string): T {
       {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
+        env: nixEnv(),
         maxBuffer: 64 * 1024 * 1024,
       },
     );
@@ -39,7 +41,10 @@ export function parseErrors(files: string[]): string[] {
   const errors: string[] = [];
   for (const f of files) {
     try {
-      execFileSync("nix-instantiate", ["--parse", f], { stdio: ["ignore", "ignore", "pipe"] });
+      execFileSync("nix-instantiate", ["--parse", f], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: nixEnv(),
+      });
     } catch (err) {
       errors.push(`${f}: ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`);
     }
