@@ -96,23 +96,33 @@ in
       }
     ];
 
-    users.users.${cfg.user} = {
-      isSystemUser = true;
-      group = cfg.user;
-      description = "sshscrape: port forwarding to exporters only";
-      # The default shell of a system user is nologin: forwarding needs no session, and any session ends.
-      openssh.authorizedKeys.keys = map keyLine cfg.authorizedKeys;
-    };
-    users.groups.${cfg.user} = { };
+    # The key goes to whichever account `user` names; the account itself is created here only when left at
+    # "sshscrape" (nixpkgs' pattern), so an existing user is not defined twice.
+    users.users = lib.mkMerge [
+      { ${cfg.user}.openssh.authorizedKeys.keys = map keyLine cfg.authorizedKeys; }
+      (mkIf (cfg.user == "sshscrape") {
+        sshscrape = {
+          # The default shell of a system user is nologin: forwarding needs no session, and any session ends.
+          isSystemUser = true;
+          group = "sshscrape";
+          # passwdEntry: no ":" (it would split /etc/passwd's fields). The same text in both modules, so a
+          # host that is monitoring host and target at once defines the account once.
+          description = "sshscrape, Prometheus scrapes over SSH";
+        };
+      })
+    ];
+    users.groups = mkIf (cfg.user == "sshscrape") { sshscrape = { }; };
 
+    # The exporter listens on `${listenAddress}:${port}`: an IPv6 address needs its brackets there.
     services.prometheus.exporters.node = mkIf cfg.nodeExporter.enable {
       enable = true;
-      listenAddress = cfg.remoteAddress;
+      listenAddress = if lib.hasInfix ":" cfg.remoteAddress then "[${cfg.remoteAddress}]" else cfg.remoteAddress;
     };
 
     # sshd_config(5) Match: this user may forward to the exporters and do nothing else; other users keep
-    # the system's settings. Appended last (extraConfig), as Match blocks must be.
-    services.openssh.extraConfig = ''
+    # the system's settings. Everything after a Match line belongs to it (sshd_config(5)), so it goes after
+    # every other module's lines: mkAfter, not the definition order of modules.
+    services.openssh.extraConfig = lib.mkAfter ''
       Match User ${cfg.user}
         AllowTcpForwarding local
         PermitOpen ${lib.concatMapStringsSep " " hostPort ports}

@@ -10,6 +10,8 @@
   modules,
   sshscrapeModules ? false,
   system ? "x86_64-linux",
+  # An option path ([ "services" "sshscrape" "configFile" ]): return that value as is (e.g. to build it).
+  attr ? null,
 }:
 
 let
@@ -50,6 +52,9 @@ let
       v;
   etcText = name: if c.environment.etc ? ${name} then builtins.readFile c.environment.etc.${name}.source else "";
 in
+if attr != null then
+  lib.getAttrFromPath attr c
+else
 walk {
   inherit (sys) failedAssertions;
   lib = if realLib == "" then "stub" else "nixpkgs";

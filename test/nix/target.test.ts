@@ -16,15 +16,22 @@ interface Evaluated {
   groups: Record<string, unknown>;
   nodeExporter: { enable: boolean; listenAddress: string; port: number };
   sshdExtraConfig: string;
+  sshdConfig: string;
+  services: Record<string, { serviceConfig: Record<string, unknown> }>;
 }
+
+/** The module's Match block: from its `Match` line to the end of sshd_config (sshd_config(5)). */
+const matchBlock = (config: string) => config.slice(config.indexOf("Match User "));
 
 const KEY =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMV42ru7pAPG4LGIcTr1e3MWaPG3y01Zr/fZgCRXpw2d sshscrape@monitoring";
 
-function evaluate(target: unknown, openssh = true): Evaluated {
+function evaluate(target: unknown, openssh = true, before = "", after = ""): Evaluated {
   return nixEvalJson<Evaluated>(
     `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [
+      ${before}
       { services.openssh.enable = ${openssh}; services.sshscrape-target = ${nixValue(target)}; }
+      ${after}
     ]; }`,
   );
 }
@@ -40,12 +47,12 @@ describe("services.sshscrape-target (nix/target.nix)", () => {
     expect(ev.failedAssertions).toEqual([]);
     expect(ev.users.sshscrape).toMatchObject({ isSystemUser: true, group: "sshscrape" });
     expect(ev.users.sshscrape?.shell).toMatch(/nologin$/);
-    expect(Object.keys(ev.groups)).toEqual(["sshscrape"]);
+    expect(ev.groups).toHaveProperty("sshscrape");
     expect(ev.users.sshscrape?.openssh.authorizedKeys.keys).toEqual([
       `restrict,port-forwarding,permitopen="127.0.0.1:9558",permitopen="127.0.0.1:9100" ${KEY}`,
     ]);
     expect(ev.nodeExporter).toMatchObject({ enable: true, listenAddress: "127.0.0.1", port: 9100 });
-    expect(ev.sshdExtraConfig).toMatch(
+    expect(matchBlock(ev.sshdConfig)).toMatch(
       /^Match User sshscrape\n {2}AllowTcpForwarding local\n {2}PermitOpen 127\.0\.0\.1:9558 127\.0\.0\.1:9100\n/,
     );
     expect(ev.sshdExtraConfig).toMatch(/PermitTTY no/);
@@ -58,6 +65,36 @@ describe("services.sshscrape-target (nix/target.nix)", () => {
     ]);
     expect(ev.sshdExtraConfig).toMatch(/PermitOpen \[::1\]:9100\n/);
     expect(ev.nodeExporter.enable).toBe(false);
+    // node_exporter joins `${listenAddress}:${port}`: the IPv6 address needs its brackets there.
+    const node = evaluate({
+      enable: true,
+      authorizedKeys: [KEY],
+      remoteAddress: "::1",
+      nodeExporter: { enable: true },
+    });
+    expect(node.nodeExporter.listenAddress).toBe("[::1]");
+    expect(String(node.services["prometheus-node-exporter"]?.serviceConfig.ExecStart)).toContain(
+      "--web.listen-address [::1]:9100",
+    );
+  });
+
+  it("puts its Match block after every other module's sshd lines, whichever order the modules come in", () => {
+    const other = `{ services.openssh.extraConfig = "PermitRootLogin no"; }`;
+    for (const [before, after] of [
+      [other, ""],
+      ["", other],
+    ]) {
+      const ev = evaluate(
+        { enable: true, authorizedKeys: [KEY], exporterPorts: [9100] },
+        true,
+        before,
+        after,
+      );
+      const block = matchBlock(ev.sshdConfig);
+      expect(ev.sshdConfig.indexOf("PermitRootLogin no")).toBeLessThan(ev.sshdConfig.indexOf("Match User"));
+      expect(block).not.toMatch(/PermitRootLogin/);
+      expect(block.trim().split("\n").at(-1)).toMatch(/^ {2}ForceCommand \S+\/bin\/false$/);
+    }
   });
 
   it("assertions name the options to set", () => {
@@ -68,11 +105,9 @@ describe("services.sshscrape-target (nix/target.nix)", () => {
       ),
       expect.stringMatching(/needs services\.openssh\.enable = true/),
     ]);
-    expect(evaluate({ enable: false }, false)).toMatchObject({
-      failedAssertions: [],
-      users: {},
-      sshdExtraConfig: "",
-    });
+    const off = evaluate({ enable: false }, false);
+    expect(off).toMatchObject({ failedAssertions: [], sshdExtraConfig: "" });
+    expect(Object.keys(off.users)).toEqual(["root"]);
   });
 });
 
@@ -97,7 +132,7 @@ describe("the generated restrictions in a real OpenSSH sshd", () => {
     // The module's Match block, appended to the test sshd's config as NixOS appends extraConfig.
     await sshd.stop();
     const config = join(sshd.dir, "sshd_config");
-    writeFileSync(config, ev.sshdExtraConfig, { flag: "a" });
+    writeFileSync(config, `\n${matchBlock(ev.sshdConfig)}`, { flag: "a" });
     await sshd.restart();
     knownHosts = join(sshd.dir, "known_hosts");
     writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);

@@ -66,6 +66,12 @@ let
       in
       lp <= ls && builtins.substring (ls - lp) lp s == p;
     concatStrings = concatStringsSep "";
+    removePrefix =
+      p: s:
+      if hasPrefix p s then
+        builtins.substring (builtins.stringLength p) (builtins.stringLength s - builtins.stringLength p) s
+      else
+        s;
     replaceStrings = builtins.replaceStrings;
     optionalString = c: s: if c then s else "";
     escapeRegex =

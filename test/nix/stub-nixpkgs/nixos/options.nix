@@ -355,11 +355,25 @@ in
       exporters.node = nodeExporterOptions;
     };
 
-    system.build = opt (types.attrsOf types.anything) { };
+    # Each its own option, so a failed assertion throws only when toplevel is asked for (NixOS' system.build
+    # is lazyAttrsOf).
+    system.build = {
+      toplevel = mkOption { type = types.anything; };
+      prometheusConfig = mkOption { type = types.anything; };
+    };
   };
 
   config = lib.mkMerge [
     {
+      # config/users-groups.nix: the accounts every NixOS system has.
+      users.users.root = {
+        uid = 0;
+        description = "System administrator";
+        home = "/root";
+        group = "root";
+      };
+      users.groups.root.gid = 0;
+
       # config/users-groups.nix (25.11)
       assertions =
         lib.concatMap (
