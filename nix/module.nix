@@ -256,7 +256,22 @@ let
     ) targetList;
   };
 
-  settingsFile = json.generate "sshscrape.json" (lib.recursiveUpdate derivedSettings cfg.settings);
+  merged = lib.recursiveUpdate derivedSettings cfg.settings;
+  # Other files the proxy reads that may be root-only secrets: credentials as well, the config naming
+  # where systemd puts them.
+  secretFiles = lib.filterAttrs (_: f: f != null) {
+    "ssh-key-passphrase" = merged.ssh.passphraseFile or null;
+    "proxy-password" = merged.proxy.auth.passwordFile or null;
+  };
+  finalSettings = lib.recursiveUpdate merged (
+    lib.optionalAttrs (secretFiles ? "ssh-key-passphrase") {
+      ssh.passphraseFile = "${credentialsDir}/ssh-key-passphrase";
+    }
+    // lib.optionalAttrs (secretFiles ? "proxy-password") {
+      proxy.auth.passwordFile = "${credentialsDir}/proxy-password";
+    }
+  );
+  settingsFile = json.generate "sshscrape.json" finalSettings;
   # Checked at build time by the proxy's own loader and validator (as nixpkgs runs `promtool check config`
   # on Prometheus' file): a setting the proxy would refuse at start fails `nixos-rebuild` with its message.
   configFile =
@@ -315,7 +330,18 @@ let
       insecure_skip_verify = if e.tls.insecureSkipVerify then true else null;
     };
 
-  proxyUrl = "http://${joinHostPort cfg.listenAddress cfg.port}";
+  # Prometheus reaches a wildcard listener on loopback.
+  proxyUrl =
+    let
+      host =
+        if cfg.listenAddress == "0.0.0.0" then
+          "127.0.0.1"
+        else if cfg.listenAddress == "::" then
+          "::1"
+        else
+          cfg.listenAddress;
+    in
+    "http://${joinHostPort host cfg.port}";
 
   scrapeConfig =
     job:
@@ -536,6 +562,10 @@ in
           message = "services.sshscrape.listenAddress = \"${cfg.listenAddress}\" is not a loopback address and services.sshscrape.settings.proxy.auth is unset: anyone who reaches it could use the proxy. Set services.sshscrape.settings.proxy.auth, or keep listenAddress on loopback.";
         }
         {
+          assertion = config.users.users ? ${cfg.user} && config.users.groups ? ${cfg.group};
+          message = "services.sshscrape.user = \"${cfg.user}\" / group = \"${cfg.group}\": not declared in users.users / users.groups. This module creates only the default \"sshscrape\" account; declare yours, or leave user and group at \"sshscrape\".";
+        }
+        {
           assertion = lib.length endpoints == lib.length (lib.unique endpoints);
           message = "services.sshscrape.targets: two exporters scrape the same host:port (${
             lib.concatStringsSep ", " (lib.unique (lib.filter (e: lib.count (x: x == e) endpoints > 1) endpoints))
@@ -557,11 +587,11 @@ in
             message = "${opt}.exporters is empty: add at least one exporter, e.g. `${opt}.exporters.node.port = 9100;`.";
           }
           {
-            assertion = cfg.knownHosts.enable -> t.hostKeys != [ ];
+            assertion = viaKnownHosts -> t.hostKeys != [ ];
             message = "${opt}.hostKeys is empty while services.sshscrape.knownHosts.enable is true: add the target's host keys (`ssh-keyscan ${t.host}`), or set services.sshscrape.knownHosts.enable = false and provide services.sshscrape.knownHostsFile yourself.";
           }
           {
-            assertion = cfg.knownHosts.enable && t.ssh.jump != null -> t.ssh.jump.hostKeys != [ ];
+            assertion = viaKnownHosts && t.ssh.jump != null -> t.ssh.jump.hostKeys != [ ];
             message = "${opt}.ssh.jump.hostKeys is empty while services.sshscrape.knownHosts.enable is true: add the jump host's host keys.";
           }
         ]
@@ -655,7 +685,11 @@ in
         ];
         # $MAINPID is the one value systemd must expand here (systemd.service(5) ExecReload=).
         ExecReload = "${execArgs [ "${pkgs.coreutils}/bin/kill" ]} -HUP $MAINPID";
-        LoadCredential = [ "ssh-key:${cfg.ssh.keyFile}" ] ++ map (f: "${credentialId f}:${f}") targetKeyFiles;
+        LoadCredential = [
+          "ssh-key:${cfg.ssh.keyFile}"
+        ]
+        ++ map (f: "${credentialId f}:${f}") targetKeyFiles
+        ++ lib.mapAttrsToList (id: f: "${id}:${f}") secretFiles;
         Restart = "on-failure";
         RestartSec = "5s";
         WorkingDirectory = "/tmp";

@@ -1,11 +1,6 @@
-/** Real `nix-instantiate` on generated files, with the stub module arguments in test/nix/generated-stubs. */
+/** Real `nix-instantiate` for the generator's tests: plain evaluation and `--parse`. */
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
-import { nixPath, nixString } from "../../src/nix/escape.js";
 import { nixEnv } from "../nix/nix.js";
-import { ROOT } from "./golden-cases.js";
-
-const STUBS = join(ROOT, "test/nix/generated-stubs/eval.nix");
 
 /** Runs `nix-instantiate --eval --strict --json -E EXPR`; throws with Nix's stderr on failure. */
 export function nixEval<T = unknown>(expr: string): T {
@@ -25,15 +20,6 @@ export function nixEval<T = unknown>(expr: string): T {
     const e = err as { stderr?: string; message: string };
     throw new Error(`nix-instantiate --eval failed: ${e.stderr ?? e.message}`);
   }
-}
-
-/** Expression evaluating a generated file (absolute path) with stub config/pkgs/lib. */
-export function evalExpr(file: string, host?: string): string {
-  return `import ${nixPath(STUBS)} { file = ${nixPath(file)};${host !== undefined ? ` host = ${nixString(host)};` : ""} }`;
-}
-
-export function evalGenerated<T = Record<string, unknown>>(file: string, host?: string): T {
-  return nixEval<T>(evalExpr(file, host));
 }
 
 /** `nix-instantiate --parse` on each file; returns Nix's error text per failing file. */
