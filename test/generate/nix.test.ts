@@ -320,6 +320,44 @@ describe("generated Nix", () => {
     expect(proxyList.proxy.auth).toEqual({ username: "prom", passwordFile: `${CREDENTIALS}/proxy-password` });
   });
 
+  it("the generated output and the module configured by hand with the same list give the same unit, users, known hosts and scrape jobs", () => {
+    // examples/agenix.yaml written as a NixOS user would configure the flake's module directly.
+    const byHand = `{ config, ... }: {
+      age.secrets.sshscrape-ssh-key = { file = ${nixPath(join(EXAMPLES, "secrets/sshscrape.age"))}; owner = "sshscrape"; };
+      age.secrets.sshscrape-app-key = { file = ${nixPath(join(EXAMPLES, "secrets/app-key.age"))}; owner = "sshscrape"; };
+      systemd.services.sshscrape.restartTriggers = [ config.age.secrets.sshscrape-app-key.file config.age.secrets.sshscrape-ssh-key.file ];
+      services.sshscrape = {
+        enable = true;
+        port = 9999;
+        allow = [ "*.internal.example.org:*" ];
+        ssh = { port = 2222; keyFile = config.age.secrets.sshscrape-ssh-key.path; };
+        targets."2001:db8::10" = {
+          hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINMVVSyZn9TM+v+TFKeoIBH+X6RMaBXdop+y9YUPidTo" ];
+          exporters.node.port = 9100;
+        };
+        targets."app.internal.example.org" = {
+          hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIELpeTmPzbzs4OxPUwMS9BfrgtsYxt6e4mBxbN/go9hk" ];
+          ssh = {
+            port = 22;
+            user = "scrape";
+            keyFile = config.age.secrets.sshscrape-app-key.path;
+            jump = {
+              host = "bastion.example.org";
+              hostKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHDOmT4rHG8LoKUB2WGvAMKmIFprxFCzF8tzKP+GNX7L" ];
+            };
+          };
+          exporters.node.port = 9101;
+          exporters.app = { port = 8080; scrapeTimeout = "5s"; };
+        };
+      };
+    }`;
+    const hand = evalNixos([`(${byHand})`], true);
+    const generated = evalNixos([file(join(GOLDEN, "agenix/out/sshscrape.nix"))], false);
+    expect(hand.failedAssertions).toEqual([]);
+    for (const k of ["services", "users", "groups", "knownHosts", "knownHostsText", "scrapeConfigs", "age"])
+      expect(generated[k], k).toEqual(hand[k]);
+  });
+
   for (const example of exampleNames()) {
     describe(example, () => {
       const single = () => evalNixos([file(join(GOLDEN, example, "single/sshscrape.nix"))], true);

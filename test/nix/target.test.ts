@@ -3,7 +3,9 @@ import { writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
+import { memoryLogger, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 import { nixEvalJson, nixValue, repoRoot } from "./nix.js";
 
@@ -95,6 +97,45 @@ describe("services.sshscrape-target (nix/target.nix)", () => {
       expect(block).not.toMatch(/PermitRootLogin/);
       expect(block.trim().split("\n").at(-1)).toMatch(/^ {2}ForceCommand \S+\/bin\/false$/);
     }
+  });
+
+  it("accounts: several accounts and keys, each key limited to its own destinations, existing accounts only get keys", () => {
+    const other =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIELpeTmPzbzs4OxPUwMS9BfrgtsYxt6e4mBxbN/go9hk app-scrape";
+    const ev = evaluate({
+      enable: true,
+      accounts: {
+        scrape: {
+          keys: [
+            { publicKey: KEY, permitOpen: ["127.0.0.1:9100"] },
+            { publicKey: other, permitOpen: ["db.internal:22", "[2001:db8::5]:2222"] },
+          ],
+        },
+        root: { createUser: false, keys: [{ publicKey: KEY, permitOpen: ["127.0.0.1:9558"] }] },
+      },
+    });
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.users.scrape).toMatchObject({ isSystemUser: true, group: "scrape" });
+    expect(ev.users.scrape?.openssh.authorizedKeys.keys).toEqual([
+      `restrict,port-forwarding,permitopen="127.0.0.1:9100" ${KEY}`,
+      `restrict,port-forwarding,permitopen="db.internal:22",permitopen="[2001:db8::5]:2222" ${other}`,
+    ]);
+    // root is NixOS' own account: it keeps its definition and only gets the key.
+    expect(ev.users.root).toMatchObject({ description: "System administrator", group: "root" });
+    expect(ev.users.root?.openssh.authorizedKeys.keys).toEqual([
+      `restrict,port-forwarding,permitopen="127.0.0.1:9558" ${KEY}`,
+    ]);
+    expect(Object.keys(ev.groups).sort()).toEqual(["root", "scrape", "sshd"]);
+    const blocks = matchBlock(ev.sshdConfig);
+    expect(blocks).toContain("Match User root\n  AllowTcpForwarding local\n  PermitOpen 127.0.0.1:9558\n");
+    expect(blocks).toContain(
+      "Match User scrape\n  AllowTcpForwarding local\n  PermitOpen 127.0.0.1:9100 db.internal:22 [2001:db8::5]:2222\n",
+    );
+    // The one-account form with another user name: an existing account, not created a second time.
+    const existing = evaluate({ enable: true, user: "root", authorizedKeys: [KEY], exporterPorts: [9100] });
+    expect(existing.failedAssertions).toEqual([]);
+    expect(existing.users.root).toMatchObject({ description: "System administrator" });
+    expect(existing.users.sshscrape).toBeUndefined();
   });
 
   it("assertions name the options to set", () => {
@@ -198,5 +239,61 @@ describe("the generated restrictions in a real OpenSSH sshd", () => {
     const session = await ssh(["echo", "shell-reached"]);
     expect(session.stdout).not.toMatch(/shell-reached/);
     expect(session.status).not.toBe(0);
+  });
+});
+
+describe("an IPv6 loopback exporter end to end: target.nix's key line and Match block, a real sshd, the proxy", () => {
+  let sshd: Sshd;
+  let exporter: Exporter;
+  let other: Exporter;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    exporter = await startExporter({ host: "::1", body: "node_exporter_build_info 6\n" });
+    other = await startExporter({ host: "::1", body: "should_not_be_reachable 1\n" });
+    sshd = await startSshd();
+    const ev = evaluate({
+      enable: true,
+      user: userInfo().username,
+      authorizedKeys: [sshd.clientKeyPub],
+      exporterPorts: [exporter.port],
+      remoteAddress: "::1",
+    });
+    expect(ev.failedAssertions).toEqual([]);
+    sshd.setAuthorizedKeys(`${ev.users[userInfo().username]?.openssh.authorizedKeys.keys.join("\n")}\n`);
+    await sshd.stop();
+    writeFileSync(join(sshd.dir, "sshd_config"), `\n${matchBlock(ev.sshdConfig)}`, { flag: "a" });
+    await sshd.restart();
+    // The proxy as services.sshscrape runs it with ssh.remoteAddress = "::1": its direct-tcpip request
+    // names the exporter as "::1", which sshd matches against permitopen="[::1]:PORT".
+    const runtime = runtimeFor(sshd, {
+      exact: [
+        { host: "127.0.0.1", port: exporter.port },
+        { host: "127.0.0.1", port: other.port },
+      ],
+    });
+    proxy = await startProxy(
+      { ...runtime, defaults: { ...runtime.defaults, remoteAddress: "::1" } },
+      { logger: memoryLogger().logger },
+    );
+  });
+
+  afterAll(async () => {
+    await proxy?.close(100);
+    await sshd?.stop();
+    await exporter?.close();
+    await other?.close();
+  });
+
+  it("scrapes the exporter listening on [::1] through the restricted key", async () => {
+    const res = await viaProxy(proxy.url, `http://127.0.0.1:${exporter.port}/metrics`);
+    expect(res.status, res.body.toString()).toBe(200);
+    expect(res.body.toString()).toMatch(/^node_exporter_build_info 6$/m);
+  });
+
+  it("is refused another port on [::1]", async () => {
+    const res = await viaProxy(proxy.url, `http://127.0.0.1:${other.port}/metrics`);
+    expect(res.status).not.toBe(200);
+    expect(res.body.toString()).not.toMatch(/should_not_be_reachable/);
   });
 });
