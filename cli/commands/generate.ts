@@ -15,11 +15,12 @@ export default class Generate extends Command {
   static override examples = [
     {
       command: "<%= config.bin %> generate hosts.yaml > sshscrape.nix",
-      description: "One module on stdout.",
+      description: "The monitoring host's file on stdout, for the flake's nixosModules.default.",
     },
     {
       command: "<%= config.bin %> generate hosts.yaml --out nixos/sshscrape --split --remote --verify",
-      description: "One file per concern plus default.nix, the targets' remote.nix, all parsed by Nix first.",
+      description:
+        "secrets.nix, sshscrape.nix and default.nix, the targets' remote.nix and copies of the modules, all parsed by Nix first.",
     },
     {
       command: "<%= config.bin %> generate hosts.yaml --out nixos/sshscrape --modules flake",

@@ -1,6 +1,7 @@
 # services.sshscrape: the monitoring host. Runs the proxy Prometheus reaches through `proxy_url`, and
 # (optionally) fills in known_hosts and Prometheus scrape jobs from the same target options.
-# The generator's `sshscrape generate --module` emits blocks against exactly these options (docs/nixos.md).
+# This file is the one definition of the monitoring side's NixOS configuration: `sshscrape generate` writes
+# values for these options (and, with --out, a byte-identical copy of this file), never a unit of its own.
 {
   config,
   lib,
