@@ -468,7 +468,9 @@ describe("services.sshscrape under NixOS' own rules (issue defects, each failed 
       (bad.settings.proxy as Record<string, unknown>).timeot = "20s";
       const r = build(bad);
       expect(r.status).not.toBe(0);
-      expect(r.stderr).toMatch(/proxy: unknown key "timeot"|proxy\.timeot|timeot/);
+      // The proxy's own message, naming the file and the key, as `nixos-rebuild` would show it.
+      expect(r.stderr).toMatch(/sshscrape\.json: proxy\b.*"?timeot"?/);
+      expect(r.stderr).toMatch(/sshscrape-checked\.json\.drv' failed with exit code 2/);
     } finally {
       store.remove();
     }
