@@ -48,6 +48,7 @@ let
     imap1 = f: l: genList (i: f (i + 1) (builtins.elemAt l i)) (length l);
     drop = n: l: genList (i: builtins.elemAt l (i + n)) (if length l > n then length l - n else 0);
     toList = x: if isList x then x else [ x ];
+    reverseList = l: genList (i: builtins.elemAt l (length l - 1 - i)) (length l);
     count = pred: l: length (filter pred l);
     any = builtins.any;
     all = builtins.all;

@@ -2,6 +2,7 @@
 # NixOS stand-in (nixos/options.nix) and generated files use (see README.md):
 # - modules as paths, functions or attribute sets; `imports`; `_file`; `options`/`config` or shorthand;
 #   a top-level `freeformType` (undeclared definitions are merged with it instead of being errors);
+# - modules in nixpkgs' order (breadth first, definitions of equal priority in reverse: see `closure`);
 # - definitions carry the file they come from; mkIf/mkMerge are discharged, mkOverride (mkDefault,
 #   mkForce, option defaults at 1500) keeps the definitions of the best priority, mkOrder
 #   (mkBefore 500, default 1000, mkAfter 1500) sorts them stably before the type merges them;
@@ -191,8 +192,11 @@ let
               ];
         };
 
-      flatten = ms: concatLists (map (l: [ l ] ++ flatten l.imports) ms);
-      all = flatten (map (load "<unknown-file>") modules);
+      # lib/modules.nix collects modules with builtins.genericClosure: the given modules, then what they
+      # import, in order of discovery (breadth first); definitions of equal priority and order then come in
+      # the reverse of that order (so a later module's list elements and lines come first).
+      closure = queue: if queue == [ ] then [ ] else [ (builtins.head queue) ] ++ closure (builtins.tail queue ++ (builtins.head queue).imports);
+      all = lib.reverseList (closure (map (load "<unknown-file>") modules));
 
       options = foldl' (mergeDecls prefix) { } (map (m: m.options) all);
       freeformTypes = filter (t: t != null) (map (m: m.freeformType) all);
