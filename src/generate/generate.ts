@@ -44,7 +44,8 @@ export const MODULE_COPIES = {
 function moduleCopy(which: keyof typeof MODULE_COPIES): GeneratedFile {
   const { name, source } = MODULE_COPIES[which];
   const content = readFileSync(join(packageRoot(), source), "utf8");
-  return { name, content, ownPrefix: content.split("\n")[0] };
+  // "# services.sshscrape:" / "# services.sshscrape-target:": an older copy of the same module is ours too.
+  return { name, content, ownPrefix: `${content.split(":")[0]}:` };
 }
 
 export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {

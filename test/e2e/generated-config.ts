@@ -154,7 +154,7 @@ export function proxyArgsFromUnit(module: EvaluatedModule, credentialsDir: strin
 
 /**
  * Runs the unit's `ExecStartPost` as systemd does once ExecStart has started: the generated command (Debian's
- * curl stands in for `pkgs.curl`, test/nix/generated-stubs/pkgs.nix). Returns when it exits, with its
+ * curl stands in for `pkgs.curl`, test/nix/stub-nixpkgs/pkgs.nix). Returns when it exits, with its
  * status and how long it took; a leading "-" (failure ignored by systemd) is reported, not hidden.
  */
 export function runExecStartPost(module: EvaluatedModule): {
