@@ -40,10 +40,11 @@ let
     lib.hasPrefix "/etc/" cfg.knownHostsFile && etc ? ${knownHostsEtc}
   ) etc.${knownHostsEtc}.source;
 
-  # RFC 1123 host names, dotted-quad IPv4, or IPv6 without brackets: what the proxy's validator accepts.
+  # DNS names (labels of letters, digits, "-" and "_"), IPv4, or IPv6 without brackets: what the proxy's
+  # validator accepts (src/config/host.ts).
   isHost =
     h:
-    builtins.match "([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)([.][A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*[.]?" h != null
+    builtins.match "([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)([.][A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*[.]?" h != null
     || builtins.match "[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*" h != null;
   isLoopback = a: a == "::1" || a == "localhost" || lib.hasPrefix "127." a;
   # systemd.exec(5) "Credentials": LoadCredential= files appear under $CREDENTIALS_DIRECTORY, which is
