@@ -358,6 +358,57 @@ describe("generated Nix", () => {
       expect(generated[k], k).toEqual(hand[k]);
   });
 
+  it("--remote: a host that is scraped and a jump host at once gets both accounts, each key limited to its own destinations", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sshscrape-jump-"));
+    const key = (n: string) =>
+      `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMaox8osPCTxv6HRrHRIGHDaD4dMA2LmU4tG8UKzxIw${n} k${n}`;
+    const list = parseConfig(
+      JSON.stringify({
+        ssh: { key: { path: "/k" }, publicKey: key("A"), remoteAddress: "::1" },
+        targets: [
+          { host: "bastion.example.org", hostKeys: [key("B")], exporters: [{ name: "node", port: 9100 }] },
+          {
+            host: "2001:db8::7",
+            hostKeys: [key("C")],
+            ssh: { port: 2222, user: "inner", jump: { host: "bastion.example.org", hostKeys: [key("B")] } },
+            exporters: [{ name: "node", port: 9100 }],
+          },
+        ],
+      }),
+      join(dir, "list.json"),
+    );
+    const files = generateFiles(list, {
+      source: "list.json",
+      version: "test",
+      base: dir,
+      format: "nix",
+      split: false,
+      remote: true,
+      modules: "flake",
+    });
+    for (const f of files) writeFileSync(join(dir, f.name), f.content);
+    const bastion = evalNixos([hostModule(join(dir, "remote.nix"), "bastion.example.org")], true);
+    expect(bastion.failedAssertions).toEqual([]);
+    expect(bastion.users.sshscrape.openssh.authorizedKeys.keys).toEqual([
+      `restrict,port-forwarding,permitopen="[::1]:9100" ${key("A")}`,
+    ]);
+    // The proxy logs into the bastion as the inner target's user (no jump.user) and opens its sshd there.
+    expect(bastion.users.inner.openssh.authorizedKeys.keys).toEqual([
+      `restrict,port-forwarding,permitopen="[2001:db8::7]:2222" ${key("A")}`,
+    ]);
+    expect(bastion.nodeExporter).toMatchObject({ enable: true, listenAddress: "[::1]", port: 9100 });
+    expect(bastion.sshdConfig).toContain(
+      "Match User inner\n  AllowTcpForwarding local\n  PermitOpen [2001:db8::7]:2222\n",
+    );
+    expect(bastion.sshdConfig).toContain(
+      "Match User sshscrape\n  AllowTcpForwarding local\n  PermitOpen [::1]:9100\n",
+    );
+    const inner = evalNixos([hostModule(join(dir, "remote.nix"), "2001:db8::7")], true);
+    expect(inner.users.inner.openssh.authorizedKeys.keys).toEqual([
+      `restrict,port-forwarding,permitopen="[::1]:9100" ${key("A")}`,
+    ]);
+  });
+
   for (const example of exampleNames()) {
     describe(example, () => {
       const single = () => evalNixos([file(join(GOLDEN, example, "single/sshscrape.nix"))], true);
