@@ -7,6 +7,7 @@ import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
 import { memoryLogger, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
+import { authorizedKeyLine } from "./key-line.js";
 import { nixEvalJson, nixValue, repoRoot } from "./nix.js";
 
 interface Evaluated {
@@ -138,6 +139,23 @@ describe("services.sshscrape-target (nix/target.nix)", () => {
     expect(existing.users.sshscrape).toBeUndefined();
   });
 
+  it("test/nix/key-line.ts (the line other tests install in their sshd) is the line this module writes", () => {
+    const opens = [
+      { host: "127.0.0.1", port: 9558 },
+      { host: "::1", port: 9100 },
+      { host: "db.internal", port: 22 },
+    ];
+    const ev = evaluate({
+      enable: true,
+      accounts: {
+        scrape: {
+          keys: [{ publicKey: KEY, permitOpen: ["127.0.0.1:9558", "[::1]:9100", "db.internal:22"] }],
+        },
+      },
+    });
+    expect(ev.users.scrape?.openssh.authorizedKeys.keys).toEqual([authorizedKeyLine(KEY, opens)]);
+  });
+
   it("assertions name the options to set", () => {
     expect(evaluate({ enable: true }, false).failedAssertions).toEqual([
       expect.stringMatching(/^services\.sshscrape-target\.authorizedKeys is empty/),
@@ -170,11 +188,11 @@ describe("the generated restrictions in a real OpenSSH sshd", () => {
       exporterPorts: [exporter.port],
     });
     sshd.setAuthorizedKeys(`${ev.users[userInfo().username]?.openssh.authorizedKeys.keys.join("\n")}\n`);
-    // The module's Match block, appended to the test sshd's config as NixOS appends extraConfig.
-    await sshd.stop();
+    // The module's Match block, appended to the test sshd's config as NixOS appends extraConfig; SIGHUP
+    // makes sshd re-read it without giving up its port.
     const config = join(sshd.dir, "sshd_config");
     writeFileSync(config, `\n${matchBlock(ev.sshdConfig)}`, { flag: "a" });
-    await sshd.restart();
+    await sshd.reload();
     knownHosts = join(sshd.dir, "known_hosts");
     writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
   });
@@ -261,9 +279,8 @@ describe("an IPv6 loopback exporter end to end: target.nix's key line and Match 
     });
     expect(ev.failedAssertions).toEqual([]);
     sshd.setAuthorizedKeys(`${ev.users[userInfo().username]?.openssh.authorizedKeys.keys.join("\n")}\n`);
-    await sshd.stop();
     writeFileSync(join(sshd.dir, "sshd_config"), `\n${matchBlock(ev.sshdConfig)}`, { flag: "a" });
-    await sshd.restart();
+    await sshd.reload();
     // The proxy as services.sshscrape runs it with ssh.remoteAddress = "::1": its direct-tcpip request
     // names the exporter as "::1", which sshd matches against permitopen="[::1]:PORT".
     const runtime = runtimeFor(sshd, {
