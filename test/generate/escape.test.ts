@@ -227,7 +227,7 @@ describe("target list values with Nix-significant characters", () => {
     const expr = `[ ${accepted
       .map(
         (a) =>
-          `{ main = ${nixos(`${nixPath(join(a.file, "sshscrape.nix"))} { sops.validateSopsFiles = false; services.sshscrape.checkConfig = false; }`)}; remote = ${nixos(`(import ${nixPath(join(a.file, "remote.nix"))}).${nixString(a.v.host)}`)}; }`,
+          `{ main = ${nixos(`${nixPath(join(a.file, "sshscrape.nix"))} { sops.validateSopsFiles = false; sops.age.keyFile = "/var/lib/sops-nix/key.txt"; services.sshscrape.checkConfig = false; }`)}; remote = ${nixos(`(import ${nixPath(join(a.file, "remote.nix"))}).${nixString(a.v.host)}`)}; }`,
       )
       .join(" ")} ]`;
     // biome-ignore lint/suspicious/noExplicitAny: evaluated Nix JSON

@@ -29,15 +29,20 @@ const config = (example: string): Config => loadConfig(join(EXAMPLES, `${example
  * flake (`generate` on stdout), so nix/module.nix and nix/target.nix are imported; otherwise the files import
  * their own copies. The sops files of the examples are not real encrypted files (validateSopsFiles off; the
  * sopsFile path is checked by value), and the config file is read unchecked (its build-time check has its
- * own test in test/nix/module.test.ts).
+ * own test in test/nix/module.test.ts). The key sources sops-nix and agenix need are set as a host's own
+ * configuration would set them.
  */
 function evalNixos(modules: string[], flake: boolean): Json {
   return nixEvalJson(
     `import ${nixPath(join(repoRoot, "test/nix/eval-nixos.nix"))} { sshscrapeModules = ${flake}; modules = [
       ${modules.join("\n")}
       ({ options, lib, ... }: {
+        # What the rest of a monitoring host's configuration provides: a key source for sops-nix and
+        # agenix (by default the host's SSH keys, when sshd runs there).
         config = {
           sops.validateSopsFiles = false;
+          sops.age.keyFile = "/var/lib/sops-nix/key.txt";
+          age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
         } // lib.optionalAttrs (options.services ? sshscrape) { services.sshscrape.checkConfig = false; };
       })
     ]; }`,
@@ -407,6 +412,19 @@ describe("generated Nix", () => {
     expect(inner.users.inner.openssh.authorizedKeys.keys).toEqual([
       `restrict,port-forwarding,permitopen="[::1]:9100" ${key("A")}`,
     ]);
+  });
+
+  it("sops-nix and agenix as NixOS has them: no key source on the host is a failed assertion", () => {
+    const bare = (example: string) =>
+      nixEvalJson<{ failedAssertions: string[] }>(
+        `(import ${nixPath(join(repoRoot, "test/nix/eval-nixos.nix"))} { sshscrapeModules = true; modules = [
+          ${file(join(GOLDEN, example, "single/sshscrape.nix"))}
+          { sops.validateSopsFiles = false; services.sshscrape.checkConfig = false; }
+        ]; })`,
+      ).failedAssertions;
+    expect(bare("sops")).toEqual([expect.stringMatching(/^No key source configured for sops/)]);
+    expect(bare("agenix")).toEqual(["age.identityPaths must be set, for example by enabling openssh."]);
+    expect(bare("minimal")).toEqual([]);
   });
 
   for (const example of exampleNames()) {

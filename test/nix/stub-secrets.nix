@@ -1,7 +1,9 @@
 # sops-nix (modules/sops/default.nix) and agenix (modules/age.nix) as the generated files and their users
-# see them: the `sops.secrets.<n>` / `age.secrets.<n>` options with their types and default paths, and
-# sops-nix's validateSopsFiles assertions (the encrypted file exists and is a path, so it is copied into the
-# store). Decryption, key sources and activation are not reproduced.
+# see them: the `sops.secrets.<n>` / `age.secrets.<n>` options with their types and default paths; sops-nix's
+# assertions that some key source is configured (by default the host's SSH keys when sshd is enabled) and
+# validateSopsFiles (the encrypted file exists and is a path, so it is copied into the store); agenix's
+# assertion that `age.identityPaths` is not empty (by default the host's SSH keys likewise). Decryption and
+# activation are not reproduced.
 { config, lib, ... }:
 
 let
@@ -12,10 +14,20 @@ let
       inherit type default;
     };
   sops = config.sops;
+  sshKeys =
+    type:
+    if config.services.openssh.enable then
+      map (k: k.path) (builtins.filter (k: k.type == type) config.services.openssh.hostKeys)
+    else
+      [ ];
 in
 {
   options.sops = {
     defaultSopsFile = opt (types.nullOr types.path) null;
+    age.keyFile = opt (types.nullOr types.path) null;
+    age.sshKeyPaths = opt (types.listOf types.path) (sshKeys "ed25519");
+    gnupg.home = opt (types.nullOr types.str) null;
+    gnupg.sshKeyPaths = opt (types.listOf types.path) (sshKeys "rsa");
     validateSopsFiles = opt types.bool true;
     secrets = opt (types.attrsOf (
       types.submodule (
@@ -50,6 +62,8 @@ in
     )) { };
   };
 
+  options.age.identityPaths = opt (types.listOf types.path) (sshKeys "ed25519" ++ sshKeys "rsa");
+
   options.age.secrets = opt (types.attrsOf (
     types.submodule (
       { name, ... }:
@@ -67,7 +81,17 @@ in
     )
   )) { };
 
-  config.assertions = lib.optionals sops.validateSopsFiles (
+  config.assertions =
+    lib.optional (sops.secrets != { }) {
+      assertion =
+        sops.gnupg.home != null || sops.gnupg.sshKeyPaths != [ ] || sops.age.keyFile != null || sops.age.sshKeyPaths != [ ];
+      message = "No key source configured for sops. Either set services.openssh.enable or set sops.age.keyFile or sops.gnupg.home";
+    }
+    ++ lib.optional (config.age.secrets != { }) {
+      assertion = config.age.identityPaths != [ ];
+      message = "age.identityPaths must be set, for example by enabling openssh.";
+    }
+    ++ lib.optionals (sops.secrets != { } && sops.validateSopsFiles) (
     lib.concatLists (
       lib.mapAttrsToList (name: s: [
         {
