@@ -5,7 +5,7 @@
 # unit and everything else from them.
 # Needs pkgs.sshscrape (sshscrape's overlays.default, or your own derivation of the package); the module
 # is the copy in ./modules/.
-# Needs agenix (age.secrets).
+# Needs agenix (age.secrets) and a key to decrypt with (the host's SSH key, or age.identityPaths).
 { config, pkgs, ... }:
 {
   imports = [ ./modules/sshscrape.nix ];

@@ -5,7 +5,7 @@
 # unit and everything else from them.
 # Needs sshscrape's NixOS module: imports = [ sshscrape.nixosModules.default ]; with sshscrape as a flake
 # input (or run `sshscrape generate --out DIR` for a copy of the module beside this file).
-# Needs agenix (age.secrets).
+# Needs agenix (age.secrets) and a key to decrypt with (the host's SSH key, or age.identityPaths).
 { config, pkgs, ... }:
 {
   # The private key stays encrypted in the store; the unit reads it through LoadCredential.

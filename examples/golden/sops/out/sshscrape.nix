@@ -5,7 +5,7 @@
 # unit and everything else from them.
 # Needs pkgs.sshscrape (sshscrape's overlays.default, or your own derivation of the package); the module
 # is the copy in ./modules/.
-# Needs sops-nix (sops.secrets).
+# Needs sops-nix (sops.secrets) and a key to decrypt with (the host's SSH key, or sops.age.keyFile).
 { config, pkgs, ... }:
 {
   imports = [ ./modules/sshscrape.nix ];

@@ -5,7 +5,7 @@
 # unit and everything else from them.
 # Needs sshscrape's NixOS module: imports = [ sshscrape.nixosModules.default ]; with sshscrape as a flake
 # input (or run `sshscrape generate --out DIR` for a copy of the module beside this file).
-# Needs sops-nix (sops.secrets).
+# Needs sops-nix (sops.secrets) and a key to decrypt with (the host's SSH key, or sops.age.keyFile).
 { config, pkgs, ... }:
 {
   # The private key stays encrypted in the store; the unit reads it through LoadCredential.
