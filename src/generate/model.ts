@@ -35,15 +35,6 @@ export interface Secret {
   key?: string;
 }
 
-export interface Credential {
-  id: string;
-  /** `ID:` in front of a secret's runtime path (`LoadCredential=ID:PATH`, systemd.exec(5)). */
-  prefix: string;
-  /** A sops-nix / agenix secret, or `spec` = `ID:/plain/path`. */
-  secret?: Secret;
-  spec?: string;
-}
-
 export interface StaticConfig {
   targets: string[];
   labels: Record<string, string>;
@@ -90,30 +81,26 @@ function outputRelative(file: string, listFile: string, base: string): string {
 }
 
 export interface Keys {
+  /** The sops-nix / agenix secrets behind the list's keys, by name. */
   secrets: Secret[];
-  credentials: Credential[];
-  /** Credential id for each distinct key source (JSON of the KeySource). */
-  idOf: Map<string, string>;
+  /** The secret of each sops/agenix key source (by the key's JSON); plain paths have none. */
+  secretOf: Map<string, Secret>;
 }
 
 export function collectKeys(loaded: LoadedConfig, base: string, problems: string[]): Keys {
   const { config, file } = loaded;
   const secrets = new Map<string, { secret: Secret; where: string; json: string }>();
-  const credentials: Credential[] = [];
-  const idOf = new Map<string, string>();
+  const secretOf = new Map<string, Secret>();
+  const seen = new Set<string>();
   const sources: Array<[KeySource, string]> = [[config.ssh.key, "ssh.key"]];
   config.targets.forEach((t, i) => {
     if (t.ssh?.key) sources.push([t.ssh.key, `targets[${i}].ssh.key`]);
   });
   for (const [key, where] of sources) {
     const json = JSON.stringify(key);
-    if (idOf.has(json)) continue;
-    const id = idOf.size === 0 ? "ssh-key" : `ssh-key-${idOf.size + 1}`;
-    idOf.set(json, id);
-    if ("path" in key) {
-      credentials.push({ id, prefix: `${id}:`, spec: `${id}:${key.path}` });
-      continue;
-    }
+    if (seen.has(json)) continue;
+    seen.add(json);
+    if ("path" in key) continue;
     const name = secretName(key) as string;
     const secret: Secret =
       "sops" in key
@@ -132,12 +119,11 @@ export function collectKeys(loaded: LoadedConfig, base: string, problems: string
       continue;
     }
     secrets.set(name, { secret, where, json });
-    credentials.push({ id, prefix: `${id}:`, secret });
+    secretOf.set(json, secret);
   }
   return {
     secrets: [...secrets.values()].map((s) => s.secret).sort((a, b) => cmp(a.name, b.name)),
-    credentials,
-    idOf,
+    secretOf,
   };
 }
 

@@ -71,10 +71,9 @@ export function monitoringValues(
   const { config, file } = loaded;
   const problems: string[] = [];
   const keys = collectKeys(loaded, options.base, problems);
-  const secretOf = new Map(keys.credentials.map((c) => [c.id, c.secret]));
   const keyFile = (k: KeySource): NixData => {
     if ("path" in k) return k.path;
-    const secret = secretOf.get(keys.idOf.get(JSON.stringify(k)) ?? "");
+    const secret = keys.secretOf.get(JSON.stringify(k));
     if (!secret) throw new Error("unreachable: a secret key without its secret");
     return secretPath(secret);
   };
