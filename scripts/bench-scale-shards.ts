@@ -159,7 +159,7 @@ export async function runShards(flags: ShardFlags): Promise<number> {
         format: "prometheus",
         split: false,
         remote: false,
-        module: false,
+        modules: "flake",
       });
       s.prometheus = await startPrometheus({
         config: parse(yml?.content ?? "") as Record<string, unknown>,

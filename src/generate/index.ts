@@ -3,12 +3,24 @@ import { resolve } from "node:path";
 import { loadConfig, withShardIndex } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
-import { type Discovery, type Format, type GeneratedFile, generateFiles } from "./generate.js";
+import {
+  type Discovery,
+  type Format,
+  type GeneratedFile,
+  generateFiles,
+  type ModulesFrom,
+} from "./generate.js";
 import { generateWarnings } from "./warnings.js";
 import { writeOutput } from "./write.js";
 
 export { GenerateError, OutputWriteError, ToolMissingError, VerifyError } from "./errors.js";
-export { type Discovery, type Format, type GeneratedFile, generateFiles } from "./generate.js";
+export {
+  type Discovery,
+  type Format,
+  type GeneratedFile,
+  generateFiles,
+  type ModulesFrom,
+} from "./generate.js";
 
 export interface GenerateRequest {
   file: string;
@@ -18,7 +30,10 @@ export interface GenerateRequest {
   format: Format;
   split: boolean;
   remote: boolean;
-  module: boolean;
+  /** The old `--module`: accepted and ignored, since the NixOS output is always the modules' options now. */
+  module?: boolean;
+  /** Where the NixOS modules come from (default: `copy` with --out, `flake` when printing). */
+  modules?: ModulesFrom;
   verify: boolean;
   force: boolean;
   /** prometheus format: static target lists (default) or http_sd from the proxy. */
@@ -41,11 +56,16 @@ export interface GenerateResult {
 export async function runGenerate(
   req: GenerateRequest,
 ): Promise<{ result: GenerateResult; stdout?: string }> {
-  const nixOnly = [req.split && "--split", req.module && "--module"].filter(Boolean);
+  const nixOnly = [req.split && "--split", req.module && "--module", req.modules && "--modules"].filter(
+    Boolean,
+  );
   if (req.format !== "nix" && nixOnly.length > 0)
     throw new UsageError(
       `${nixOnly.join(" and ")} shape Nix output; leave ${nixOnly.length > 1 ? "them" : "it"} out with --format ${req.format}`,
     );
+  const modules: ModulesFrom = req.modules ?? (req.out ? "copy" : "flake");
+  if (modules === "copy" && !req.out)
+    throw new UsageError("--modules copy writes the module files beside the output; pass --out DIR");
   if (req.discovery === "http" && req.format !== "prometheus")
     throw new UsageError(`--discovery http applies to --format prometheus only`);
   const read = loadConfig(req.file);
@@ -58,7 +78,7 @@ export async function runGenerate(
     format: req.format,
     split: req.split,
     remote: req.remote,
-    module: req.module,
+    modules,
     discovery: req.discovery,
   });
   if (!req.out && files.length > 1)

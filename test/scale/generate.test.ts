@@ -114,9 +114,6 @@ describe("generate: shards, http_sd, agent keys", () => {
 
   it("refuses what it cannot express, exit 2 naming the path and the fix", async () => {
     const sharded = listFile({ shards: { count: 2 } });
-    const nix = await runCli(["generate", sharded]);
-    expect(nix.exitCode).toBe(2);
-    expect(nix.stderr).toContain(`${sharded}: shards: --format nix cannot shard yet`);
     const beyond = await runCli(["generate", sharded, "--format", "prometheus", "--shard", "2"]);
     expect(beyond.exitCode).toBe(2);
     expect(beyond.stderr).toContain("--shard 2: expected 0 … 1");
@@ -138,6 +135,16 @@ describe("generate: shards, http_sd, agent keys", () => {
     const clash = await runCli(["generate", tlsClash, "--format", "prometheus", "--discovery", "http"]);
     expect(clash.exitCode).toBe(2);
     expect(clash.stderr).toContain("targets[1].exporters[0].tls: differs from targets[0].exporters[0]");
+  });
+
+  it("Nix output of a sharded list sets services.sshscrape.shard (the module adds the relabeling)", async () => {
+    const hostKeys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMaox8osPCTxv6HRrHRIGHDaD4dMA2LmU4tG8UKzxIwE"];
+    const file = listFile({ shards: { count: 3, index: 0 } }, [
+      { host: "a.example.org", hostKeys, exporters: [{ name: "node", port: 9100 }] },
+    ]);
+    const run = await runCli(["generate", file, "--shard", "2"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/shard = \{\s+count = 3;\s+index = 2;\s+\};/);
   });
 
   it("agent keys: fine for prometheus.yml, refused for the NixOS unit with the reason", async () => {

@@ -13,6 +13,7 @@ import { stringify } from "yaml";
 import { parseConfig, shardOf, shardRelabelConfigs } from "../../src/config/index.js";
 import { settingsFromConfig } from "../../src/proxy/index.js";
 import { nixEval, nixValue, repoRoot, run } from "../nix/nix.js";
+import { execArgv } from "../nix/unit.js";
 
 interface Evaluated {
   failedAssertions: string[];
@@ -31,6 +32,8 @@ function evaluate(sshscrape: Record<string, unknown>): Evaluated | string {
 
 const monitoring = (extra: Record<string, unknown>) => ({
   enable: true,
+  // The config file is read back unbuilt here (the proxy's loader below checks it as the build would).
+  checkConfig: false,
   ssh: { keyFile: "/run/secrets/sshscrape-ssh-key" },
   knownHosts: { enable: false },
   scrapeConfigs: { scrapeInterval: "30s" },
@@ -64,8 +67,8 @@ describe("services.sshscrape.shard (nix/module.nix)", () => {
     expect(job.relabel_configs).toEqual(shardRelabelConfigs({ count: 2, index: 1 }));
     expect((job.static_configs as unknown[]).length).toBe(HOSTS.length);
     promtool(ev.scrapeConfigs);
-    const exec = String(ev.services.sshscrape?.serviceConfig.ExecStart);
-    const file = /--config (\S+)/.exec(exec)?.[1] as string;
+    const argv = execArgv(String(ev.services.sshscrape?.serviceConfig.ExecStart));
+    const file = argv[argv.indexOf("--config") + 1] as string;
     const loaded = parseConfig(readFileSync(file, "utf8"), file);
     expect(loaded.config.shards).toEqual({ count: 2, index: 1 });
     const allowed = settingsFromConfig(loaded).allow.exact.map((e) => e.host);
@@ -82,6 +85,8 @@ describe("services.sshscrape.shard (nix/module.nix)", () => {
     if (typeof ev === "string") throw new Error(ev);
     const job = ev.scrapeConfigs.find((j) => String(j.job_name).endsWith("node")) as Record<string, unknown>;
     expect(job.static_configs ?? null).toBeNull();
+    expect(job.job_name).toBe("sshscrape-node");
+    // No `job` label in /sd?job=…: the targets take this job_name, prefix included, as static targets do.
     expect(job.http_sd_configs).toEqual([
       { url: "http://127.0.0.1:8888/sd?job=node", refresh_interval: "30s" },
     ]);
