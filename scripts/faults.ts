@@ -8,6 +8,7 @@
  *   FAULTS_SEED=7 npm run test:faults -- --only 8   # another fuzz seed
  */
 import { cell, type Row } from "./faults/harness.js";
+import { cardinality } from "./faults/rows/cardinality.js";
 import { clientAbort, exporterDown, maxResponseBytes } from "./faults/rows/channels.js";
 import { malformed } from "./faults/rows/fuzz.js";
 import { keyMode, noSecretsInLogs } from "./faults/rows/hygiene.js";
@@ -16,6 +17,7 @@ import { sighupReload, sigtermDrain } from "./faults/rows/lifecycle.js";
 import { openRelay } from "./faults/rows/open-relay.js";
 import { manyHosts } from "./faults/rows/scale.js";
 import { slowloris } from "./faults/rows/slowloris.js";
+import { smuggling } from "./faults/rows/smuggling.js";
 import { soak } from "./faults/rows/soak.js";
 import { sshdFrozen, sshdRestart } from "./faults/rows/ssh-faults.js";
 import { runRow } from "./faults/run-row.js";
@@ -37,6 +39,8 @@ const rows: Row[] = [
   sigtermDrain,
   keyMode,
   noSecretsInLogs,
+  smuggling,
+  cardinality,
 ];
 
 function selected(argv: string[]): Row[] {

@@ -71,7 +71,9 @@ beforeAll(async () => {
   HOSTS.forEach((h, i) => {
     exact.push({ host: h, port: (perHost[i] as Exporter).port });
   });
-  proxy = await startProxy(runtimeFor(sshd, { exact }), { logger: log.logger });
+  // POST is forwarded only to exporters that opt in (extraMethods); the echo exporter does.
+  const extraMethods = new Map([[`127.0.0.1:${echo.port}`, new Set(["POST"])]]);
+  proxy = await startProxy(runtimeFor(sshd, { exact, overrides: { extraMethods } }), { logger: log.logger });
 });
 
 afterAll(async () => {

@@ -36,7 +36,11 @@ beforeAll(async () => {
   // The generator's key line for these two exporters.
   sshd = await startSshd({ permitOpen: [steady.port, flaky.port] });
   const exact = [steady, flaky].map((e) => ({ host: "127.0.0.1", port: e.port }));
-  proxy = await startProxy(runtimeFor(sshd, { exact }), { logger: memoryLogger("info").logger });
+  // POST is forwarded only to exporters that opt in (extraMethods); the flaky one does.
+  const extraMethods = new Map([[`127.0.0.1:${flaky.port}`, new Set(["POST"])]]);
+  proxy = await startProxy(runtimeFor(sshd, { exact, overrides: { extraMethods } }), {
+    logger: memoryLogger("info").logger,
+  });
 });
 
 afterAll(async () => {
