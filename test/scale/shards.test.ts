@@ -191,6 +191,24 @@ describe("shards: every target scraped by exactly one Prometheus, through its ow
     await startShard(await newShard(2), 3, "http");
     const seen = await scrapedByShard(3);
     expectPartition(seen, 3);
+    // Not only the latest sample: over the next two intervals every target has samples in exactly one shard,
+    // all of them successful (nothing scraped twice, nothing left out or refused).
+    const windowS = 2 * INTERVAL_S;
+    await new Promise((r) => setTimeout(r, windowS * 1000));
+    const recent = await Promise.all(
+      shards.map((s) => (s.prometheus as Prometheus).queryMatrix(`up[${windowS}s]`)),
+    );
+    const owners = new Map<string, number>();
+    for (const series of recent)
+      for (const x of series) {
+        owners.set(x.metric.instance as string, (owners.get(x.metric.instance as string) ?? 0) + 1);
+        expect(
+          x.values.every((v) => v.value === 1),
+          `${x.metric.instance} up`,
+        ).toBe(true);
+      }
+    expect([...owners.keys()].sort()).toEqual(all);
+    expect([...owners.values()].every((n) => n === 1)).toBe(true);
     // The old proxies closed their connections to the hosts that moved away.
     for (const s of shards) {
       const state = (await (await fetch(`http://127.0.0.1:${s.port}/targets`)).json()) as {
