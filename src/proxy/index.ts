@@ -166,9 +166,11 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
 
   const reload = async () => {
     try {
-      for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
+      // All or nothing: read every file before changing anything (keys.load replaces the keys only once
+      // every key file loaded), so one bad file leaves the previous state whole.
       const nextKnown = loadKnownHosts(rt);
       const nextCreds = readCredentials(rt);
+      for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
       knownHosts = nextKnown;
       for (const w of knownHosts.warnings) logger.warn(w);
       allowlist = makeAllowlist(rt, knownHosts);
