@@ -66,9 +66,12 @@ export const noSecretsInLogs: Row = {
       };
       const passwordFile = join(lab.dir, "proxy-password");
       writeFileSync(passwordFile, `${secrets.password}\n`, { mode: 0o600 });
+      const target = Lab.target(sshd, [exp.port, deadPort]);
+      // Declared https, so the CONNECT below reaches the SSH phase: CONNECT to an http exporter is refused first.
+      target.exporters[1] = { name: "dead", port: deadPort, scheme: "https" };
       const proxy = await lab.proxy({
         proxy: { auth: { username: "prom", passwordFile } },
-        targets: [Lab.target(sshd, [exp.port, deadPort])],
+        targets: [target],
       });
       const basic = (pw: string) => `Basic ${Buffer.from(`prom:${pw}`).toString("base64")}`;
       const headers = (pw: string) => ({
