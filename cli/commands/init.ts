@@ -31,7 +31,10 @@ export default class Init extends Command {
     })(),
     "key-file": Flags.string({ summary: "The sops/agenix file, or the plain key path." }),
     "sops-key": Flags.string({ summary: "Key inside the sops file.", default: "sshscrape_ssh_key" }),
-    "public-key": Flags.string({ summary: "The key's public line, for the targets' authorized_keys." }),
+    "public-key": Flags.string({
+      summary:
+        "The key's public line, or the .pub file ssh-keygen wrote, for the targets' authorized_keys (default with --key path: KEY.pub beside --key-file).",
+    }),
     "ssh-user": Flags.string({ summary: "Login user on the targets.", default: "sshscrape" }),
     "ssh-port": Flags.integer({ summary: "SSH port of the targets.", default: 22 }),
     listen: Flags.string({ summary: "HOST:PORT the proxy listens on.", default: "127.0.0.1:8888" }),
