@@ -1,8 +1,9 @@
-import { Args, Command, Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import { type GenerateResult, runGenerate } from "../../src/generate/index.js";
+import { SshscrapeCommand } from "../base.js";
 import { fail, stderrLine } from "../fail.js";
 
-export default class Generate extends Command {
+export default class Generate extends SshscrapeCommand {
   static override summary = "Write the NixOS configuration (or Prometheus config) for a target list.";
   static override description =
     "Reads the target list (YAML or JSON), validates it, and writes the monitoring host's NixOS module: a " +

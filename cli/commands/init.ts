@@ -1,8 +1,9 @@
-import { Args, Command, Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import { type InitResult, parseExporter, runInit } from "../../src/init/index.js";
+import { SshscrapeCommand } from "../base.js";
 import { fail, stderrLine } from "../fail.js";
 
-export default class Init extends Command {
+export default class Init extends SshscrapeCommand {
   static override summary = "Write a commented starter target list.";
   static override description =
     "Asks for hosts, exporters and where the SSH key lives when run on a terminal; takes flags otherwise " +

@@ -48,8 +48,15 @@ export interface StartOptions {
 /** known_hosts from the file, plus the target list's `hostKeys` when it has any. */
 function loadKnownHosts(rt: ProxyRuntime): KnownHosts {
   if (rt.extraKnownHosts.length === 0) return KnownHosts.load(rt.knownHostsFile);
-  const fromFile = existsSync(rt.knownHostsFile) ? readFileSync(rt.knownHostsFile, "utf8") : "";
-  return KnownHosts.parse(`${fromFile}\n${rt.extraKnownHosts.join("\n")}\n`, rt.knownHostsFile);
+  // The file may be absent when the list carries every key (a --known-hosts-file flag is checked at start);
+  // one that exists must be readable.
+  const fromFile = existsSync(rt.knownHostsFile) ? KnownHosts.read(rt.knownHostsFile) : "";
+  const from = rt.extraKnownHostsFrom;
+  const extra = rt.extraKnownHosts.map((line, i) => ({
+    line,
+    origin: from?.[i] ? `${from[i]} in ${rt.source}` : `hostKeys in ${rt.source}`,
+  }));
+  return KnownHosts.combine(fromFile, rt.knownHostsFile, extra);
 }
 
 function readCredentials(rt: ProxyRuntime): { username: string; password: string } | undefined {

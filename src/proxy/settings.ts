@@ -17,6 +17,7 @@ import {
   secretName,
 } from "../config/index.js";
 import { ProxySettingsError } from "./errors.js";
+import { KnownHosts } from "./known-hosts.js";
 import { canonicalHost } from "./request-target.js";
 
 export interface HostPort {
@@ -68,6 +69,8 @@ export interface ProxyRuntime {
   knownHostsFile: string;
   /** known_hosts lines made from the target list's `hostKeys` (used beside knownHostsFile). */
   extraKnownHosts: string[];
+  /** Where each extraKnownHosts line came from (`targets[1].hostKeys[0]`), index for index. */
+  extraKnownHostsFrom?: string[];
   allow: { exact: HostPort[]; patterns: string[]; anyKnownHost: boolean };
   defaults: { user: string; port: number; keyFile: string; remoteAddress: string };
   hosts: Map<string, HostOverrides>;
@@ -170,7 +173,8 @@ export function settingsFromConfig(
   const hosts = new Map<string, HostOverrides>();
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
-  for (const t of config.targets) {
+  const extraKnownHostsFrom: string[] = [];
+  config.targets.forEach((t, ti) => {
     const host = canonical(t.host);
     const s = t.ssh ?? {};
     hosts.set(host, {
@@ -181,13 +185,18 @@ export function settingsFromConfig(
       jump: jumpOf(s.jump),
     });
     for (const e of t.exporters) exact.push({ host, port: e.port });
-    for (const k of t.hostKeys ?? [])
+    (t.hostKeys ?? []).forEach((k, ki) => {
       extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
+      extraKnownHostsFrom.push(`targets[${ti}].hostKeys[${ki}]`);
+    });
     if (s.jump) {
       const jh = canonical(s.jump.host);
-      for (const k of s.jump.hostKeys ?? []) extraKnownHosts.push(knownHostsLine(jh, s.jump.port ?? 22, k));
+      (s.jump.hostKeys ?? []).forEach((k, ki) => {
+        extraKnownHosts.push(knownHostsLine(jh, s.jump?.port ?? 22, k));
+        extraKnownHostsFrom.push(`targets[${ti}].ssh.jump.hostKeys[${ki}]`);
+      });
     }
-  }
+  });
   return {
     source: file,
     mode: "config",
@@ -199,6 +208,7 @@ export function settingsFromConfig(
     auth: p.auth,
     knownHostsFile: p.knownHostsFile,
     extraKnownHosts,
+    extraKnownHostsFrom,
     allow: { exact, patterns: p.allow ?? [], anyKnownHost: false },
     defaults: {
       user: config.ssh.user,
@@ -300,6 +310,9 @@ export interface RuntimeOverrides {
 }
 
 export function applyOverrides(runtime: ProxyRuntime, o: RuntimeOverrides): ProxyRuntime {
+  // A known_hosts file named on the command line must exist (exit 2), even when the list's hostKeys would
+  // do without one: a typo there would otherwise go unnoticed until a host's key is looked up.
+  if (o.knownHostsFile !== undefined) KnownHosts.read(o.knownHostsFile);
   return {
     ...runtime,
     listen: o.listen ? listenAddress(o.listen, "--listen") : runtime.listen,
