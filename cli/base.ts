@@ -16,6 +16,7 @@ export abstract class SshscrapeCommand extends Command {
         .map((line) => line.trim())
         .filter((line) => line && !line.startsWith("See more help"))
         .join(" ")
+        .replace(/^The following errors? occurred: /, "")
         .replace(/^Parsing (--[\w.-]+) /, "$1: ");
       const command = `${this.config.bin} ${this.id}`;
       const line = `${command}: ${text} (see \`${command} --help\`)`;

@@ -1,5 +1,5 @@
 import type { Hook } from "@oclif/core";
-import { closestCommand } from "../suggest.js";
+import { closestCommand } from "../../src/suggest.js";
 
 /**
  * `sshscrape chek hosts.yaml` → `sshscrape: "chek" is not a command; did you mean: sshscrape check hosts.yaml`.
