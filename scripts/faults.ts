@@ -9,6 +9,7 @@
  */
 import { cell, type Row, type RowResult } from "./faults/harness.js";
 import { clientAbort, exporterDown, maxResponseBytes } from "./faults/rows/channels.js";
+import { connectTlsFails } from "./faults/rows/connect-tls.js";
 import { malformed } from "./faults/rows/fuzz.js";
 import { keyMode, noSecretsInLogs } from "./faults/rows/hygiene.js";
 import { clientKeyRemoved, hostKeyReplaced } from "./faults/rows/identity.js";
@@ -36,6 +37,7 @@ const rows: Row[] = [
   sigtermDrain,
   keyMode,
   noSecretsInLogs,
+  connectTlsFails,
 ];
 
 function selected(argv: string[]): Row[] {

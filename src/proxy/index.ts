@@ -81,6 +81,9 @@ function makeAllowlist(rt: ProxyRuntime, knownHosts: KnownHosts): Allowlist {
     patterns: rt.allow.patterns,
     // sshified's rule: any host that has a known_hosts entry (for its SSH port), any exporter port.
     any: rt.allow.anyKnownHost ? (host) => knownHosts.hasHost(host, routeFor(rt, host).ssh.port) : undefined,
+    howToAllow: rt.allow.anyKnownHost
+      ? `without --config the proxy reaches only hosts with an entry in ${rt.knownHostsFile}; add the host's key there, or run with --config and a target list`
+      : `add it to the target list ${rt.source} or to proxy.allow`,
   });
 }
 

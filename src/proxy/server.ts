@@ -109,7 +109,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   const checkAllowed = (host: string, port: number) => {
     const target = joinHostPort(host, port);
-    if (!deps.allowlist().allows(host, port)) throw new NotAllowedError(target);
+    const allowlist = deps.allowlist();
+    if (!allowlist.allows(host, port)) throw new NotAllowedError(target, allowlist.howToAllow);
     return target;
   };
 
@@ -260,7 +261,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       established();
       const onEnd = (err: Error | null | undefined) => {
         if (err && !socket.destroyed) socket.destroy();
-        if (err) channel.destroy();
+        if (!err) return;
+        channel.destroy();
+        // ssh2 emits a direct-tcpip channel's "close" (which gives it back to the pool's count) only once its
+        // readable side has ended (lib/utils.js onCHANNEL_CLOSE). With the client gone nobody reads it, so what
+        // the exporter still sends (a plain-http answer to a TLS handshake) would hold that "close" forever.
+        channel.resume();
       };
       pipeline(socket, channel, onEnd);
       pipeline(channel, socket, onEnd);
