@@ -1,0 +1,219 @@
+/**
+ * A newcomer follows README.md's "A real deployment" exactly as printed: every command of its code blocks, in
+ * order, and the deployments its prose asks for where it asks for them. The test knows no command of its own:
+ * it reads them from README (test/e2e/newcomer-readme.ts), so it follows whatever README says, and fails when
+ * a step needs something README does not show.
+ *
+ * Swapped for the lab, and nothing else (a real user has a reachable host on port 22 and a free port 8888):
+ * - `db1.example.org` → 127.0.0.1, where a throwaway OpenSSH sshd listens on a free high port, logging in as
+ *   this machine's user; `sshscrape init` gets `--ssh-port`, `--ssh-user` and `--listen 127.0.0.1:FREE` added;
+ * - `node:9100` → Debian's real node_exporter on a free loopback port;
+ * - `sshscrape` on PATH is a link to bin/run.js, which is what `npm link` (README "Install") makes.
+ * The deployments README describes in prose (`nixos-rebuild` cannot run here) are stood in for by evaluating
+ * the generated files with real nix-instantiate (stub module arguments, test/nix/generated-stubs/) and applying
+ * the result: remote.nix's authorized_keys line goes into the lab sshd; default.nix's unit command line
+ * starts the proxy (LoadCredential fed with the key README told the user to put into sops, known_hosts written
+ * from services.openssh.knownHosts) and its scrape jobs go to a real Prometheus. Not covered: sops itself,
+ * real NixOS activation, the sshscrape user on the target.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NodeExporter, startNodeExporter } from "../helpers/node-exporter.js";
+import { freePort, waitFor } from "../helpers/processes.js";
+import { checkConfig, type Prometheus, startPrometheus } from "../helpers/prometheus.js";
+import { type Sshd, startSshd } from "../helpers/sshd.js";
+import { type EvaluatedModule, knownHostsText, prometheusYml, runExecStartPost } from "./generated-config.js";
+import { deploymentSteps, readmeSection, type Step } from "./newcomer-readme.js";
+import { CLI, REPO_ROOT, type RunningCli, startProxyProcess } from "./proxy-process.js";
+
+const README_HOST = "db1.example.org";
+const README_EXPORTER = "node:9100";
+const STUBS = join(REPO_ROOT, "test", "nix", "generated-stubs", "eval.nix");
+
+interface Evaluated extends EvaluatedModule {
+  sops?: { secrets?: Record<string, { key?: string }> };
+  users?: { users?: Record<string, { openssh?: { authorizedKeys?: { keys?: string[] } } }> };
+}
+
+function evaluate(file: string, host?: string): Evaluated {
+  const expr = `import ${STUBS} { file = ${file}; ${host ? `host = ${JSON.stringify(host)};` : ""} }`;
+  const out = execFileSync(
+    "nix-instantiate",
+    ["--eval", "--strict", "--json", "--read-write-mode", "-E", expr],
+    {
+      stdio: "pipe",
+      maxBuffer: 64 * 2 ** 20,
+    },
+  );
+  return JSON.parse(out.toString()) as Evaluated;
+}
+
+describe("newcomer: README's deployment flow, run as printed", () => {
+  const steps: Step[] = deploymentSteps();
+  const work = mkdtempSync(join(tmpdir(), "sshscrape-newcomer-"));
+  const bin = join(work, ".bin");
+  const log: string[] = [];
+  let sshd: Sshd;
+  let exporter: NodeExporter;
+  let proxyPort: number;
+  let proxy: RunningCli | undefined;
+  let prometheus: Prometheus | undefined;
+  let deployedTargets = false;
+  let checked = false;
+
+  beforeAll(async () => {
+    mkdirSync(bin);
+    symlinkSync(CLI, join(bin, "sshscrape"));
+    exporter = await startNodeExporter();
+    sshd = await startSshd();
+    // Nothing may log in until README's remote.nix is deployed.
+    sshd.setAuthorizedKeys("");
+    proxyPort = await freePort();
+  }, 60_000);
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await proxy?.stop();
+    await sshd?.stop();
+    await exporter?.stop();
+    rmSync(sshd?.dir ?? join(work, "none"), { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const context = () =>
+    `\n--- what ran so far ---\n${log.join("\n")}\n--- proxy output ---\n${proxy?.output().slice(-3000) ?? ""}`;
+
+  const swap = (argv: string[]): string[] => {
+    const out = argv.map((w) =>
+      w === README_HOST ? "127.0.0.1" : w === README_EXPORTER ? `node:${exporter.port}` : w,
+    );
+    if (out[0] === "sshscrape" && out[1] === "init")
+      out.push(
+        "--ssh-port",
+        String(sshd.port),
+        "--ssh-user",
+        sshd.user,
+        "--listen",
+        `127.0.0.1:${proxyPort}`,
+      );
+    return out;
+  };
+
+  /** The private key README's ssh-keygen wrote (its -f argument). */
+  const keyFile = (): string => {
+    const keygen = steps.find((s) => s.kind === "command" && s.argv[0] === "ssh-keygen");
+    const argv = keygen?.kind === "command" ? keygen.argv : [];
+    const f = argv[argv.indexOf("-f") + 1];
+    if (!keygen || !f) throw new Error("README never shows how to create the key pair (ssh-keygen … -f KEY)");
+    return join(work, f);
+  };
+
+  const runCommand = (argv: string[], line: string) => {
+    const [program, ...args] = swap(argv);
+    if (program !== "sshscrape" && program !== "ssh-keygen")
+      throw new Error(`README asks to run "${program}", which this test has no stand-in for: ${line}`);
+    if (program === "sshscrape" && args[0] === "check") {
+      expect(deployedTargets, `README runs \`${line}\` before it deploys remote.nix to the targets`).toBe(
+        true,
+      );
+      checked = true;
+    }
+    const r = spawnSync(program, args, {
+      cwd: work,
+      encoding: "utf8",
+      timeout: 90_000,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    log.push(`$ ${[program, ...args].join(" ")}\n${r.stdout}${r.stderr}`.trim());
+    expect(r.error, `${line}${context()}`).toBeUndefined();
+    expect(r.status, `README step failed: ${line}${context()}`).toBe(0);
+  };
+
+  /** remote.nix on "each target": its authorized_keys line is what the target's sshd accepts. */
+  const deployTargets = (file: string) => {
+    const target = evaluate(join(work, file), "127.0.0.1");
+    const keys = Object.values(target.users?.users ?? {}).flatMap(
+      (u) => u.openssh?.authorizedKeys?.keys ?? [],
+    );
+    expect(keys.length, `${file} authorizes no key`).toBeGreaterThan(0);
+    sshd.setAuthorizedKeys(`${keys.join("\n")}\n`);
+    log.push(`(deployed ${file}: authorized_keys = ${keys.join(" | ")})`);
+    deployedTargets = true;
+  };
+
+  /** default.nix on the monitoring host: the unit's proxy, then Prometheus with the generated jobs. */
+  const deployMonitoring = async (file: string) => {
+    const module = evaluate(join(work, file));
+    const service = module.systemd.services.sshscrape.serviceConfig;
+    const credentials = join(work, ".credentials");
+    mkdirSync(credentials, { mode: 0o700 });
+    const section = readmeSection();
+    for (const cred of service.LoadCredential ?? []) {
+      const [id, source] = [cred.slice(0, cred.indexOf(":")), cred.slice(cred.indexOf(":") + 1)];
+      // sops-nix decrypts secret NAME to /run/secrets/NAME: it holds what README told the user to put there.
+      const secret = /^\/run\/secrets\/(.+)$/.exec(source)?.[1];
+      const sopsKey = secret ? module.sops?.secrets?.[secret]?.key : undefined;
+      if (!sopsKey)
+        throw new Error(`LoadCredential ${cred}: not a sops-nix secret this test can stand in for`);
+      expect(section, `README never says what goes under the sops key ${sopsKey}`).toContain(`\`${sopsKey}`);
+      copyFileSync(keyFile(), join(credentials, id));
+    }
+    // NixOS writes /etc/ssh/ssh_known_hosts from services.openssh.knownHosts; this file stands in for it.
+    const knownHosts = join(work, ".ssh_known_hosts");
+    writeFileSync(knownHosts, knownHostsText(module));
+    const [binary, ...args] = service.ExecStart.replaceAll("${CREDENTIALS_DIRECTORY}", credentials).split(
+      /\s+/,
+    );
+    expect(binary).toMatch(/\/bin\/sshscrape$/);
+    proxy = await startProxyProcess(
+      [...args, "--known-hosts-file", knownHosts],
+      `http://127.0.0.1:${proxyPort}`,
+    );
+    log.push(`(deployed ${file}: sshscrape ${args.join(" ")})`);
+    const ready = runExecStartPost(module);
+    expect(ready.status, `ExecStartPost (wait for /readyz)${context()}`).toBe(0);
+    const yml = prometheusYml(module, { scrapeIntervalSeconds: 5 });
+    const ymlPath = join(work, ".prometheus.yml");
+    writeFileSync(ymlPath, JSON.stringify(yml));
+    checkConfig(ymlPath);
+    prometheus = await startPrometheus({ config: yml });
+  };
+
+  it("README shows every step: key pair, init, keyscan, generate, check, and both deployments", () => {
+    const commands = steps.flatMap((s) => (s.kind === "command" ? [s.argv.slice(0, 2).join(" ")] : []));
+    expect(commands[0]).toBe("ssh-keygen -t");
+    expect(commands).toEqual(
+      expect.arrayContaining([
+        "sshscrape init",
+        "sshscrape keyscan",
+        "sshscrape generate",
+        "sshscrape check",
+      ]),
+    );
+    expect(steps.map((s) => s.kind)).toEqual(expect.arrayContaining(["deploy-targets", "deploy-monitoring"]));
+  });
+
+  it("every step runs as printed, in order, and Prometheus scrapes node_exporter through the proxy", async () => {
+    for (const step of steps) {
+      if (step.kind === "command") runCommand(step.argv, step.line);
+      else if (step.kind === "deploy-targets") deployTargets(step.file);
+      else await deployMonitoring(step.file);
+    }
+    expect(checked, "README never runs `sshscrape check`").toBe(true);
+    expect(prometheus, "README never deploys the monitoring host").toBeDefined();
+    const prom = prometheus as Prometheus;
+    // The generated job keeps README's 30 s interval: the first scrape comes within one interval.
+    await waitFor(
+      'Prometheus: up{job="node"} == 1',
+      async () => (await prom.query('up{job="node"}'))[0]?.value === 1,
+      45_000,
+    ).catch(async (err) => {
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(await prom.targets())}${context()}`);
+    });
+    const load = await prom.query(`node_load1{instance="127.0.0.1:${exporter.port}"}`);
+    expect(load.length, "a real node_exporter series arrived").toBe(1);
+  }, 180_000);
+});
