@@ -164,7 +164,7 @@ describe("newcomer: README's deployment flow, run as printed", () => {
     // NixOS writes /etc/ssh/ssh_known_hosts from services.openssh.knownHosts; this file stands in for it.
     const knownHosts = join(work, ".ssh_known_hosts");
     writeFileSync(knownHosts, knownHostsText(module));
-    const [binary, ...args] = service.ExecStart.replaceAll("${CREDENTIALS_DIRECTORY}", credentials).split(
+    const [binary, ...args] = service.ExecStart.replaceAll(/\$\{CREDENTIALS_DIRECTORY\}/g, credentials).split(
       /\s+/,
     );
     expect(binary).toMatch(/\/bin\/sshscrape$/);
