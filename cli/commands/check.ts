@@ -44,7 +44,9 @@ export default class Check extends SshscrapeCommand {
       description: "with --direct: known_hosts file (default: proxy.knownHostsFile; hostKeys count too)",
       dependsOn: ["direct"],
     }),
-    timeout: Flags.string({ description: "per exporter (default: its scrapeTimeout, else 10s)" }),
+    timeout: Flags.string({
+      description: "per exporter: seconds or a duration like 10s (default: its scrapeTimeout, else 10s)",
+    }),
     concurrency: Flags.integer({ description: "exporters checked at once", default: 16, min: 1 }),
     ca: Flags.string({ description: "CA certificate (PEM) for https exporters" }),
     insecure: Flags.boolean({ description: "do not verify https exporters' certificates" }),

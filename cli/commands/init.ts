@@ -16,6 +16,11 @@ export default class Init extends SshscrapeCommand {
         "<%= config.bin %> init hosts.yaml --host db1.example.org --host web1.example.org --exporter node:9100 --key agenix",
       description: "No questions: everything from flags.",
     },
+    {
+      command:
+        "<%= config.bin %> init hosts.yaml --host db1.example.org --exporter node:9100 --key sops --public-key sshscrape_key.pub",
+      description: "With the public half of a key pair made by ssh-keygen, for generate --remote.",
+    },
   ];
   static override args = {
     file: Args.string({ description: "Where to write the target list.", default: "sshscrape.yaml" }),

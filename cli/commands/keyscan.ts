@@ -39,7 +39,10 @@ export default class Keyscan extends SshscrapeCommand {
     update: Flags.boolean({ description: "replace recorded keys that changed" }),
     print: Flags.boolean({ description: "print known_hosts lines to stdout; leave the file alone" }),
     "via-ssh-keyscan": Flags.boolean({ description: "scan with OpenSSH's ssh-keyscan (must be on PATH)" }),
-    timeout: Flags.string({ description: "per-connection timeout (connect + key exchange)", default: "5s" }),
+    timeout: Flags.string({
+      description: "per-connection timeout (connect + key exchange): seconds or a duration like 5s",
+      default: "5s",
+    }),
     concurrency: Flags.integer({
       description: "hosts scanned at once (each sees one connection at a time)",
       default: 32,
