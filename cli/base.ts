@@ -9,7 +9,12 @@ import { fail, printed, stderrLine } from "./fail.js";
  */
 export abstract class SshscrapeCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
-    if (isSshscrapeError(err)) fail(this, err);
+    if (isSshscrapeError(err)) {
+      if (!this.jsonEnabled()) fail(this, err);
+      // oclif's JSON error object, as fail() gives it inside run().
+      process.exitCode = err.exitCode;
+      return super.catch(new Errors.CLIError(err.message, { exit: err.exitCode, code: err.code }));
+    }
     if (!this.jsonEnabled() && isUsageProblem(err)) {
       const text = err.message
         .split("\n")
