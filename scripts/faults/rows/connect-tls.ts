@@ -1,4 +1,4 @@
-/** Row 17: a CONNECT tunnel whose TLS handshake fails must give its SSH channel back. */
+/** Row 19: a CONNECT tunnel whose TLS handshake fails must give its SSH channel back. */
 import { Agent } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { scrape as tlsScrape } from "../../../src/check/fetch.js";
@@ -49,7 +49,7 @@ function tunnelThenReset(proxyPort: number, target: string): Promise<string> {
 }
 
 export const connectTlsFails: Row = {
-  id: 17,
+  id: 19,
   fault:
     "`scheme: https` to a plain-http exporter: 10 CONNECTs whose client hangs up hard (RST) on the non-TLS answer, 5 with node's TLS client",
   expected:
