@@ -17,7 +17,15 @@
  * real NixOS activation, the sshscrape user on the target.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -194,6 +202,8 @@ describe("newcomer: README's deployment flow, run as printed", () => {
       ]),
     );
     expect(steps.map((s) => s.kind)).toEqual(expect.arrayContaining(["deploy-targets", "deploy-monitoring"]));
+    // The PATH this test gives `sshscrape` is what README's install step makes.
+    expect(readFileSync(join(REPO_ROOT, "README.md"), "utf8")).toMatch(/npm run build && npm link/);
   });
 
   it("every step runs as printed, in order, and Prometheus scrapes node_exporter through the proxy", async () => {
