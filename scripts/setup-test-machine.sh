@@ -31,13 +31,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Debian's nix-bin creates no `nixbld` group, and Nix run as root builds as those users by default, so every
-# nix-build fails ("the group 'nixbld' specified in 'build-users-group' does not exist") and every evaluation
-# warns. Without the group, build as root itself, as a single-user install does (nix.conf(5)).
-if ! getent group nixbld >/dev/null && ! grep -qs '^build-users-group' /etc/nix/nix.conf; then
-  as_root mkdir -p /etc/nix
-  echo "build-users-group =" | as_root tee -a /etc/nix/nix.conf >/dev/null
-fi
 # sshd refuses to start without its privilege-separation directory; the Debian package's service (which
 # would create it) may not run here. Tests start their own sshd on high ports.
 [ -d /run/sshd ] || as_root mkdir -p /run/sshd

@@ -8,9 +8,9 @@ export function generateWarnings(loaded: LoadedConfig, format = "nix"): string[]
     out.push(
       `${file}: proxy.auth: warning: the generated scrape jobs do not send the proxy password (in proxy_url it would be world-readable in the Nix store and in prometheus.yml); add credentials to proxy_url yourself, or keep the proxy on loopback without auth`,
     );
-  // Without host keys the proxy has no known_hosts entry and answers 502 to every scrape of that host.
-  // --module refuses this (nix/module.nix asserts it); here the keys may still reach the system known_hosts
-  // from elsewhere in the user's configuration, so it is a warning, said as loudly as that refusal.
+  // Without host keys the proxy has no known_hosts entry and answers 502 to every scrape of that host. NixOS
+  // output refuses this (nix/module.nix asserts it); for a proxy run from prometheus/file-sd output the keys may
+  // still come from a known_hosts file managed elsewhere, so it is a warning, as loud and with the same fix.
   const elsewhere = `${config.proxy.knownHostsFile} gets them elsewhere`;
   config.targets.forEach((t, i) => {
     if (!t.hostKeys?.length)

@@ -152,20 +152,20 @@ targets:
 });
 
 describe("generate and host keys", () => {
-  it("a target without hostKeys gets a loud warning naming sshscrape keyscan; --module refuses it the same way", async () => {
+  it("NixOS output refuses a target without hostKeys and prometheus output warns, both naming sshscrape keyscan", async () => {
     const file = list(
       "nokeys.yaml",
       "ssh: { key: { path: /var/lib/sshscrape/key } }\ntargets:\n  - host: db1.example.org\n    exporters: [{ name: node, port: 9100 }]\n",
     );
-    const plain = await runCli(["generate", file]);
-    expect(plain.exitCode).toBe(0);
-    expect(plain.stderr).toContain(
+    const nix = await runCli(["generate", file]);
+    expect(nix.exitCode).toBe(2);
+    expect(nix.stderr).toContain(`${file}: targets[0].hostKeys:`);
+    expect(nix.stderr).toContain(`run \`sshscrape keyscan ${file}\``);
+    const prometheus = await runCli(["generate", file, "--format", "prometheus"]);
+    expect(prometheus.exitCode).toBe(0);
+    expect(prometheus.stderr).toContain(
       `${file}: targets[0].hostKeys: warning: db1.example.org has no host keys, so the proxy has no known_hosts entry for it and answers 502 to every scrape; run \`sshscrape keyscan ${file}\``,
     );
-    const module = await runCli(["generate", file, "--module"]);
-    expect(module.exitCode).toBe(2);
-    expect(module.stderr).toContain(`targets[0].hostKeys:`);
-    expect(module.stderr).toContain(`run \`sshscrape keyscan ${file}\``);
   });
 });
 

@@ -1,6 +1,6 @@
 /** `init` fills ssh.publicKey from --public-key (a line or a .pub file) or KEY.pub beside a plain key path. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -34,6 +34,9 @@ describe("sshscrape init: ssh.publicKey", () => {
     ]);
     expect(init.exitCode, init.stderr).toBe(0);
     expect(loadConfig(file).config.ssh.publicKey).toBe(line);
+    // What `sshscrape keyscan` does next: a host key where init left the commented line (any real key will do).
+    const hostKey = line.split(" ").slice(0, 2).join(" ");
+    writeFileSync(file, readFileSync(file, "utf8").replace(/# hostKeys: .*/, `hostKeys: ["${hostKey}"]`));
     const gen = await runCli(["generate", file, "--out", join(dir, "out"), "--split", "--remote"]);
     expect(gen.stderr).not.toContain("needed by --remote");
     expect(gen.exitCode, gen.stderr).toBe(0);

@@ -10,11 +10,14 @@
  * - `node:9100` → Debian's real node_exporter on a free loopback port;
  * - `sshscrape` on PATH is a link to bin/run.js, which is what `npm link` (README "Install") makes.
  * The deployments README describes in prose (`nixos-rebuild` cannot run here) are stood in for by evaluating
- * the generated files with real nix-instantiate (stub module arguments, test/nix/generated-stubs/) and applying
- * the result: remote.nix's authorized_keys line goes into the lab sshd; default.nix's unit command line
- * starts the proxy (LoadCredential fed with the key README told the user to put into sops, known_hosts written
- * from services.openssh.knownHosts) and its scrape jobs go to a real Prometheus. Not covered: sops itself,
- * real NixOS activation, the sshscrape user on the target.
+ * the generated files with real nix-instantiate under the NixOS-typed stubs (test/nix/eval-nixos.nix) and
+ * applying the result: remote.nix's authorized_keys line goes into the lab sshd; default.nix's unit command
+ * line starts the proxy (LoadCredential fed with the key README told the user to put into sops, known_hosts
+ * as NixOS writes /etc/ssh/ssh_known_hosts) and its prometheus.yml goes to a real Prometheus. The monitoring
+ * host's own configuration adds what any such host has: a key for sops-nix (the sops file itself is not
+ * checked: validateSopsFiles off); the unit's build-time config check is off (it needs a build;
+ * test/nix/module.test.ts runs it). Not covered: sops itself, real NixOS activation, the target's sshd Match block and its
+ * `sshscrape` login user (the lab sshd logs in as this machine's user).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import {
@@ -33,30 +36,43 @@ import { type NodeExporter, startNodeExporter } from "../helpers/node-exporter.j
 import { freePort, waitFor } from "../helpers/processes.js";
 import { checkConfig, type Prometheus, startPrometheus } from "../helpers/prometheus.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
-import { type EvaluatedModule, knownHostsText, prometheusYml, runExecStartPost } from "./generated-config.js";
+import { nixEnv } from "../nix/nix.js";
+import { execArgv } from "../nix/unit.js";
 import { deploymentSteps, readmeSection, type Step } from "./newcomer-readme.js";
 import { CLI, REPO_ROOT, type RunningCli, startProxyProcess } from "./proxy-process.js";
 
 const README_HOST = "db1.example.org";
 const README_EXPORTER = "node:9100";
-const STUBS = join(REPO_ROOT, "test", "nix", "generated-stubs", "eval.nix");
+const EVAL = join(REPO_ROOT, "test", "nix", "eval-nixos.nix");
+const CREDENTIALS_DIR = "/run/credentials/sshscrape.service";
 
-interface Evaluated extends EvaluatedModule {
-  sops?: { secrets?: Record<string, { key?: string }> };
-  users?: { users?: Record<string, { openssh?: { authorizedKeys?: { keys?: string[] } } }> };
+/** What test/nix/eval-nixos.nix returns, the parts used here. */
+interface Evaluated {
+  failedAssertions: string[];
+  users: Record<string, { openssh?: { authorizedKeys?: { keys?: string[] } } }>;
+  knownHostsText: string;
+  prometheusConfig: Record<string, unknown>;
+  sops: Record<string, { key: string; path: string }>;
+  nodeExporter: { enable?: boolean; port?: number; listenAddress?: string };
+  services: Record<string, { serviceConfig: Record<string, unknown> }>;
 }
 
-function evaluate(file: string, host?: string): Evaluated {
-  const expr = `import ${STUBS} { file = ${file}; ${host ? `host = ${JSON.stringify(host)};` : ""} }`;
+/** A NixOS evaluation of `modules` (Nix expressions), with real nix-instantiate. */
+function evaluate(modules: string[]): Evaluated {
+  const expr = `import ${EVAL} { modules = [ ${modules.join(" ")} ]; }`;
   const out = execFileSync(
     "nix-instantiate",
     ["--eval", "--strict", "--json", "--read-write-mode", "-E", expr],
     {
       stdio: "pipe",
       maxBuffer: 64 * 2 ** 20,
+      env: nixEnv(),
     },
   );
-  return JSON.parse(out.toString()) as Evaluated;
+  const ev = JSON.parse(out.toString()) as Evaluated;
+  if (ev.failedAssertions.length > 0)
+    throw new Error(`failed assertions:\n${ev.failedAssertions.join("\n")}`);
+  return ev;
 }
 
 describe("newcomer: README's deployment flow, run as printed", () => {
@@ -142,11 +158,13 @@ describe("newcomer: README's deployment flow, run as printed", () => {
 
   /** remote.nix on "each target": its authorized_keys line is what the target's sshd accepts. */
   const deployTargets = (file: string) => {
-    const target = evaluate(join(work, file), "127.0.0.1");
-    const keys = Object.values(target.users?.users ?? {}).flatMap(
-      (u) => u.openssh?.authorizedKeys?.keys ?? [],
-    );
+    const target = evaluate([`(import ${join(work, file)}).${JSON.stringify("127.0.0.1")}`]);
+    const keys = Object.values(target.users).flatMap((u) => u.openssh?.authorizedKeys?.keys ?? []);
     expect(keys.length, `${file} authorizes no key`).toBeGreaterThan(0);
+    expect(target.nodeExporter, "remote.nix runs node_exporter on loopback").toMatchObject({
+      enable: true,
+      listenAddress: "127.0.0.1",
+    });
     sshd.setAuthorizedKeys(`${keys.join("\n")}\n`);
     log.push(`(deployed ${file}: authorized_keys = ${keys.join(" | ")})`);
     deployedTargets = true;
@@ -154,36 +172,48 @@ describe("newcomer: README's deployment flow, run as printed", () => {
 
   /** default.nix on the monitoring host: the unit's proxy, then Prometheus with the generated jobs. */
   const deployMonitoring = async (file: string) => {
-    const module = evaluate(join(work, file));
-    const service = module.systemd.services.sshscrape.serviceConfig;
+    // What the rest of a monitoring host's configuration provides: a key for sops-nix to decrypt with. The
+    // sops file README step 1 has the user make is not a real encrypted file here (validateSopsFiles off).
+    const host = `{
+      sops.age.keyFile = "/var/lib/sops-nix/key.txt";
+      sops.validateSopsFiles = false;
+      services.sshscrape.checkConfig = false;
+    }`;
+    const module = evaluate([join(work, file), host]);
+    const service = module.services.sshscrape?.serviceConfig ?? {};
     const credentials = join(work, ".credentials");
     mkdirSync(credentials, { mode: 0o700 });
     const section = readmeSection();
-    for (const cred of service.LoadCredential ?? []) {
+    for (const cred of (service.LoadCredential as string[] | undefined) ?? []) {
       const [id, source] = [cred.slice(0, cred.indexOf(":")), cred.slice(cred.indexOf(":") + 1)];
-      // sops-nix decrypts secret NAME to /run/secrets/NAME: it holds what README told the user to put there.
-      const secret = /^\/run\/secrets\/(.+)$/.exec(source)?.[1];
-      const sopsKey = secret ? module.sops?.secrets?.[secret]?.key : undefined;
-      if (!sopsKey)
+      // sops-nix decrypts the secret to its path: it holds what README told the user to put under its key.
+      const secret = Object.values(module.sops).find((s) => s.path === source);
+      if (!secret)
         throw new Error(`LoadCredential ${cred}: not a sops-nix secret this test can stand in for`);
-      expect(section, `README never says what goes under the sops key ${sopsKey}`).toContain(`\`${sopsKey}`);
+      expect(section, `README never says what goes under the sops key ${secret.key}`).toContain(
+        `\`${secret.key}`,
+      );
       copyFileSync(keyFile(), join(credentials, id));
     }
-    // NixOS writes /etc/ssh/ssh_known_hosts from services.openssh.knownHosts; this file stands in for it.
+    // NixOS writes /etc/ssh/ssh_known_hosts from programs.ssh.knownHosts; this file stands in for it.
     const knownHosts = join(work, ".ssh_known_hosts");
-    writeFileSync(knownHosts, knownHostsText(module));
-    const [binary, ...args] = service.ExecStart.replaceAll(/\$\{CREDENTIALS_DIRECTORY\}/g, credentials).split(
-      /\s+/,
+    writeFileSync(knownHosts, module.knownHostsText);
+    const argv = execArgv(String(service.ExecStart)).map((a) =>
+      a.startsWith(`${CREDENTIALS_DIR}/`) ? join(credentials, a.slice(CREDENTIALS_DIR.length + 1)) : a,
     );
+    const [binary, ...args] = argv;
     expect(binary).toMatch(/\/bin\/sshscrape$/);
     proxy = await startProxyProcess(
       [...args, "--known-hosts-file", knownHosts],
       `http://127.0.0.1:${proxyPort}`,
     );
     log.push(`(deployed ${file}: sshscrape ${args.join(" ")})`);
-    const ready = runExecStartPost(module);
+    // systemd runs ExecStartPost (wait for /readyz) before what is ordered after the unit: Prometheus.
+    const [post, ...postArgs] = execArgv(String(service.ExecStartPost).replace(/^-/, ""));
+    const ready = spawnSync(post as string, postArgs, { encoding: "utf8", timeout: 120_000 });
     expect(ready.status, `ExecStartPost (wait for /readyz)${context()}`).toBe(0);
-    const yml = prometheusYml(module, { scrapeIntervalSeconds: 5 });
+    // `global` is services.prometheus.globalConfig, which a user sets beside the generated module.
+    const yml = { ...module.prometheusConfig, global: { scrape_interval: "5s", evaluation_interval: "5s" } };
     const ymlPath = join(work, ".prometheus.yml");
     writeFileSync(ymlPath, JSON.stringify(yml));
     checkConfig(ymlPath);
@@ -217,8 +247,8 @@ describe("newcomer: README's deployment flow, run as printed", () => {
     const prom = prometheus as Prometheus;
     // The generated job keeps README's 30 s interval: the first scrape comes within one interval.
     await waitFor(
-      'Prometheus: up{job="node"} == 1',
-      async () => (await prom.query('up{job="node"}'))[0]?.value === 1,
+      `Prometheus: up{instance="127.0.0.1:${exporter.port}"} == 1`,
+      async () => (await prom.query(`up{instance="127.0.0.1:${exporter.port}"}`))[0]?.value === 1,
       45_000,
     ).catch(async (err) => {
       throw new Error(`${(err as Error).message}: ${JSON.stringify(await prom.targets())}${context()}`);
