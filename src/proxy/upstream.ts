@@ -3,85 +3,100 @@
  * A channel whose response ended cleanly goes back to an idle list and carries the next request to the same
  * exporter, as a persistent `ssh -L` tunnel (and sshified's Go http.Transport) would: a fresh channel per
  * request costs a CHANNEL_OPEN round trip plus sshd's TCP connect to the exporter, which made sshscrape 3×
- * slower than a tunnel at one scrape at a time (docs/benchmarks.md).
+ * slower than a tunnel at one scrape at a time (docs/benchmarks.md). The exchange itself is src/proxy/relay.ts.
  */
-import { Agent, type AgentOptions, type ClientRequestArgs } from "node:http";
-import type { Duplex } from "node:stream";
 import type { ClientChannel } from "ssh2";
 
-/** Request options that carry how to open a channel when the agent has no idle one. */
-export interface ChannelRequestArgs extends ClientRequestArgs {
-  openChannel: () => Promise<ClientChannel>;
+interface IdleEntry {
+  channel: ClientChannel;
+  timer: NodeJS.Timeout;
+  /** Removes the idle-time listeners and the timer. */
+  release(): void;
 }
 
-type CreateConnection = (
-  options: ClientRequestArgs,
-  callback: (err: Error | null, socket?: Duplex) => void,
-) => undefined;
-
-/** An agent whose new "sockets" are channels, opened asynchronously (node:http allows a callback). */
-function channelAgent(options: AgentOptions): Agent {
-  const agent = new Agent(options);
-  const create: CreateConnection = (opts, callback) => {
-    (opts as ChannelRequestArgs).openChannel().then(
-      (channel) => callback(null, asSocket(channel)),
-      (err: Error) => callback(err),
-    );
-    return undefined;
-  };
-  (agent as unknown as { createConnection: CreateConnection }).createConnection = create;
-  return agent;
-}
-
-/** One agent per (SSH endpoint, exporter address): idle channels are only reused for the same exporter. */
-export class UpstreamAgents {
-  private readonly agents = new Map<string, Agent>();
+/**
+ * Idle channels to one exporter, most recently used first (LIFO: the channels that stay idle longest time out
+ * and close, so the list shrinks to what the load needs). An idle channel that closes, ends, errs or receives
+ * a byte (nothing may arrive between responses) leaves the list and is closed.
+ */
+export class IdleChannels {
+  private readonly list: IdleEntry[] = [];
 
   constructor(private readonly idleMs: number) {}
 
-  get(key: string): Agent {
-    let agent = this.agents.get(key);
-    if (!agent) {
-      agent = channelAgent({
-        keepAlive: true,
-        // An idle channel holds sshd's connection to the exporter open; close it after proxy.idleTimeout
-        // (sooner if the exporter's Keep-Alive header says so, which Node's Agent honours).
-        timeout: this.idleMs,
-        scheduling: "lifo",
-      });
-      this.agents.set(key, agent);
+  /** The most recently used idle channel, or undefined. */
+  take(): ClientChannel | undefined {
+    const entry = this.list.pop();
+    entry?.release();
+    return entry?.channel;
+  }
+
+  /**
+   * Keeps a channel whose last response ended cleanly for the next request, for `proxy.idleTimeout` or less
+   * if the exporter's `Keep-Alive: timeout=N` says so (a second early, as node:http's Agent does).
+   */
+  put(channel: ClientChannel, keepAliveHintMs?: number): void {
+    const ms = keepAliveHintMs !== undefined ? Math.min(this.idleMs, keepAliveHintMs) : this.idleMs;
+    if (ms <= 0) {
+      channel.close();
+      return;
     }
-    return agent;
+    const drop = () => {
+      const i = this.list.indexOf(entry);
+      if (i >= 0) this.list.splice(i, 1);
+      entry.release();
+      channel.close();
+    };
+    const onError = () => drop();
+    const entry: IdleEntry = {
+      channel,
+      timer: setTimeout(drop, ms).unref(),
+      release: () => {
+        clearTimeout(entry.timer);
+        channel.off("data", drop);
+        channel.off("end", drop);
+        channel.off("close", drop);
+        channel.off("error", onError);
+      },
+    };
+    channel.on("data", drop);
+    channel.on("end", drop);
+    channel.on("close", drop);
+    channel.on("error", onError);
+    this.list.push(entry);
+  }
+
+  get size(): number {
+    return this.list.length;
   }
 
   /** Closes every idle channel (shutdown). */
   destroy(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const entry of this.list.splice(0)) {
+      entry.release();
+      entry.channel.close();
+    }
   }
 }
 
-/** Makes an ssh2 channel usable as the socket of an http.ClientRequest (as ssh2's own HTTPAgent does). */
-function asSocket(channel: ClientChannel): Duplex {
-  const ch = channel as unknown as Record<string, unknown> & ClientChannel;
-  let timer: NodeJS.Timeout | undefined;
-  const self = () => channel;
-  ch.setKeepAlive = self;
-  ch.setNoDelay = self;
-  ch.ref = self;
-  ch.unref = self;
-  // The agent arms this when the channel goes idle and destroys the channel on 'timeout' if it is still idle.
-  ch.setTimeout = (ms: number) => {
-    clearTimeout(timer);
-    timer = ms > 0 ? setTimeout(() => channel.emit("timeout"), ms).unref() : undefined;
-    return channel;
-  };
-  channel.once("close", () => {
-    clearTimeout(timer);
-    // On a connection that died, ssh2 closes the channel without ending its writable side, and node:http's
-    // agent keeps a closed-but-writable socket in its idle list (removeSocket): mark it unwritable first.
-    (channel as { writable: boolean }).writable = false;
-  });
-  ch.destroySoon = channel.destroy.bind(channel);
-  return channel;
+/** One idle list per (SSH endpoint, exporter address): idle channels are only reused for the same exporter. */
+export class UpstreamAgents {
+  private readonly lists = new Map<string, IdleChannels>();
+
+  constructor(private readonly idleMs: number) {}
+
+  get(key: string): IdleChannels {
+    let list = this.lists.get(key);
+    if (!list) {
+      list = new IdleChannels(this.idleMs);
+      this.lists.set(key, list);
+    }
+    return list;
+  }
+
+  /** Closes every idle channel (shutdown). */
+  destroy(): void {
+    for (const list of this.lists.values()) list.destroy();
+    this.lists.clear();
+  }
 }

@@ -1,0 +1,298 @@
+/**
+ * One HTTP exchange with an exporter over a direct-tcpip channel, without node:http's client: the request
+ * head is written here, and the response's bytes are passed to the client's ServerResponse as they arrive,
+ * after reading only the framing that says where the response ends (src/proxy/response-reader.ts).
+ *
+ * node:http's client (ClientRequest, Agent, IncomingMessage, a second HTTP parser) cost about a fifth of the
+ * proxy's CPU per scrape (docs/benchmarks.md, "The relay").
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ClientChannel } from "ssh2";
+import type { Deadline } from "./deadline.js";
+import {
+  ClientGoneError,
+  ProxyError,
+  ResponseTooLargeError,
+  SshConnectionLostError,
+  TimeoutError,
+  UpstreamError,
+} from "./errors.js";
+import { endToEndHeaders } from "./hop-by-hop.js";
+import { MalformedResponseError, type ResponseHead, ResponseReader } from "./response-reader.js";
+import type { IdleChannels } from "./upstream.js";
+
+/** Where an exchange gets its channel: an idle one, or a fresh one from the pool. */
+export interface Upstream {
+  idle: IdleChannels;
+  openChannel: () => Promise<ClientChannel>;
+  connectionLost: (channel: ClientChannel) => boolean;
+  connectionName: (channel: ClientChannel) => string | undefined;
+}
+
+/** Whether a request's client went away, and what its exchange does then. */
+export interface ClientSide {
+  gone: boolean;
+  onGone?: (() => void) | undefined;
+}
+
+/** Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods). */
+function replayable(req: IncomingMessage): boolean {
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  return !hasBody(req);
+}
+
+/** Whether node:http's parser framed a body for this request (Transfer-Encoding, or a non-zero length). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/**
+ * The request head as sent to the exporter: the client's end-to-end headers in their order, and the body's
+ * framing stated here from what node:http's parser used to read the body (never taken from the client's
+ * headers, so a client cannot make the exporter frame it differently). A body of unknown length is sent chunked.
+ */
+function requestHead(
+  req: IncomingMessage,
+  path: string,
+  hostHeader: string,
+): { head: Buffer; chunked: boolean } {
+  const headers = endToEndHeaders(req.rawHeaders);
+  let text = `${req.method} ${path} HTTP/1.1\r\n`;
+  let host = false;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i] as string;
+    const lower = name.toLowerCase();
+    if (lower === "content-length") continue;
+    if (lower === "host") host = true;
+    text += `${name}: ${headers[i + 1]}\r\n`;
+  }
+  if (!host) text += `Host: ${hostHeader}\r\n`;
+  let chunked = false;
+  if (req.headers["transfer-encoding"] !== undefined) {
+    text += "Transfer-Encoding: chunked\r\n";
+    chunked = true;
+  } else if (hasBody(req)) text += `Content-Length: ${req.headers["content-length"]}\r\n`;
+  return { head: Buffer.from(`${text}\r\n`, "latin1"), chunked };
+}
+
+/**
+ * Sends the request over an idle channel (or a fresh one), streams the response to `res`, and resolves once
+ * the client has the whole response; a channel whose response ended cleanly goes back to the idle list.
+ * Rejects with a ProxyError; after the response head was sent, the caller destroys `res` (a silently short
+ * body would be parsed as a complete scrape).
+ */
+export function exchange(
+  req: IncomingMessage,
+  res: ServerResponse,
+  via: Upstream,
+  target: string,
+  path: string,
+  deadline: Deadline,
+  client: ClientSide,
+  maxBytes: number | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const canReplay = replayable(req);
+    const { head: requestBytes, chunked } = requestHead(req, path, target);
+    const isHead = req.method === "HEAD";
+    let channel: ClientChannel | undefined;
+    let detach: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    let requestSent = false;
+
+    const finish = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.onGone = undefined;
+      detach?.();
+      if (err) {
+        // A half-read response must never be reused: the channel goes.
+        channel?.destroy();
+        reject(err);
+      } else resolve();
+    };
+    client.onGone = () => finish(new ClientGoneError());
+
+    const armTimer = () => {
+      if (timer !== undefined) return;
+      const budget = deadline.remaining();
+      timer = setTimeout(
+        () =>
+          finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
+        budget,
+      );
+    };
+
+    const use = (ch: ClientChannel, reused: boolean) => {
+      channel = ch;
+      armTimer();
+      let responded = false;
+      let failed = false;
+      let bodyBytes = 0;
+      let finalHead: ResponseHead | undefined;
+      const reader = new ResponseReader(
+        {
+          head: (h: ResponseHead) => {
+            responded = true;
+            finalHead = h;
+            if (maxBytes !== undefined && h.contentLength !== undefined && h.contentLength > maxBytes) {
+              finish(new ResponseTooLargeError(target, maxBytes));
+              return false;
+            }
+            res.sendDate = false;
+            const headers = endToEndHeaders(h.rawHeaders);
+            if (h.reason) res.writeHead(h.status, h.reason, headers);
+            else res.writeHead(h.status, headers);
+            return true;
+          },
+          body: (bytes: Buffer) => {
+            bodyBytes += bytes.length;
+            // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
+            // the chunk that crosses the limit is never forwarded.
+            if (maxBytes !== undefined && bodyBytes > maxBytes) {
+              res.destroy();
+              finish(new ResponseTooLargeError(target, maxBytes));
+              return false;
+            }
+            if (!res.write(bytes)) {
+              ch.pause();
+              res.once("drain", onDrain);
+            }
+            return true;
+          },
+        },
+        isHead,
+      );
+
+      const onDrain = () => ch.resume();
+      const complete = (leftover: number) => {
+        detach?.();
+        detach = undefined;
+        channel = undefined;
+        // Reused only when the response ended where its framing said, nothing followed it, the exporter did not
+        // ask to close, and the request was sent completely.
+        if (finalHead?.keepAlive && leftover === 0 && requestSent && !reader.closeDelimited) {
+          ch.resume();
+          via.idle.put(ch, finalHead.keepAliveHintMs);
+        } else ch.close();
+        res.once("finish", () => finish());
+        res.end();
+      };
+      const onData = (data: Buffer) => {
+        let leftover: number;
+        try {
+          leftover = reader.push(data);
+        } catch (e) {
+          finish(e instanceof MalformedResponseError ? new UpstreamError(target, e) : e);
+          return;
+        }
+        if (leftover >= 0 && !settled && reader.done) complete(leftover);
+      };
+
+      const fail = (err: Error) => {
+        if (settled || failed) return;
+        failed = true;
+        detach?.();
+        detach = undefined;
+        // ssh2 closes a dead connection's channels before it marks the connection closed: look a turn later.
+        setImmediate(() => {
+          if (settled) return;
+          const lost = via.connectionLost(ch);
+          // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send
+          // once more on a fresh channel rather than fail the scrape. Not when the SSH connection itself died:
+          // reconnecting at once would hit a server that is restarting and put the host into backoff.
+          if (!responded && reused && canReplay && !lost && reader.untouched) {
+            ch.destroy();
+            channel = undefined;
+            fresh();
+            return;
+          }
+          if (lost) finish(new SshConnectionLostError(via.connectionName(ch) ?? "?", target, err));
+          else finish(new UpstreamError(target, err));
+        });
+      };
+      const onEnd = () => {
+        if (reader.closeDelimited) {
+          complete(0);
+          return;
+        }
+        fail(
+          new Error(
+            responded ? "the response closed before its end" : "the channel closed before a response",
+          ),
+        );
+      };
+      const onClose = () => onEnd();
+      const onError = (err: Error) => fail(err);
+      ch.on("data", onData);
+      ch.on("end", onEnd);
+      ch.on("close", onClose);
+      ch.on("error", onError);
+      detach = () => {
+        ch.off("data", onData);
+        ch.off("end", onEnd);
+        ch.off("close", onClose);
+        ch.off("error", onError);
+        res.off("drain", onDrain);
+      };
+
+      ch.write(requestBytes);
+      if (canReplay) {
+        requestSent = true;
+        req.resume();
+      } else
+        sendBody(
+          req,
+          ch,
+          chunked,
+          () => {
+            requestSent = true;
+          },
+          (err) => finish(new UpstreamError(target, err)),
+        );
+    };
+
+    const fresh = () => {
+      via.openChannel().then(
+        (ch) => {
+          // The client went away while the channel was being opened: keep the clean channel for the next one.
+          if (settled) via.idle.put(ch);
+          else use(ch, false);
+        },
+        (err: unknown) => finish(err instanceof ProxyError ? err : new UpstreamError(target, err)),
+      );
+    };
+
+    const idle = via.idle.take();
+    if (idle) use(idle, true);
+    else fresh();
+  });
+}
+
+/** Streams a request body to the channel with backpressure, chunk-encoded when its length is unknown. */
+function sendBody(
+  req: IncomingMessage,
+  ch: ClientChannel,
+  chunked: boolean,
+  done: () => void,
+  failed: (err: Error) => void,
+): void {
+  req.on("data", (chunk: Buffer) => {
+    if (chunk.length === 0) return; // a zero-size chunk would end a chunked body
+    const ok = chunked
+      ? ch.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]))
+      : ch.write(chunk);
+    if (!ok) {
+      req.pause();
+      ch.once("drain", () => req.resume());
+    }
+  });
+  req.once("end", () => {
+    if (chunked) ch.write("0\r\n\r\n");
+    done();
+  });
+  req.once("error", failed);
+}
