@@ -11,6 +11,7 @@ import type { ClientChannel } from "ssh2";
 import type { Deadline } from "./deadline.js";
 import {
   ClientGoneError,
+  MalformedRequestError,
   ProxyError,
   ResponseTooLargeError,
   SshConnectionLostError,
@@ -92,6 +93,10 @@ export function exchange(
   client: ClientSide,
   maxBytes: number | undefined,
 ): Promise<void> {
+  // GET and HEAD never carry a body here (RFC 9110 §9.3.1: no defined meaning; a body an exporter ignores
+  // would be parsed as the next request on the reused channel). Refused before a byte is sent.
+  if ((req.method === "GET" || req.method === "HEAD") && hasBody(req))
+    return Promise.reject(new MalformedRequestError(`${req.method} with a body`));
   return new Promise<void>((resolve, reject) => {
     const canReplay = replayable(req);
     const { head: requestBytes, chunked } = requestHead(req, path, target);
