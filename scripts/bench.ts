@@ -39,6 +39,7 @@ const { values: flags } = parseArgs({
     soak: { type: "string" },
     "proxy-node-args": { type: "string" },
     "proxy-b": { type: "string" },
+    "proxy-b-node-args": { type: "string" },
     "plain-tunnel": { type: "boolean", default: false },
     "no-netns": { type: "boolean", default: false },
     "in-netns": { type: "boolean", default: false },
@@ -54,6 +55,8 @@ if (flags.help) {
   --proxy-node-args="ARGS"  extra node options for the proxy process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --proxy-b PATH      a second sshscrape build (PATH = its bin/run.js, e.g. a worktree of main) measured as path
                       "sshscrape-B" in the same rounds: a same-run A/B of two versions of the proxy
+  --proxy-b-node-args="ARGS"  node options for sshscrape-B only (default: those of --proxy-node-args); with
+                      --proxy-b bin/run.js, an A/B of node or V8 flags on the same build
   --plain-tunnel      also measure the old baseline, \`ssh -N -L\` with OpenSSH's default cipher, as "tunnel-N"
   --no-netns          skip the second comparison inside a network namespace with loopback MTU 1500`);
   process.exit(0);
@@ -213,9 +216,13 @@ interface Setup {
 }
 
 /** The proxy as users run it (`node bin/run.js proxy --config … --listen …`), from the given build. */
-async function startProxy(bin: string, config: string): Promise<{ proc: Started; port: number }> {
+async function startProxy(
+  bin: string,
+  config: string,
+  nodeArgText = flags["proxy-node-args"],
+): Promise<{ proc: Started; port: number }> {
   const port = await freePort();
-  const nodeArgs = flags["proxy-node-args"]?.split(/\s+/).filter(Boolean) ?? [];
+  const nodeArgs = nodeArgText?.split(/\s+/).filter(Boolean) ?? [];
   const proc = start(process.execPath, [
     ...nodeArgs,
     bin,
@@ -297,7 +304,9 @@ async function setUp(): Promise<Setup> {
   );
 
   const proxy = await startProxy(BIN, config);
-  const proxyB = flags["proxy-b"] ? await startProxy(flags["proxy-b"], config) : undefined;
+  const proxyB = flags["proxy-b"]
+    ? await startProxy(flags["proxy-b"], config, flags["proxy-b-node-args"] ?? flags["proxy-node-args"])
+    : undefined;
 
   // The baseline: what a user without sshscrape runs, one persistent OpenSSH tunnel per exporter, at its best.
   // - With a tty session (`-tt … sleep`), not `-N`: sshd turns Nagle's algorithm off (TCP_NODELAY) on its
@@ -481,7 +490,7 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
   out.push(
     `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved; ` +
       `tunnel: \`ssh -tt -c ${s.tunnelCipher} -L …\`${flags["plain-tunnel"] ? "; tunnel-N: `ssh -N -L …` with OpenSSH's defaults" : ""}` +
-      `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}` : ""}.`,
+      `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}${flags["proxy-b-node-args"] ? ` with node ${flags["proxy-b-node-args"]}` : ""}` : ""}.`,
     "",
   );
   out.push(
