@@ -114,8 +114,10 @@ export function exchange(
       client.onGone = undefined;
       detach?.();
       if (err) {
-        // A half-read response must never be reused: the channel goes.
+        // A half-read response must never be reused: the channel goes. ssh2 emits a channel's 'close' only after
+        // its 'end', which a paused channel (backpressure) with unread data never reaches: drain it.
         channel?.destroy();
+        channel?.resume();
         reject(err);
       } else resolve();
     };
@@ -182,7 +184,10 @@ export function exchange(
         if (finalHead?.keepAlive && leftover === 0 && requestSent && !reader.closeDelimited) {
           ch.resume();
           via.idle.put(ch, finalHead.keepAliveHintMs);
-        } else ch.close();
+        } else {
+          ch.close();
+          ch.resume(); // drain anything left, or ssh2 never emits 'close' (see finish)
+        }
         res.once("finish", () => finish());
         res.end();
       };

@@ -2,10 +2,11 @@
  * The response relay (src/proxy/relay.ts) against real OpenSSH sshd and a raw-socket exporter that answers with
  * exactly the bytes each test chooses, so framing the relay must pass, decode or refuse can be sent as is.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
-import { memoryLogger, runtimeFor, viaProxy } from "../helpers/proxy.js";
+import { waitFor } from "../helpers/processes.js";
+import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -23,6 +24,7 @@ beforeAll(async () => {
   exporter = createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {}); // EPIPE when the proxy closes a channel mid-body, as these tests make it
     let buf = "";
     socket.on("data", (d) => {
       buf += d.toString("latin1");
@@ -30,7 +32,16 @@ beforeAll(async () => {
         seen.push(buf.slice(0, buf.indexOf("\r\n")));
         buf = buf.slice(end + 4);
         const text = answer(seen.length);
-        if (text.endsWith("<close>")) socket.end(text.slice(0, -"<close>".length), "latin1");
+        if (text === "<endless>") {
+          // A body that never ends, written as fast as the channel takes it.
+          const chunk = Buffer.alloc(64 * 1024, "x");
+          socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+          const more = () => {
+            while (!socket.destroyed && socket.write(`10000\r\n${chunk}\r\n`));
+          };
+          socket.on("drain", more);
+          more();
+        } else if (text.endsWith("<close>")) socket.end(text.slice(0, -"<close>".length), "latin1");
         else socket.write(text, "latin1");
       }
     });
@@ -118,5 +129,21 @@ describe("response relay", () => {
     expect(head.headers["content-length"]).toBe("4");
     expect(head.body.length).toBe(0);
     expect(seen.at(-1)).toBe("HEAD /metrics HTTP/1.1");
+  });
+
+  it("closes the channel of a client that went away while the response was held up by backpressure", async () => {
+    answer = () => "<endless>";
+    const channels = async () =>
+      metricValue(await fetch(`${proxy.url}/metrics`).then((r) => r.text()), "sshscrape_ssh_channels");
+    // A client that sends the request and never reads: the proxy's writes fill its socket, the channel pauses.
+    const client = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    client.write(`GET ${url()} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    client.pause();
+    await waitFor("the exporter to be streaming", () => seen.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const streaming = await channels();
+    client.destroy();
+    // ssh2 emits a channel's 'close' only after its readable side ended: a paused channel never got there.
+    await waitFor("the channel to close", async () => (await channels()) === streaming - 1, 5_000);
   });
 });
