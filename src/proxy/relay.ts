@@ -216,6 +216,7 @@ export function exchange(
           // reconnecting at once would hit a server that is restarting and put the host into backoff.
           if (!responded && reused && canReplay && !lost && reader.untouched) {
             ch.destroy();
+            ch.resume();
             channel = undefined;
             fresh();
             return;

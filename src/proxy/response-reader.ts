@@ -48,7 +48,8 @@ enum State {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
+// reason-phrase = *( HTAB / SP / VCHAR / obs-text ) (RFC 9112 §4): node:http would refuse to send anything else.
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const HEX = /^[0-9A-Fa-f]{1,8}$/;
 // Field values: visible characters, space and tab, obs-text (RFC 9110 §5.5); no CR, LF or NUL.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
