@@ -1,35 +1,33 @@
 /**
  * The HTTP side: a node:http server that routes every absolute-form request by its own target (Prometheus
  * sends requests for many targets over one keep-alive connection), tunnels CONNECT for `scheme: https`
- * targets, and serves its own /metrics, /healthz, /readyz and /targets in origin form.
+ * targets, and serves its own endpoints in origin form (admin.ts). Every proxied request passes the prologue
+ * (prologue.ts) first; failures are answered by error-writers.ts and recorded by request-log.ts.
  */
-import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
 import { joinHostPort } from "../config/index.js";
+import { serveAdmin } from "./admin.js";
 import type { Allowlist } from "./allowlist.js";
-import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
+import type { Credentials } from "./auth.js";
+import { sendError, writeRawError } from "./error-writers.js";
 import {
   asProxyError,
   ClientGoneError,
   HeadersTooLargeError,
   MalformedRequestError,
-  MethodNotAllowedError,
-  NotAllowedError,
-  NotAProxyRequestError,
-  ProxyAuthRequiredError,
-  ProxyError,
   RequestHeadersTimeoutError,
 } from "./errors.js";
-import { type ProxyMetrics, serveMetrics } from "./metrics.js";
+import { type ClientSide, exchange, type Upstream } from "./exchange.js";
+import type { ProxyMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
+import { admitConnect, admitRequest, type Progress } from "./prologue.js";
 import type { Readiness } from "./readiness.js";
-import { type ClientSide, exchange, type Upstream } from "./relay.js";
-import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
-import { endpointName, type ProxyRuntime, routeFor } from "./settings.js";
+import { RequestLog } from "./request-log.js";
+import { endpointName, type ProxyRuntime } from "./settings.js";
 import { UpstreamAgents } from "./upstream.js";
 
 /** node:http's default; a larger header block is answered 431 by the parser. */
@@ -37,7 +35,7 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
  * Time a client gets to send a complete header block. Prometheus writes its request in one go; a client that
- * trickles headers (slowloris, issue 6 row 7) would otherwise hold a socket for Node's default 60 s.
+ * trickles headers (slowloris) would otherwise hold a socket for Node's default 60 s.
  */
 export const HEADERS_TIMEOUT_MS = 10_000;
 
@@ -45,7 +43,7 @@ export interface ServerDeps {
   runtime: () => ProxyRuntime;
   allowlist: () => Allowlist;
   /** Current proxy credentials, or undefined when proxy auth is off. */
-  credentials: () => { username: string; password: string } | undefined;
+  credentials: () => Credentials | undefined;
   /** For /readyz; always ready when omitted. */
   readiness?: Readiness;
   pool: SshPool;
@@ -59,45 +57,22 @@ export interface ProxyServer {
   active(): number;
   /** Destroys every open tunnel and idle upstream channel (after the grace period). */
   destroyTunnels(): void;
+  /** Writes the summaries of rate-limited log lines still pending (at shutdown). */
+  flushLog(): void;
 }
-
-const PROXIED_METHODS = new Set(["GET", "HEAD", "POST"]);
 
 export function createProxyServer(deps: ServerDeps): ProxyServer {
   const { metrics, logger, pool } = deps;
   let active = 0;
   const tunnels = new Set<Duplex>();
   const agents = new UpstreamAgents(deps.runtime().timeouts.idle);
-
-  const record = (target: string, status: number, started: number, err?: ProxyError) => {
-    metrics.requests.inc({ target, code: String(status) });
-    metrics.duration.observe({ target }, (performance.now() - started) / 1000);
-    if (!err) return;
-    metrics.errors.inc({ type: err.code });
-    const cause = err.cause instanceof Error ? err.cause.message : undefined;
-    const fields = { target, status, phase: err.phase, code: err.code, error: err.message, cause };
-    if (err instanceof ClientGoneError) logger.debug(fields, "client went away");
-    else if (err.code.startsWith("HOST_KEY_")) logger.error(fields, "request failed");
-    else logger.warn(fields, "request failed");
-  };
-
-  /** Proxy-Authorization: Basic (RFC 9110 §11.7.1, RFC 7617); compared in constant time. */
-  const checkAuth = (req: IncomingMessage) => {
-    const creds = deps.credentials();
-    if (!creds) return;
-    const header = req.headers["proxy-authorization"];
-    if (!header) throw new ProxyAuthRequiredError(false);
-    const m = /^Basic\s+(\S+)\s*$/i.exec(header);
-    const given = Buffer.from(m ? Buffer.from(m[1] as string, "base64").toString("utf8") : "");
-    const expected = Buffer.from(`${creds.username}:${creds.password}`);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected))
-      throw new ProxyAuthRequiredError(true);
-  };
-
-  const checkAllowed = (host: string, port: number) => {
-    const target = joinHostPort(host, port);
-    if (!deps.allowlist().allows(host, port)) throw new NotAllowedError(target);
-    return target;
+  const log = new RequestLog(metrics, logger);
+  const admin = {
+    mode: () => deps.runtime().mode,
+    credentials: deps.credentials,
+    readiness: deps.readiness,
+    hosts: () => pool.state(),
+    metrics,
   };
 
   const server = createServer({
@@ -115,47 +90,15 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     active++;
     res.once("close", () => active--);
     if (req.url?.startsWith("/")) {
-      serveOwn(req, res);
+      serveAdmin(admin, req, res);
       return;
     }
     void proxyRequest(req, res);
   });
 
-  const serveOwn = (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
-      res.end(req.method === "HEAD" ? undefined : body);
-    };
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      const err = new MethodNotAllowedError(req.method ?? "?");
-      send(err.status, "text/plain; charset=utf-8", `${err.message}\n`);
-      return;
-    }
-    if (path === "/healthz") return send(200, "text/plain; charset=utf-8", "ok\n");
-    if (path === "/readyz") {
-      const r = deps.readiness;
-      return send(r && !r.ready ? 503 : 200, "text/plain; charset=utf-8", `${r?.describe() ?? "ready"}\n`);
-    }
-    if (path === "/targets") {
-      const rt = deps.runtime();
-      return send(
-        200,
-        "application/json",
-        `${JSON.stringify({ mode: rt.mode, source: rt.source, hosts: pool.state() }, null, 2)}\n`,
-      );
-    }
-    if (path === "/metrics") {
-      serveMetrics(metrics, res, req.method === "HEAD");
-      return;
-    }
-    const err = new NotAProxyRequestError(path ?? "/");
-    send(err.status, "text/plain; charset=utf-8", `${err.message}\n`);
-  };
-
   const proxyRequest = async (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
-    let label = "other";
+    const progress: Progress = { label: "other" };
     // A client that disconnects aborts its exchange and any channel being opened for it: nobody would read the
     // answer. The AbortController only exists when a fresh channel is opened: almost every scrape reuses an
     // idle one, and a controller per scrape (an EventTarget with its listeners) cost ~15 µs each time.
@@ -173,28 +116,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       return abort.signal;
     };
     try {
-      if (!PROXIED_METHODS.has(req.method ?? "")) throw new MethodNotAllowedError(req.method ?? "?");
-      checkAuth(req);
-      const target = parseAbsoluteTarget(req.url ?? "");
-      label = checkAllowed(target.host, target.port);
-      const rt = deps.runtime();
-      const route = routeFor(rt, target.host);
-      const deadline = Deadline.forRequest(
-        req.headers[SCRAPE_TIMEOUT_HEADER],
-        rt.timeouts.margin,
-        rt.timeouts.request,
-      );
+      const a = admitRequest(req, deps, progress);
       const upstream: Upstream = {
-        idle: agents.get(`${endpointName(route.ssh)} ${joinHostPort(route.remoteAddress, target.port)}`),
-        openChannel: () => pool.openChannel(route.ssh, route.remoteAddress, target.port, deadline, signal()),
+        idle: agents.get(`${endpointName(a.route.ssh)} ${joinHostPort(a.route.remoteAddress, a.port)}`),
+        openChannel: () => pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, signal()),
         connectionLost: (channel) => pool.connectionLost(channel),
         connectionName: (channel) => pool.connectionName(channel),
       };
-      await exchange(req, res, upstream, label, target.path, deadline, client, rt.maxResponseBytes);
-      record(label, res.statusCode, started);
+      const maxBytes = deps.runtime().maxResponseBytes;
+      await exchange(req, res, a.plan, upstream, a.label, a.path, a.deadline, client, maxBytes);
+      log.record(a.label, res.statusCode, started);
     } catch (e) {
       const err = client.gone ? new ClientGoneError() : asProxyError(e);
-      record(label, res.headersSent ? res.statusCode : err.status, started, err);
+      log.record(progress.label, res.headersSent ? res.statusCode : err.status, started, err);
       sendError(res, err);
     }
   };
@@ -219,31 +153,28 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   const tunnel = async (req: IncomingMessage, socket: Duplex, head: Buffer, established: () => void) => {
     const started = performance.now();
-    let label = "other";
+    const progress: Progress = { label: "other" };
     const abort = new AbortController();
     socket.on("error", (err) =>
-      logger.debug({ target: label, cause: err.message }, "tunnel client socket error"),
+      logger.debug({ target: progress.label, cause: err.message }, "tunnel client socket error"),
     );
     socket.once("close", () => abort.abort(new ClientGoneError()));
     try {
-      checkAuth(req);
-      const { host, port } = parseConnectTarget(req.url ?? "");
-      label = checkAllowed(host, port);
-      const rt = deps.runtime();
-      const route = routeFor(rt, host);
-      const deadline = Deadline.forRequest(
-        req.headers[SCRAPE_TIMEOUT_HEADER],
-        rt.timeouts.margin,
-        rt.timeouts.request,
+      const a = admitConnect(req, deps, progress);
+      const channel = await pool.openChannel(
+        a.route.ssh,
+        a.route.remoteAddress,
+        a.port,
+        a.deadline,
+        abort.signal,
       );
-      const channel = await pool.openChannel(route.ssh, route.remoteAddress, port, deadline, abort.signal);
       if (abort.signal.aborted) {
         channel.close();
         throw abort.signal.reason;
       }
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length) channel.write(head);
-      record(label, 200, started);
+      log.record(a.label, 200, started);
       established();
       const onEnd = (err: Error | null | undefined) => {
         if (err && !socket.destroyed) socket.destroy();
@@ -253,7 +184,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       pipeline(channel, socket, onEnd);
     } catch (e) {
       const err = abort.signal.aborted ? new ClientGoneError() : asProxyError(e);
-      record(label, err.status, started, err);
+      log.record(progress.label, err.status, started, err);
       writeRawError(socket, err);
     }
   };
@@ -277,9 +208,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
           ? new RequestHeadersTimeoutError(HEADERS_TIMEOUT_MS)
           : new MalformedRequestError(err.code ?? err.message);
-    metrics.errors.inc({ type: e.code });
     metrics.requests.inc({ target: "other", code: String(e.status) });
-    logger.warn({ status: e.status, code: e.code, error: e.message }, "request failed");
+    log.failed("other", e.status, e);
     writeRawError(socket, e);
   });
 
@@ -290,54 +220,6 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       for (const t of tunnels) t.destroy();
       agents.destroy();
     },
+    flushLog: () => log.close(),
   };
 }
-
-/** Answers with the error's status and a one-line plain-text body; after the headers, fails the response. */
-function sendError(res: ServerResponse, err: ProxyError): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const body = `${err.message}\n`;
-  const headers: Record<string, string | number> = {
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "x-sshscrape-error": err.code,
-  };
-  if (err.status === 407) headers["proxy-authenticate"] = 'Basic realm="sshscrape"';
-  res.writeHead(err.status, headers);
-  res.end(body);
-}
-
-const REASONS: Record<number, string> = {
-  400: "Bad Request",
-  403: "Forbidden",
-  405: "Method Not Allowed",
-  407: "Proxy Authentication Required",
-  408: "Request Timeout",
-  414: "URI Too Long",
-  431: "Request Header Fields Too Large",
-  499: "Client Closed Request",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
-
-/** For CONNECT and parser errors, where there is no ServerResponse: the same answer, written by hand. */
-function writeRawError(socket: Duplex, err: ProxyError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = `${err.message}\n`;
-  const extra = err.status === 407 ? 'Proxy-Authenticate: Basic realm="sshscrape"\r\n' : "";
-  socket.end(
-    `HTTP/1.1 ${err.status} ${REASONS[err.status] ?? "Error"}\r\n` +
-      "Content-Type: text/plain; charset=utf-8\r\n" +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Sshscrape-Error: ${err.code}\r\n${extra}Connection: close\r\n\r\n${body}`,
-  );
-}
-
-export { ProxyError };

@@ -3,7 +3,7 @@
  * A channel whose response ended cleanly goes back to an idle list and carries the next request to the same
  * exporter, as a persistent `ssh -L` tunnel (and sshified's Go http.Transport) would: a fresh channel per
  * request costs a CHANNEL_OPEN round trip plus sshd's TCP connect to the exporter, which made sshscrape 3×
- * slower than a tunnel at one scrape at a time (docs/benchmarks.md). The exchange itself is src/proxy/relay.ts.
+ * slower than a tunnel at one scrape at a time (docs/benchmarks.md). The exchange itself is src/proxy/exchange.ts.
  */
 import type { ClientChannel } from "ssh2";
 
@@ -21,6 +21,8 @@ interface IdleEntry {
  */
 export class IdleChannels {
   private readonly list: IdleEntry[] = [];
+  /** Exchanges using this exporter right now (holding a channel or opening one). */
+  inFlight = 0;
 
   constructor(private readonly idleMs: number) {}
 
@@ -70,6 +72,11 @@ export class IdleChannels {
     return this.list.length;
   }
 
+  /** No idle channel and no exchange in flight: nothing is lost when the list is dropped. */
+  get unused(): boolean {
+    return this.list.length === 0 && this.inFlight === 0;
+  }
+
   /** Closes every idle channel (shutdown). */
   destroy(): void {
     for (const entry of this.list.splice(0)) {
@@ -79,19 +86,39 @@ export class IdleChannels {
   }
 }
 
-/** One idle list per (SSH endpoint, exporter address): idle channels are only reused for the same exporter. */
+/** Idle lists kept before unused ones are dropped; see UpstreamAgents.get. */
+const LISTS_BEFORE_SWEEP = 256;
+
+/**
+ * One idle list per (SSH endpoint, exporter address): idle channels are only reused for the same exporter.
+ * Clients choose the targets (in sshified mode any port of any known host), so lists that hold no channel and
+ * serve no exchange are dropped once there are many: the map stays proportional to the exporters actually in
+ * use, not to every target ever asked for.
+ */
 export class UpstreamAgents {
   private readonly lists = new Map<string, IdleChannels>();
+  private sweepAt = LISTS_BEFORE_SWEEP;
 
   constructor(private readonly idleMs: number) {}
 
   get(key: string): IdleChannels {
     let list = this.lists.get(key);
     if (!list) {
+      if (this.lists.size >= this.sweepAt) this.sweep();
       list = new IdleChannels(this.idleMs);
       this.lists.set(key, list);
     }
     return list;
+  }
+
+  /** Drops unused lists; the next sweep waits until the map has doubled, so sweeping stays amortised O(1). */
+  private sweep(): void {
+    for (const [key, list] of this.lists) if (list.unused) this.lists.delete(key);
+    this.sweepAt = Math.max(LISTS_BEFORE_SWEEP, this.lists.size * 2);
+  }
+
+  get size(): number {
+    return this.lists.size;
   }
 
   /** Closes every idle channel (shutdown). */

@@ -1,5 +1,5 @@
 /**
- * The response relay (src/proxy/relay.ts) against real OpenSSH sshd and a raw-socket exporter that answers with
+ * The response relay (src/proxy/exchange.ts) against real OpenSSH sshd and a raw-socket exporter that answers with
  * exactly the bytes each test chooses, so framing the relay must pass, decode or refuse can be sent as is.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";

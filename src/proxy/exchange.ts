@@ -1,7 +1,8 @@
 /**
  * One HTTP exchange with an exporter over a direct-tcpip channel, without node:http's client: the request
- * head is written here, and the response's bytes are passed to the client's ServerResponse as they arrive,
- * after reading only the framing that says where the response ends (src/proxy/response-reader.ts).
+ * goes out exactly as the framing decision planned it (framing.ts: header fields, Host and framing header
+ * included), and the response's bytes are passed to the client's ServerResponse as they arrive, after reading
+ * only the framing that says where the response ends (src/proxy/response-reader.ts).
  *
  * node:http's client (ClientRequest, Agent, IncomingMessage, a second HTTP parser) cost about a fifth of the
  * proxy's CPU per scrape (docs/benchmarks.md, "The relay").
@@ -11,13 +12,13 @@ import type { ClientChannel } from "ssh2";
 import type { Deadline } from "./deadline.js";
 import {
   ClientGoneError,
-  MalformedRequestError,
   ProxyError,
   ResponseTooLargeError,
   SshConnectionLostError,
   TimeoutError,
   UpstreamError,
 } from "./errors.js";
+import type { ForwardPlan } from "./framing.js";
 import { endToEndHeaders } from "./hop-by-hop.js";
 import { MalformedResponseError, type ResponseHead, ResponseReader } from "./response-reader.js";
 import type { IdleChannels } from "./upstream.js";
@@ -36,45 +37,12 @@ export interface ClientSide {
   onGone?: (() => void) | undefined;
 }
 
-/** Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods). */
-function replayable(req: IncomingMessage): boolean {
-  if (req.method !== "GET" && req.method !== "HEAD") return false;
-  return !hasBody(req);
-}
-
-/** Whether node:http's parser framed a body for this request (Transfer-Encoding, or a non-zero length). */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
-}
-
-/**
- * The request head as sent to the exporter: the client's end-to-end headers in their order, and the body's
- * framing stated here from what node:http's parser used to read the body (never taken from the client's
- * headers, so a client cannot make the exporter frame it differently). A body of unknown length is sent chunked.
- */
-function requestHead(
-  req: IncomingMessage,
-  path: string,
-  hostHeader: string,
-): { head: Buffer; chunked: boolean } {
-  const headers = endToEndHeaders(req.rawHeaders);
-  let text = `${req.method} ${path} HTTP/1.1\r\n`;
-  let host = false;
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const name = headers[i] as string;
-    const lower = name.toLowerCase();
-    if (lower === "content-length") continue;
-    if (lower === "host") host = true;
-    text += `${name}: ${headers[i + 1]}\r\n`;
-  }
-  if (!host) text += `Host: ${hostHeader}\r\n`;
-  let chunked = false;
-  if (req.headers["transfer-encoding"] !== undefined) {
-    text += "Transfer-Encoding: chunked\r\n";
-    chunked = true;
-  } else if (hasBody(req)) text += `Content-Length: ${req.headers["content-length"]}\r\n`;
-  return { head: Buffer.from(`${text}\r\n`, "latin1"), chunked };
+/** The request head as the framing decision planned it: its header fields, nothing added or dropped. */
+function requestHead(plan: ForwardPlan, path: string): Buffer {
+  let text = `${plan.method} ${path} HTTP/1.1\r\n`;
+  const h = plan.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+  return Buffer.from(`${text}\r\n`, "latin1");
 }
 
 /**
@@ -86,6 +54,7 @@ function requestHead(
 export function exchange(
   req: IncomingMessage,
   res: ServerResponse,
+  plan: ForwardPlan,
   via: Upstream,
   target: string,
   path: string,
@@ -93,23 +62,22 @@ export function exchange(
   client: ClientSide,
   maxBytes: number | undefined,
 ): Promise<void> {
-  // GET and HEAD never carry a body here (RFC 9110 §9.3.1: no defined meaning; a body an exporter ignores
-  // would be parsed as the next request on the reused channel). Refused before a byte is sent.
-  if ((req.method === "GET" || req.method === "HEAD") && hasBody(req))
-    return Promise.reject(new MalformedRequestError(`${req.method} with a body`));
   return new Promise<void>((resolve, reject) => {
-    const canReplay = replayable(req);
-    const { head: requestBytes, chunked } = requestHead(req, path, target);
-    const isHead = req.method === "HEAD";
+    // Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods).
+    const canReplay = plan.body.kind === "none" && (plan.method === "GET" || plan.method === "HEAD");
+    const requestBytes = requestHead(plan, path);
+    const isHead = plan.method === "HEAD";
     let channel: ClientChannel | undefined;
     let detach: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
     let requestSent = false;
 
+    via.idle.inFlight++;
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
+      via.idle.inFlight--;
       clearTimeout(timer);
       client.onGone = undefined;
       detach?.();
@@ -251,14 +219,15 @@ export function exchange(
       };
 
       ch.write(requestBytes);
-      if (canReplay) {
+      if (plan.body.kind === "none") {
+        // Whatever the client still sends is never read as part of this request (framing.ts).
         requestSent = true;
         req.resume();
       } else
         sendBody(
           req,
           ch,
-          chunked,
+          plan.body.kind === "chunked",
           () => {
             requestSent = true;
           },
