@@ -114,6 +114,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   const endpoints = rt.preconnect ? configuredEndpoints(rt) : [];
   const readiness = new Readiness(endpoints.length);
   const metrics = new ProxyMetrics();
+  metrics.readinessFrom(() => readiness.ready);
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,

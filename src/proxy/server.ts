@@ -87,6 +87,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     metrics.duration.observe({ target }, (performance.now() - started) / 1000);
     if (!err) return;
     metrics.errors.inc({ type: err.code });
+    metrics.targetErrors.inc({ target, type: err.code, phase: err.phase });
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
     const fields = { target, status, phase: err.phase, code: err.code, error: err.message, cause };
     if (err instanceof ClientGoneError) logger.debug(fields, "client went away");
