@@ -37,6 +37,9 @@ buildNpmPackage {
       ../cli
       ../src
       (lib.fileset.maybeMissing ../templates)
+      # Shipped beside the proxy (package.json "files"): Prometheus rules and the Grafana dashboard.
+      ../rules
+      ../dashboards
     ];
   };
 
