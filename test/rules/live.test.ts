@@ -1,8 +1,8 @@
 /**
  * The rules and the dashboard against the real thing: a real sshd (five loopback addresses), a real
  * node_exporter, the proxy, and Debian's Prometheus loading rules/sshscrape.rules.yml and scraping the proxy's
- * own /metrics (job "sshscrape") and the exporters through it. Each host is broken in one way the alerts tell
- * apart; the test checks that
+ * own /metrics (job "sshscrape") and the exporters through it. Each host, and three exporters on the healthy
+ * one (hanging, hanging up, port closed), are broken in one way the alerts tell apart; the test checks that
  * - every metric name a rule or a dashboard query reads is in the proxy's real /metrics (or node_exporter's,
  *   or Prometheus' own series), so a rename cannot silently empty a panel or mute an alert;
  * - every recording rule and every dashboard query returns data from these real series;
@@ -59,6 +59,7 @@ function asSent(expr: string): string {
 let sshd: Sshd;
 let node: NodeExporter;
 let hanging: Exporter;
+let hangingUp: Exporter;
 let closedExporterPort: number;
 let closedSshPort: number;
 let proxy: RunningProxy;
@@ -69,6 +70,7 @@ beforeAll(async () => {
   sshd = await startSshd({ addresses: HOSTS });
   node = await startNodeExporter();
   hanging = await startExporter({ handler: () => {} });
+  hangingUp = await startExporter({ handler: (req) => req.socket.destroy() });
   closedExporterPort = await freePort();
   closedSshPort = await freePort("127.0.0.5");
   const strangerKey = join(sshd.dir, "stranger_key");
@@ -84,6 +86,7 @@ beforeAll(async () => {
   const exact = [
     { host: "127.0.0.1", port: node.port },
     { host: "127.0.0.1", port: hanging.port },
+    { host: "127.0.0.1", port: hangingUp.port },
     { host: "127.0.0.1", port: closedExporterPort },
     ...HOSTS.slice(1).map((host) => ({ host, port: node.port })),
   ];
@@ -121,6 +124,7 @@ afterAll(async () => {
   await prometheus?.stop();
   if (!proxyStopped) await proxy?.close(200);
   await hanging?.close();
+  await hangingUp?.close();
   await node?.stop();
   await sshd?.stop();
 });
