@@ -442,6 +442,13 @@ in
       };
     };
 
+    # docs/alerting.md: the rules read the proxy's own series, so they come with the job that scrapes them.
+    alertRules.enable = mkEnableOption ''
+      sshscrape's Prometheus alerting and recording rules (the package's `rules/sshscrape.rules.yml`, added to
+      `services.prometheus.ruleFiles`) and the job `sshscrape` in `services.prometheus.scrapeConfigs` that
+      scrapes the proxy's own `/metrics`, which the rules read
+    '';
+
     settings = mkOption {
       type = json.type;
       default = { };
@@ -465,6 +472,10 @@ in
         {
           assertion = cfg.targets != { };
           message = "services.sshscrape.targets is empty: add at least one target to scrape.";
+        }
+        {
+          assertion = cfg.alertRules.enable && cfg.scrapeConfigs.enable -> !(lib.elem "sshscrape" jobNames);
+          message = "services.sshscrape.alertRules.enable adds the Prometheus job \"sshscrape\" for the proxy's own metrics, and an exporter of services.sshscrape.targets is named \"sshscrape\" too: rename that exporter.";
         }
       ]
       ++ lib.concatMap (
@@ -511,7 +522,13 @@ in
 
     services.openssh.knownHosts = mkIf cfg.knownHosts.enable (lib.listToAttrs knownHostEntries);
 
-    services.prometheus.scrapeConfigs = mkIf cfg.scrapeConfigs.enable (map scrapeConfig jobNames);
+    services.prometheus.scrapeConfigs =
+      lib.optionals cfg.scrapeConfigs.enable (map scrapeConfig jobNames)
+      ++ lib.optional cfg.alertRules.enable {
+        job_name = "sshscrape";
+        static_configs = [ { targets = [ (joinHostPort cfg.listenAddress cfg.port) ]; } ];
+      };
+    services.prometheus.ruleFiles = mkIf cfg.alertRules.enable [ ../rules/sshscrape.rules.yml ];
 
     systemd.services.${unitName} = {
       description = "sshscrape: Prometheus forward proxy over SSH";

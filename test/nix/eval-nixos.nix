@@ -111,6 +111,7 @@ walk {
     else
       builtins.readFile c.environment.etc."ssh/ssh_known_hosts".source;
   scrapeConfigs = c.services.prometheus.scrapeConfigs;
+  ruleFiles = c.services.prometheus.ruleFiles;
   nodeExporter = c.services.prometheus.exporters.node;
   sshdExtraConfig = c.services.openssh.extraConfig;
   sops = c.sops.secrets;

@@ -174,6 +174,7 @@ in
       listenAddress = opt types.str "0.0.0.0";
       globalConfig = opt types.attrs { };
       scrapeConfigs = opt (types.listOf (types.submodule scrapeConfigModule)) [ ];
+      ruleFiles = opt (types.listOf types.path) [ ];
       exporters.node = {
         enable = bool;
         port = opt types.port 9100;

@@ -1,0 +1,104 @@
+/**
+ * services.sshscrape.alertRules.enable (nix/module.nix) under the NixOS-typed test stubs
+ * (test/nix/eval-nixos.nix): it adds the shipped rules file to services.prometheus.ruleFiles and the job that
+ * scrapes the proxy's own /metrics. What the evaluation yields is handed to the real consumers: promtool
+ * check config (which checks the rule files it names) and Prometheus itself, which must load every group.
+ * Not covered: NixOS' build-time `promtool check rules` wrapper around each file (the stubs do not build).
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { startPrometheus } from "../helpers/prometheus.js";
+import { nixEvalJson, nixValue, repoRoot, run } from "../nix/nix.js";
+import { RULES_FILE } from "./rules-file.js";
+
+interface Evaluated {
+  failedAssertions: string[];
+  scrapeConfigs: Array<Record<string, unknown>>;
+  ruleFiles: string[];
+}
+
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkzuR4kq1X6nM0J4fVbqE6kq9S3rLJ0mGkA0gJfWl7m";
+
+function evaluate(sshscrape: Record<string, unknown>): Evaluated {
+  const options = {
+    enable: true,
+    ssh: { keyFile: "/run/secrets/sshscrape-ssh-key" },
+    targets: { "web1.example.org": { hostKeys: [HOST_KEY], exporters: { node: { port: 9100 } } } },
+    ...sshscrape,
+  };
+  return nixEvalJson<Evaluated>(
+    `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [ { services.prometheus.enable = true; services.sshscrape = ${nixValue(options)}; } ]; }`,
+  );
+}
+
+/** What NixOS' prometheus module writes: nulls dropped (filterValidPrometheus), rule_files from ruleFiles. */
+function prometheusYml(ev: Evaluated): string {
+  const dropNulls = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(dropNulls)
+      : v && typeof v === "object"
+        ? Object.fromEntries(
+            Object.entries(v)
+              .filter(([, x]) => x !== null)
+              .map(([k, x]) => [k, dropNulls(x)]),
+          )
+        : v;
+  return stringify({
+    global: { evaluation_interval: "1s" },
+    rule_files: ev.ruleFiles,
+    scrape_configs: dropNulls(ev.scrapeConfigs),
+  });
+}
+
+describe("services.sshscrape.alertRules", () => {
+  it("is off by default: no rule file, no job for the proxy", () => {
+    const ev = evaluate({});
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.ruleFiles).toEqual([]);
+    expect(ev.scrapeConfigs.map((j) => j.job_name)).toEqual(["node"]);
+  });
+
+  it("adds the shipped rules and a job scraping the proxy's own /metrics; promtool and Prometheus accept them", async () => {
+    const ev = evaluate({ alertRules: { enable: true }, port: 9555 });
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.ruleFiles).toEqual([RULES_FILE]);
+    const proxyJob = ev.scrapeConfigs.find((j) => j.job_name === "sshscrape");
+    expect(proxyJob).toMatchObject({ static_configs: [{ targets: ["127.0.0.1:9555"] }] });
+    expect(proxyJob?.proxy_url ?? null).toBeNull();
+
+    const dir = mkdtempSync(join(tmpdir(), "sshscrape-alert-rules-"));
+    const file = join(dir, "prometheus.yml");
+    writeFileSync(file, prometheusYml(ev));
+    const check = run("promtool", ["check", "config", file]);
+    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+    expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+
+    const prometheus = await startPrometheus({ config: prometheusYml(ev) });
+    try {
+      const res = await fetch(`${prometheus.url}/api/v1/rules`);
+      const body = (await res.json()) as { data: { groups: Array<{ name: string; file: string }> } };
+      expect(body.data.groups.map((g) => g.name).sort()).toEqual([
+        "sshscrape.hosts",
+        "sshscrape.proxy",
+        "sshscrape.records",
+        "sshscrape.targets",
+      ]);
+      expect(new Set(body.data.groups.map((g) => g.file))).toEqual(new Set([RULES_FILE]));
+    } finally {
+      await prometheus.stop();
+    }
+  }, 60_000);
+
+  it("refuses an exporter named like the proxy's job, naming the options", () => {
+    const ev = evaluate({
+      alertRules: { enable: true },
+      targets: { "web1.example.org": { hostKeys: [HOST_KEY], exporters: { sshscrape: { port: 9100 } } } },
+    });
+    expect(ev.failedAssertions).toEqual([
+      expect.stringContaining('services.sshscrape.alertRules.enable adds the Prometheus job "sshscrape"'),
+    ]);
+  });
+});
