@@ -1,5 +1,6 @@
 /** Target list → the files `sshscrape generate` writes (names and contents; writing is write.ts). */
 import type { LoadedConfig } from "../config/index.js";
+import { alertRules, RULES_FILE_NAME, shippedRules } from "./alert-rules.js";
 import { GenerateError } from "./errors.js";
 import { type Header, type ModelOptions, monitoringModel } from "./model.js";
 import { moduleModel } from "./module-model.js";
@@ -17,6 +18,8 @@ export interface GenerateOptions extends ModelOptions {
   remote: boolean;
   /** `services.sshscrape` / `services.sshscrape-target` options instead of raw units. */
   module: boolean;
+  /** With format prometheus: also the rules file and the job for the proxy's own metrics (docs/alerting.md). */
+  rules?: boolean;
 }
 
 export interface GeneratedFile {
@@ -41,8 +44,15 @@ export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): G
 }
 
 function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {
-  if (options.format === "prometheus")
-    return [{ name: "prometheus.yml", content: prometheusYaml(monitoringModel(loaded, options)) }];
+  if (options.format === "prometheus") {
+    const model = monitoringModel(loaded, options);
+    if (!options.rules) return [{ name: "prometheus.yml", content: prometheusYaml(model) }];
+    const rules = alertRules(loaded.config, model.jobs, loaded.file);
+    return [
+      { name: "prometheus.yml", content: prometheusYaml(model, rules) },
+      { name: RULES_FILE_NAME, content: shippedRules() },
+    ];
+  }
   if (options.format === "file-sd")
     return [{ name: "sshscrape-targets.json", content: fileSdJson(monitoringModel(loaded, options)) }];
   if (options.module) {

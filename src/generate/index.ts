@@ -21,6 +21,8 @@ export interface GenerateRequest {
   module: boolean;
   verify: boolean;
   force: boolean;
+  /** --rules: the alerting rules beside prometheus.yml (format prometheus only). */
+  rules?: boolean;
 }
 
 export interface GenerateResult {
@@ -42,6 +44,10 @@ export async function runGenerate(
     throw new UsageError(
       `${nixOnly.join(" and ")} shape Nix output; leave ${nixOnly.length > 1 ? "them" : "it"} out with --format ${req.format}`,
     );
+  if (req.rules && req.format !== "prometheus")
+    throw new UsageError(
+      `--rules writes Prometheus rules beside prometheus.yml: use it with --format prometheus (on NixOS: services.sshscrape.alertRules.enable)`,
+    );
   const loaded = loadConfig(req.file);
   const files: GeneratedFile[] = generateFiles(loaded, {
     source: req.file,
@@ -51,6 +57,7 @@ export async function runGenerate(
     split: req.split,
     remote: req.remote,
     module: req.module,
+    rules: req.rules,
   });
   if (!req.out && files.length > 1)
     throw new UsageError(
