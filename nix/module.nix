@@ -443,11 +443,20 @@ in
     };
 
     # docs/alerting.md: the rules read the proxy's own series, so they come with the job that scrapes them.
-    alertRules.enable = mkEnableOption ''
-      sshscrape's Prometheus alerting and recording rules (the package's `rules/sshscrape.rules.yml`, added to
-      `services.prometheus.ruleFiles`) and the job `sshscrape` in `services.prometheus.scrapeConfigs` that
-      scrapes the proxy's own `/metrics`, which the rules read
-    '';
+    alertRules = {
+      enable = mkEnableOption ''
+        sshscrape's Prometheus alerting and recording rules (`alertRules.file`, added to
+        `services.prometheus.ruleFiles`) and the job `sshscrape` in `services.prometheus.scrapeConfigs` that
+        scrapes the proxy's own `/metrics`, which the rules read
+      '';
+      # From the package, not a path beside this file: the module is also used as a copy outside the source.
+      file = mkOption {
+        type = types.path;
+        default = "${cfg.package}/lib/node_modules/sshscrape/rules/sshscrape.rules.yml";
+        defaultText = literalExpression ''"''${config.services.sshscrape.package}/lib/node_modules/sshscrape/rules/sshscrape.rules.yml"'';
+        description = "The rules file: the one the package ships, or your edited copy of it.";
+      };
+    };
 
     settings = mkOption {
       type = json.type;
@@ -528,7 +537,7 @@ in
         job_name = "sshscrape";
         static_configs = [ { targets = [ (joinHostPort cfg.listenAddress cfg.port) ]; } ];
       };
-    services.prometheus.ruleFiles = mkIf cfg.alertRules.enable [ ../rules/sshscrape.rules.yml ];
+    services.prometheus.ruleFiles = mkIf cfg.alertRules.enable [ cfg.alertRules.file ];
 
     systemd.services.${unitName} = {
       description = "sshscrape: Prometheus forward proxy over SSH";

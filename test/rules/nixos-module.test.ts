@@ -1,17 +1,20 @@
 /**
  * services.sshscrape.alertRules.enable (nix/module.nix) under the NixOS-typed test stubs
- * (test/nix/eval-nixos.nix): it adds the shipped rules file to services.prometheus.ruleFiles and the job that
- * scrapes the proxy's own /metrics. What the evaluation yields is handed to the real consumers: promtool
- * check config (which checks the rule files it names) and Prometheus itself, which must load every group.
- * Not covered: NixOS' build-time `promtool check rules` wrapper around each file (the stubs do not build).
+ * (test/nix/eval-nixos.nix): it adds the package's rules file to services.prometheus.ruleFiles and the job
+ * that scrapes the proxy's own /metrics. The package is stood in for by what `npm pack` puts in it, unpacked
+ * where buildNpmPackage installs it ($out/lib/node_modules/sshscrape), so the path the module names must
+ * exist in the package. What the evaluation yields goes to the real consumers: promtool check config (which
+ * checks the rule files it names) and Prometheus itself, which must load every group.
+ * Not covered: building the Nix package, and NixOS' build-time `promtool check rules` wrapper.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { execa } from "execa";
+import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { startPrometheus } from "../helpers/prometheus.js";
-import { nixEvalJson, nixValue, repoRoot, run } from "../nix/nix.js";
+import { nixEvalJson, nixString, nixValue, repoRoot, run } from "../nix/nix.js";
 import { RULES_FILE } from "./rules-file.js";
 
 interface Evaluated {
@@ -19,6 +22,21 @@ interface Evaluated {
   scrapeConfigs: Array<Record<string, unknown>>;
   ruleFiles: string[];
 }
+
+/** $out of the stand-in package: `npm pack`'s files under lib/node_modules/sshscrape. */
+let packageOut: string;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sshscrape-pkg-"));
+  const packed = await execa("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], {
+    cwd: repoRoot,
+  });
+  const tarball = (JSON.parse(packed.stdout) as Array<{ filename: string }>)[0]?.filename as string;
+  packageOut = join(dir, "out");
+  const installed = join(packageOut, "lib", "node_modules", "sshscrape");
+  mkdirSync(installed, { recursive: true });
+  await execa("tar", ["-xzf", join(dir, tarball), "-C", installed, "--strip-components=1"]);
+}, 60_000);
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkzuR4kq1X6nM0J4fVbqE6kq9S3rLJ0mGkA0gJfWl7m";
 
@@ -30,7 +48,7 @@ function evaluate(sshscrape: Record<string, unknown>): Evaluated {
     ...sshscrape,
   };
   return nixEvalJson<Evaluated>(
-    `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [ { services.prometheus.enable = true; services.sshscrape = ${nixValue(options)}; } ]; }`,
+    `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [ { services.prometheus.enable = true; services.sshscrape = ${nixValue(options)}; } { services.sshscrape.package = { type = "derivation"; name = "sshscrape"; outPath = ${nixString(packageOut)}; meta.mainProgram = "sshscrape"; }; } ]; }`,
   );
 }
 
@@ -64,7 +82,9 @@ describe("services.sshscrape.alertRules", () => {
   it("adds the shipped rules and a job scraping the proxy's own /metrics; promtool and Prometheus accept them", async () => {
     const ev = evaluate({ alertRules: { enable: true }, port: 9555 });
     expect(ev.failedAssertions).toEqual([]);
-    expect(ev.ruleFiles).toEqual([RULES_FILE]);
+    const shipped = join(packageOut, "lib/node_modules/sshscrape/rules/sshscrape.rules.yml");
+    expect(ev.ruleFiles).toEqual([shipped]);
+    expect(readFileSync(shipped, "utf8")).toBe(readFileSync(RULES_FILE, "utf8"));
     const proxyJob = ev.scrapeConfigs.find((j) => j.job_name === "sshscrape");
     expect(proxyJob).toMatchObject({ static_configs: [{ targets: ["127.0.0.1:9555"] }] });
     expect(proxyJob?.proxy_url ?? null).toBeNull();
@@ -86,7 +106,7 @@ describe("services.sshscrape.alertRules", () => {
         "sshscrape.records",
         "sshscrape.targets",
       ]);
-      expect(new Set(body.data.groups.map((g) => g.file))).toEqual(new Set([RULES_FILE]));
+      expect(new Set(body.data.groups.map((g) => g.file))).toEqual(new Set([shipped]));
     } finally {
       await prometheus.stop();
     }
