@@ -7,7 +7,8 @@
  *   npm run test:faults -- --only 3,5   # some rows
  *   FAULTS_SEED=7 npm run test:faults -- --only 8   # another fuzz seed
  */
-import { cell, type Row, type RowResult } from "./faults/harness.js";
+import { cell, type Row } from "./faults/harness.js";
+import { cardinality } from "./faults/rows/cardinality.js";
 import { clientAbort, exporterDown, maxResponseBytes } from "./faults/rows/channels.js";
 import { malformed } from "./faults/rows/fuzz.js";
 import { keyMode, noSecretsInLogs } from "./faults/rows/hygiene.js";
@@ -16,8 +17,10 @@ import { sighupReload, sigtermDrain } from "./faults/rows/lifecycle.js";
 import { openRelay } from "./faults/rows/open-relay.js";
 import { manyHosts } from "./faults/rows/scale.js";
 import { slowloris } from "./faults/rows/slowloris.js";
+import { smuggling } from "./faults/rows/smuggling.js";
 import { soak } from "./faults/rows/soak.js";
 import { sshdFrozen, sshdRestart } from "./faults/rows/ssh-faults.js";
+import { runRow } from "./faults/run-row.js";
 
 const rows: Row[] = [
   sshdRestart,
@@ -36,6 +39,8 @@ const rows: Row[] = [
   sigtermDrain,
   keyMode,
   noSecretsInLogs,
+  smuggling,
+  cardinality,
 ];
 
 function selected(argv: string[]): Row[] {
@@ -50,26 +55,6 @@ function selected(argv: string[]): Row[] {
     process.exit(2);
   }
   return rows.filter((r) => ids.has(r.id));
-}
-
-async function runRow(row: Row): Promise<RowResult & { ms: number }> {
-  const t0 = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const overrun = new Promise<RowResult>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ pass: false, observed: `row did not finish within ${row.budgetMs / 1000} s` }),
-      row.budgetMs,
-    );
-  });
-  try {
-    const result = await Promise.race([row.run(), overrun]);
-    return { ...result, ms: performance.now() - t0 };
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return { pass: false, observed: `harness error: ${message}`, ms: performance.now() - t0 };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const chosen = selected(process.argv.slice(2));

@@ -7,7 +7,6 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { ConfigInput } from "../../src/config/index.js";
 import { type Exporter, type ExporterOptions, startExporter } from "../../test/helpers/exporter.js";
-import { freePort } from "../../test/helpers/processes.js";
 import { type Sshd, type SshdOptions, startSshd } from "../../test/helpers/sshd.js";
 import { Checks, type RowResult } from "./harness.js";
 import { signalTree } from "./proc.js";
@@ -23,6 +22,9 @@ export interface ProxyConfig {
   keyPath?: string;
 }
 
+/** Labs whose row is still running: stopOpenLabs() ends them when a row overruns its budget. */
+const open = new Set<Lab>();
+
 export class Lab {
   readonly dir = mkdtempSync(join(tmpdir(), "sshscrape-faults-"));
   readonly knownHostsPath = join(this.dir, "known_hosts");
@@ -32,20 +34,34 @@ export class Lab {
   readonly exporters: Exporter[] = [];
   readonly proxies: ProxyProcess[] = [];
   private readonly closers: Array<() => Promise<void>> = [];
+  private closing: Promise<void> | undefined;
+
+  constructor() {
+    open.add(this);
+  }
+
+  /** Once the lab is closed (row over, or stopped for overrunning), a row may start nothing more. */
+  private assertOpen(): void {
+    if (this.closing) throw new Error("the row's lab was closed (the row overran its budget)");
+  }
 
   /** Starts an sshd; every sshd of a lab accepts the first one's client key, the key the proxy logs in with. */
   async sshd(options: SshdOptions = {}): Promise<Sshd> {
+    this.assertOpen();
     const s = await startSshd(options);
     const first = this.sshds[0];
     if (first)
       s.setAuthorizedKeys(`${options.keyOptions ? `${options.keyOptions} ` : ""}${first.clientKeyPub}\n`);
     this.sshds.push(s);
+    if (this.closing) await this.closeLate(() => s.stop());
     return s;
   }
 
   async exporter(options: ExporterOptions = {}): Promise<Exporter> {
+    this.assertOpen();
     const e = await startExporter(options);
     this.exporters.push(e);
+    if (this.closing) await this.closeLate(() => e.close());
     return e;
   }
 
@@ -73,11 +89,19 @@ export class Lab {
     writeFileSync(this.configPath, `${JSON.stringify(file, null, 2)}\n`);
   }
 
-  /** Writes the target list and starts `sshscrape proxy --config` on a free port. */
+  /**
+   * Writes the target list and starts `sshscrape proxy --config` with `--listen 127.0.0.1:0`: the flag
+   * overrides the list's proxy.listen (which cannot say port 0), and the proxy logs the port it bound.
+   */
   async proxy(config: ProxyConfig, launch: LaunchOptions = {}): Promise<ProxyProcess> {
-    this.writeConfig(config, await freePort());
-    const p = await launchProxy(this.configPath, launch);
+    this.assertOpen();
+    this.writeConfig(config, 8888);
+    const p = await launchProxy(this.configPath, {
+      ...launch,
+      args: ["--listen", "127.0.0.1:0", ...(launch.args ?? [])],
+    });
     this.proxies.push(p);
+    if (this.closing) await this.closeLate(() => p.stop());
     return p;
   }
 
@@ -96,7 +120,19 @@ export class Lab {
     return pid ? signalTree(pid, sig) : [];
   }
 
-  async close(): Promise<void> {
+  /** Something that was starting while the lab closed: stop it too, and tell the row it is over. */
+  private async closeLate(stop: () => Promise<void>): Promise<never> {
+    await stop();
+    throw new Error("the row's lab was closed while this was starting (the row overran its budget)");
+  }
+
+  /** Stops everything the row started (idempotent: a stopped row's own finally calls it again). */
+  close(): Promise<void> {
+    this.closing ??= this.closeAll().finally(() => open.delete(this));
+    return this.closing;
+  }
+
+  private async closeAll(): Promise<void> {
     for (const s of this.sshds) Lab.signalAll(s, "SIGCONT");
     const all = [
       ...this.proxies.map((p) => p.stop()),
@@ -131,4 +167,11 @@ export async function inLab(body: (lab: Lab, c: Checks) => Promise<void>): Promi
     await lab.close();
   }
   return c.result();
+}
+
+/** Closes every lab still open (a row that overran its budget) and waits until its processes are gone. */
+export async function stopOpenLabs(): Promise<number> {
+  const labs = [...open];
+  await Promise.allSettled(labs.map((l) => l.close()));
+  return labs.length;
 }

@@ -47,11 +47,21 @@ export interface LaunchOptions {
   inspect?: boolean;
 }
 
-export async function launchProxy(configPath: string, options: LaunchOptions = {}): Promise<ProxyProcess> {
+/** `configPath` undefined: sshified-compatible mode, configured by `options.args` alone. */
+export async function launchProxy(
+  configPath: string | undefined,
+  options: LaunchOptions = {},
+): Promise<ProxyProcess> {
   const node = options.inspect ? ["--inspect=127.0.0.1:0"] : [];
   const started = start(
     process.execPath,
-    [...node, join(repoRoot, "bin/run.js"), "proxy", "--config", configPath, ...(options.args ?? [])],
+    [
+      ...node,
+      join(repoRoot, "bin/run.js"),
+      "proxy",
+      ...(configPath ? ["--config", configPath] : []),
+      ...(options.args ?? []),
+    ],
     { cwd: repoRoot },
   );
   const child = started.child;

@@ -52,7 +52,7 @@ export function parseConfig(source: string, file: string): LoadedConfig {
       })),
     );
   }
-  const data = doc.toJS({ maxAliasCount: 100 });
+  const data = toData(doc, file);
   const result = configSchema.safeParse(data ?? {});
   if (!result.success) {
     throw new ConfigValidationError(
@@ -61,6 +61,29 @@ export function parseConfig(source: string, file: string): LoadedConfig {
     );
   }
   return { file, config: result.data };
+}
+
+/**
+ * The document as plain data. The `yaml` package refuses to expand aliases into more than maxAliasCount
+ * nodes (a "billion laughs" list would otherwise take all memory) by throwing a ReferenceError, and a deep
+ * enough nesting overflows the stack with a RangeError: both are problems of the file, so they are reported
+ * like syntax errors, naming it (exit 2), not as a crash.
+ */
+function toData(doc: Document, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    if (!(err instanceof ReferenceError || err instanceof RangeError)) throw err;
+    throw new ConfigSyntaxError(file, [
+      {
+        path: "",
+        message:
+          err instanceof ReferenceError
+            ? "YAML aliases expand to too many nodes (an alias bomb, or anchors reused far more than a target list needs); write the values out instead of using * aliases"
+            : `YAML too deeply nested to read (${err.message})`,
+      },
+    ]);
+  }
 }
 
 type Locate = (path: ReadonlyArray<PropertyKey>) => { line: number; column: number } | undefined;

@@ -6,17 +6,65 @@
 import ssh2 from "ssh2";
 import { z } from "zod";
 import { isDuration } from "./duration.js";
-import { hostKind, joinHostPort, normalizeHost, splitHostPort } from "./host.js";
+import { hostKind, joinHostPort, normalizeHost } from "./host.js";
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// Unicode Cc: C0 controls, DEL and the C1 controls (U+0080–U+009F).
+const CONTROL = /\p{Cc}/u;
 
-/** Any non-empty string without control characters: the base of every string in the file. */
+/**
+ * Invisible format characters (Unicode Cf: bidirectional overrides and isolates such as U+202E, zero-width
+ * characters, U+FEFF, soft hyphen, …) and the line/paragraph separators U+2028/U+2029. In a generated Nix
+ * file, a reviewed value could read differently from what it does (CVE-2021-42574, "Trojan Source").
+ */
+const FORMAT = /[\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** Names of the format characters people meet; others are named by code point only. */
+const FORMAT_NAMES: Record<number, string> = {
+  173: "SOFT HYPHEN",
+  8203: "ZERO WIDTH SPACE",
+  8204: "ZERO WIDTH NON-JOINER",
+  8205: "ZERO WIDTH JOINER",
+  8206: "LEFT-TO-RIGHT MARK",
+  8207: "RIGHT-TO-LEFT MARK",
+  8232: "LINE SEPARATOR",
+  8233: "PARAGRAPH SEPARATOR",
+  8234: "LEFT-TO-RIGHT EMBEDDING",
+  8235: "RIGHT-TO-LEFT EMBEDDING",
+  8236: "POP DIRECTIONAL FORMATTING",
+  8237: "LEFT-TO-RIGHT OVERRIDE",
+  8238: "RIGHT-TO-LEFT OVERRIDE",
+  8288: "WORD JOINER",
+  8294: "LEFT-TO-RIGHT ISOLATE",
+  8295: "RIGHT-TO-LEFT ISOLATE",
+  8296: "FIRST STRONG ISOLATE",
+  8297: "POP DIRECTIONAL ISOLATE",
+  65279: "ZERO WIDTH NO-BREAK SPACE (BOM)",
+};
+
+/** `U+202E (RIGHT-TO-LEFT OVERRIDE) at character 4`, for the first invisible format character in `s`. */
+export function formatCharacterIn(s: string): string | undefined {
+  const m = FORMAT.exec(s);
+  if (!m) return undefined;
+  const cp = m[0].codePointAt(0) as number;
+  const name = FORMAT_NAMES[cp];
+  const hex = cp.toString(16).toUpperCase().padStart(4, "0");
+  return `U+${hex}${name ? ` (${name})` : ""} at character ${[...s.slice(0, m.index)].length + 1}`;
+}
+
+/** Any non-empty string without control or invisible format characters: the base of every string in the file. */
 export const text = () =>
   z
     .string({ error: "expected a string" })
     .min(1, { error: "must not be empty" })
-    .refine((s) => !CONTROL.test(s), { error: "must not contain control characters (newline, tab, …)" });
+    .refine((s) => !CONTROL.test(s), { error: "must not contain control characters (newline, tab, …)" })
+    .superRefine((s, ctx) => {
+      const found = formatCharacterIn(s);
+      if (found)
+        ctx.addIssue({
+          code: "custom",
+          message: `must not contain invisible format characters: found ${found}, which can make the text read differently from what it is`,
+        });
+    });
 
 export const port = () =>
   z
@@ -153,6 +201,15 @@ export const exporter = () =>
     scrapeInterval: duration().optional(),
     scrapeTimeout: duration().optional(),
     tls: exporterTls().optional(),
+    /**
+     * Methods the proxy forwards to this exporter besides GET and HEAD (e.g. POST for a pushgateway's API).
+     * Prometheus only sends GET, so the default is none: see docs/security.md, "Request framing".
+     */
+    extraMethods: z
+      .array(
+        z.enum(["POST", "PUT", "PATCH", "DELETE"], { error: 'expected "POST", "PUT", "PATCH" or "DELETE"' }),
+      )
+      .optional(),
   });
 
 export const target = () =>
@@ -164,14 +221,40 @@ export const target = () =>
     exporters: z.array(exporter()).min(1, { error: "expected at least one exporter" }),
   });
 
+/**
+ * HOST:PORT to listen on, HOST an IPv4 address, a bracketed IPv6 address or a DNS name. The value ends up
+ * on command lines (the unit's readiness check, Prometheus' proxy_url), so anything else — spaces, a
+ * leading "-", "$", "%" — is refused here rather than escaped later.
+ */
 const listenAddress = () =>
-  text().refine((s) => splitHostPort(s) !== undefined, {
-    error: 'expected HOST:PORT, e.g. "127.0.0.1:8888" or "[::1]:8888"',
+  text().superRefine((s, ctx) => {
+    const problem = listenProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
+
+export function listenProblem(s: string): string | undefined {
+  const example = 'e.g. "127.0.0.1:8888" or "[::1]:8888"';
+  const m = /^(?:\[([^\]]*)\]|([^[\]]*)):(\d+)$/.exec(s);
+  if (!m) return `expected HOST:PORT, ${example}; got ${JSON.stringify(s)}`;
+  const port = Number(m[3]);
+  if (!(port >= 1 && port <= 65535)) return `port ${JSON.stringify(m[3])} is not 1–65535 (${example})`;
+  const bracketed = m[1];
+  const host = bracketed ?? (m[2] as string);
+  if (bracketed !== undefined) {
+    if (hostKind(bracketed) !== "ipv6")
+      return `${JSON.stringify(bracketed)} in brackets is not an IPv6 address`;
+    return undefined;
+  }
+  if (host.includes(":")) return `IPv6 addresses go in brackets: "[${host}]:${m[3]}"`;
+  if (hostKind(host) === undefined)
+    return `${JSON.stringify(host)} is not an IP address or DNS name (letters, digits, "-", "_" and "."; no spaces or options); ${example}`;
+  return undefined;
+}
 
 /** `host:port` allow patterns: `*` and `?` wildcards in the host, a number or `*` as the port. */
 export const allowPattern = () =>
-  text().regex(/^(\[[0-9a-fA-F:.*?]+\]|[^:[\]\s]+):(\d{1,5}|\*)$/, {
+  // Host: a DNS name or IPv4 address with wildcards (never starting with "-"), or bracketed IPv6.
+  text().regex(/^(\[[0-9a-fA-F:.*?]+\]|[A-Za-z0-9_*?][A-Za-z0-9_.*?-]*):(\d{1,5}|\*)$/, {
     error: 'expected HOST:PORT with optional * or ? wildcards, e.g. "*.example.org:9100" or "10.0.0.*:*"',
   });
 

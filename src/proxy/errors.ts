@@ -43,11 +43,69 @@ export class ProxyAuthRequiredError extends ProxyError {
   }
 }
 
+/** A method Prometheus never sends, to an exporter that did not opt in to it (`extraMethods`). */
 export class MethodNotAllowedError extends ProxyError {
   readonly code = "METHOD_NOT_ALLOWED";
   readonly status = 405;
+  override readonly closeConnection = true;
+  constructor(
+    method: string,
+    readonly allowed: string[] = ["GET", "HEAD"],
+  ) {
+    super(
+      `method ${method} is not proxied to this target (allowed: ${allowed.join(", ")}; an exporter opts in to ` +
+        "more with extraMethods; https targets use CONNECT)",
+    );
+  }
+}
+
+/**
+ * The request's framing is ambiguous or cannot be forwarded for sure (duplicate or conflicting
+ * Content-Length / Transfer-Encoding, Connection naming a framing header, …): see framing.ts.
+ */
+export class FramingError extends ProxyError {
+  readonly code = "BAD_FRAMING";
+  readonly status = 400;
+  override readonly closeConnection = true;
+  constructor(detail: string) {
+    super(`request refused: ${detail}`);
+  }
+}
+
+/** CONNECT to an exporter configured as `scheme: http`: a raw tunnel would bypass the framing rules. */
+export class ConnectToPlainHttpError extends ProxyError {
+  readonly code = "METHOD_NOT_ALLOWED";
+  readonly status = 405;
+  override readonly closeConnection = true;
+  constructor(target: string) {
+    super(
+      `CONNECT to ${target} refused: it is configured as scheme: http, so Prometheus sends GET http://${target}/…; ` +
+        "CONNECT is for scheme: https exporters",
+    );
+  }
+}
+
+/** GET or HEAD with a body, which an exporter could read as a second request. */
+export class BodyNotAllowedError extends ProxyError {
+  readonly code = "BODY_NOT_ALLOWED";
+  readonly status = 400;
+  override readonly closeConnection = true;
   constructor(method: string) {
-    super(`method ${method} is not proxied (use GET, HEAD, POST, or CONNECT for https targets)`);
+    super(`request refused: a ${method} request carries no body (RFC 9110 §9.3), and this one has one`);
+  }
+}
+
+/** An admin endpoint (/metrics, /targets) without the proxy's credentials while proxy.auth is set. */
+export class AdminAuthRequiredError extends ProxyError {
+  readonly code = "AUTH_REQUIRED";
+  readonly status = 401;
+  override readonly phase: Phase = "auth";
+  constructor(wrong: boolean) {
+    super(
+      wrong
+        ? "authentication failed: wrong user name or password"
+        : "authentication required: send proxy.auth's user and password (Authorization or Proxy-Authorization: Basic)",
+    );
   }
 }
 

@@ -15,6 +15,13 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/**
+ * Never removed because Connection names them: they frame or route the message, and whoever sent
+ * `Connection: Content-Length` wants the two sides of the proxy to disagree about where a message ends.
+ * (Requests naming them are refused outright, framing.ts; this covers responses.)
+ */
+const NEVER_NAMED = new Set(["host", "content-length"]);
+
 /** Header names listed in Connection (`Connection: close, X-Foo`) are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionNamed(raw: string[]): Set<string> {
   const named = new Set<string>();
@@ -22,7 +29,7 @@ function connectionNamed(raw: string[]): Set<string> {
     if ((raw[i] as string).toLowerCase() !== "connection") continue;
     for (const token of (raw[i + 1] as string).split(",")) {
       const t = token.trim().toLowerCase();
-      if (t) named.add(t);
+      if (t && !NEVER_NAMED.has(t)) named.add(t);
     }
   }
   return named;

@@ -6,11 +6,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type Logger, pino } from "pino";
 import { joinHostPort } from "../config/index.js";
+import { serveAdmin } from "./admin.js";
 import { Allowlist } from "./allowlist.js";
 import { describeCause, ListenError, ProxySettingsError } from "./errors.js";
 import { KeyStore } from "./keys.js";
 import { KnownHosts } from "./known-hosts.js";
-import { ProxyMetrics, serveMetrics } from "./metrics.js";
+import { ProxyMetrics } from "./metrics.js";
 import { SshPool } from "./pool.js";
 import { Readiness } from "./readiness.js";
 import { createProxyServer } from "./server.js";
@@ -111,9 +112,13 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
         "pass --config FILE with a target list to allow only its exporters",
     );
 
-  const endpoints = rt.preconnect ? configuredEndpoints(rt) : [];
+  const endpoints = rt.preconnect ? configuredEndpointsOf(rt) : [];
   const readiness = new Readiness(endpoints.length);
   const metrics = new ProxyMetrics();
+  metrics.configure(
+    rt.allow.exact.map((t) => joinHostPort(t.host, t.port)),
+    configuredEndpointsOf(rt).map(endpointName),
+  );
   metrics.readinessFrom(() => readiness.ready);
   const pool = new SshPool({
     timeouts: rt.timeouts,
@@ -139,12 +144,13 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   let metricsServer: Server | undefined;
   let metricsUrl: string | undefined;
   if (rt.metricsListen) {
+    const admin = { mode: () => rt.mode, credentials: () => credentials, hosts: () => pool.state(), metrics };
     const ms = createServer((req, res) => {
       if ((req.url ?? "").split("?")[0] !== "/metrics") {
         res.writeHead(404, { "content-type": "text/plain" }).end("only /metrics is served here\n");
         return;
       }
-      serveMetrics(metrics, res);
+      serveAdmin(admin, req, res);
     });
     ms.on("error", (err) => logger.error({ cause: describeCause(err) }, "metrics server error"));
     try {
@@ -161,9 +167,11 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
 
   const reload = async () => {
     try {
-      for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
+      // All or nothing: read every file before changing anything (keys.load replaces the keys only once
+      // every key file loaded), so one bad file leaves the previous state whole.
       const nextKnown = loadKnownHosts(rt);
       const nextCreds = readCredentials(rt);
+      for (const w of keys.load(keyFiles(rt), rt.passphraseFile)) logger.warn(w);
       knownHosts = nextKnown;
       for (const w of knownHosts.warnings) logger.warn(w);
       allowlist = makeAllowlist(rt, knownHosts);
@@ -197,6 +205,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
       proxy.server.closeAllConnections();
       proxy.destroyTunnels();
       await pool.close();
+      proxy.flushLog();
       logger.info("stopped");
       resolveClosed();
     })();
@@ -228,7 +237,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
 }
 
 /** Every SSH endpoint the target list routes to (jump hosts connect as part of their targets). */
-function configuredEndpoints(rt: ProxyRuntime): SshEndpoint[] {
+function configuredEndpointsOf(rt: ProxyRuntime): SshEndpoint[] {
   const endpoints = new Map<string, SshEndpoint>();
   for (const { host } of rt.allow.exact) {
     const { ssh } = routeFor(rt, host);

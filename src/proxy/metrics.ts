@@ -1,13 +1,55 @@
 /**
  * The proxy's own metrics. Names are a contract (PROXY-API.md; dashboards and other tests use them).
  * Each proxy gets its own Registry so several can run in one process (tests) without clashing.
+ *
+ * Cardinality is bounded in every mode, because whoever can reach the proxy chooses the targets it is asked
+ * for (in sshified mode any port on any known host is allowed, and a `*` known_hosts line allows any host):
+ * - `target`: each configured exporter's `host:port`, plus the first MAX_EXTRA_LABELS others that were
+ *   allowed (`proxy.allow` patterns, sshified mode); later ones are counted under "overflow", refused
+ *   requests under "other";
+ * - `host` (SSH endpoints): each configured endpoint, plus the first MAX_EXTRA_LABELS others, then "overflow";
+ * - `code`: statuses node:http knows (about 60) and 499; any other status an exporter invents as `5xx` etc.;
+ * - `type`: the error classes' fixed codes; `phase`: the fixed phases of proxy-error.ts.
+ * So the proxy's series are at most linear in the target list, plus a constant (docs/security.md).
  */
-import type { ServerResponse } from "node:http";
+import { type ServerResponse, STATUS_CODES } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Label values admitted per label beyond the configured ones. */
+export const MAX_EXTRA_LABELS = 64;
+/** Where label values beyond MAX_EXTRA_LABELS are counted. */
+export const OVERFLOW_LABEL = "overflow";
+
+/** A label's values: the configured ones, then the first `limit` others, then OVERFLOW_LABEL. */
+export class BoundedLabel {
+  private configured: ReadonlySet<string> = new Set();
+  private readonly extra = new Set<string>();
+
+  constructor(private readonly limit = MAX_EXTRA_LABELS) {}
+
+  configure(values: Iterable<string>): void {
+    this.configured = new Set(values);
+  }
+
+  of(value: string): string {
+    if (this.configured.has(value) || this.extra.has(value)) return value;
+    if (this.extra.size >= this.limit) return OVERFLOW_LABEL;
+    this.extra.add(value);
+    return value;
+  }
+}
+
+/** The status as a label: one of node:http's known codes (or 499, client gone), else its class (`5xx`). */
+export function codeLabel(status: number): string {
+  if (STATUS_CODES[status] !== undefined || status === 499) return String(status);
+  return `${Math.min(Math.max(Math.floor(status / 100), 1), 5)}xx`;
+}
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  /** `target` = `host:port` of an allowed target, or "other" so refused requests cannot blow up cardinality. */
+  readonly targetLabel = new BoundedLabel();
+  readonly hostLabel = new BoundedLabel();
+  /** `target` = `host:port` of an allowed target (bounded, see above), or "other" for refused requests. */
   readonly requests = new Counter({
     name: "sshscrape_requests_total",
     help: "Proxied requests by target (host:port) and HTTP status code.",
@@ -22,7 +64,7 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
   /** `host` = `user@host:sshport`. */
-  readonly handshakes = new Counter({
+  private readonly handshakesTotal = new Counter({
     name: "sshscrape_ssh_handshakes_total",
     help: "SSH handshakes (connect + key exchange + login) by host and result (success|failure).",
     labelNames: ["host", "result"] as const,
@@ -38,7 +80,7 @@ export class ProxyMetrics {
     help: "Open direct-tcpip channels.",
     registers: [this.registry],
   });
-  readonly up = new Gauge({
+  private readonly upGauge = new Gauge({
     name: "sshscrape_ssh_up",
     help: "1 while the SSH connection to the host is established, 0 after it failed or closed.",
     labelNames: ["host"] as const,
@@ -50,6 +92,27 @@ export class ProxyMetrics {
     labelNames: ["type"] as const,
     registers: [this.registry],
   });
+
+  readonly logSuppressed = new Counter({
+    name: "sshscrape_log_lines_suppressed_total",
+    help: "Refused-request log lines not written because of the log rate limit, by error type (sshscrape_errors_total keeps the full count).",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+
+  /** Handshake results by SSH endpoint (`host` bounded). */
+  readonly handshakes = {
+    inc: (labels: { host: string; result: string }): void =>
+      this.handshakesTotal.inc({ host: this.hostLabel.of(labels.host), result: labels.result }),
+  };
+
+  /** Per-endpoint up gauge; endpoints past the label bound get none (one gauge for many hosts means nothing). */
+  readonly up = {
+    set: (labels: { host: string }, value: number): void => {
+      const host = this.hostLabel.of(labels.host);
+      if (host !== OVERFLOW_LABEL) this.upGauge.set({ host }, value);
+    },
+  };
 
   /**
    * Why a host has no SSH connection: one series, value 1, labelled with the cause of its latest failed
@@ -95,23 +158,36 @@ export class ProxyMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /** The configured targets (`host:port`) and SSH endpoints: always labelled by name, never "overflow". */
+  configure(targets: Iterable<string>, hosts: Iterable<string>): void {
+    this.targetLabel.configure(targets);
+    this.hostLabel.configure(hosts);
+  }
+
   /** What sshscrape_ready reports (the proxy's Readiness; always ready until set). */
   readinessFrom(isReady: () => boolean): void {
     this.isReady = isReady;
   }
 
-  /** A connection attempt to `host` failed with `code` in `phase`. */
+  /**
+   * A connection attempt to `host` failed with `code` in `phase`. Like sshscrape_ssh_up, hosts past the label
+   * bound get no series: "overflow" failing with one cause says nothing about any host.
+   */
   sshFailed(host: string, code: string, phase: string): void {
-    this.clearFailing(host);
-    this.failingLabels.set(host, { type: code, phase });
-    this.sshFailing.set({ host, type: code, phase }, 1);
+    const label = this.hostLabel.of(host);
+    if (label === OVERFLOW_LABEL) return;
+    this.clearFailing(label);
+    this.failingLabels.set(label, { type: code, phase });
+    this.sshFailing.set({ host: label, type: code, phase }, 1);
   }
 
   /** A connection attempt to `host` succeeded after `seconds`. */
   sshConnected(host: string, seconds: number): void {
-    this.clearFailing(host);
     this.handshakeDuration.observe(seconds);
-    this.handshakeLast.set({ host }, seconds);
+    const label = this.hostLabel.of(host);
+    if (label === OVERFLOW_LABEL) return;
+    this.clearFailing(label);
+    this.handshakeLast.set({ host: label }, seconds);
   }
 
   private clearFailing(host: string): void {

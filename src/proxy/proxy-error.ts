@@ -20,4 +20,9 @@ export type Phase =
 export abstract class ProxyError extends SshscrapeError {
   abstract readonly status: number;
   readonly phase: Phase = "request";
+  /**
+   * Close the client connection after answering: the request was refused for how it is framed, so the proxy
+   * does not read on to find where the next one starts.
+   */
+  readonly closeConnection: boolean = false;
 }

@@ -8,7 +8,9 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import {
   type Config,
+  hostKind,
   type JumpHost,
+  joinHostPort,
   type KeySource,
   normalizeHost,
   parseDuration,
@@ -77,6 +79,16 @@ export interface ProxyRuntime {
   maxResponseBytes?: number;
   /** Open an SSH connection to every configured host at start, before the first scrape asks for one. */
   preconnect: boolean;
+  /**
+   * Methods beyond GET and HEAD that an exporter opted in to (`extraMethods`), by `host:port` as the request
+   * target names it; absent = GET and HEAD only (framing.ts).
+   */
+  extraMethods?: Map<string, ReadonlySet<string>>;
+  /**
+   * The scheme of each configured exporter, by `host:port`: CONNECT (a raw tunnel, any bytes) is only for
+   * `https` ones; absent for targets allowed by pattern or in sshified mode.
+   */
+  schemes?: Map<string, "http" | "https">;
 }
 
 /** Resolved SSH path to one target host. */
@@ -148,6 +160,16 @@ function listenAddress(text: string, what: string): HostPort {
       `${what}: expected HOST:PORT, e.g. 127.0.0.1:8888, got ${JSON.stringify(text)}`,
     );
   const host = m[1] ?? m[2] ?? "";
+  // The same rule as the target list's proxy.listen: an IP address or a DNS name, nothing else.
+  const kind = host === "" ? "any" : hostKind(host);
+  if (
+    kind === undefined ||
+    (m[1] !== undefined && kind !== "ipv6") ||
+    (m[2] !== undefined && kind === "ipv6")
+  )
+    throw new ProxySettingsError(
+      `${what}: ${JSON.stringify(host)} is not an IP address (IPv6 in brackets) or DNS name; expected HOST:PORT, e.g. 127.0.0.1:8888`,
+    );
   return { host: host === "" ? "0.0.0.0" : normalizeHost(host), port };
 }
 
@@ -170,6 +192,8 @@ export function settingsFromConfig(
   const hosts = new Map<string, HostOverrides>();
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
+  const extraMethods = new Map<string, ReadonlySet<string>>();
+  const schemes = new Map<string, "http" | "https">();
   for (const t of config.targets) {
     const host = canonical(t.host);
     const s = t.ssh ?? {};
@@ -180,7 +204,11 @@ export function settingsFromConfig(
       remoteAddress: s.remoteAddress,
       jump: jumpOf(s.jump),
     });
-    for (const e of t.exporters) exact.push({ host, port: e.port });
+    for (const e of t.exporters) {
+      exact.push({ host, port: e.port });
+      schemes.set(joinHostPort(host, e.port), e.scheme);
+      if (e.extraMethods?.length) extraMethods.set(joinHostPort(host, e.port), new Set(e.extraMethods));
+    }
     for (const k of t.hostKeys ?? [])
       extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
     if (s.jump) {
@@ -223,6 +251,8 @@ export function settingsFromConfig(
     maxHandshakes: p.maxHandshakes,
     maxResponseBytes: p.maxResponseBytes,
     preconnect: p.preconnect,
+    extraMethods,
+    schemes,
   };
 }
 

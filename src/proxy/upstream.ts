@@ -33,15 +33,31 @@ function channelAgent(options: AgentOptions): Agent {
   return agent;
 }
 
-/** One agent per (SSH endpoint, exporter address): idle channels are only reused for the same exporter. */
+/** Agents kept before empty ones are dropped; see UpstreamAgents.get. */
+const AGENTS_BEFORE_SWEEP = 256;
+
+/** An agent with no channel open, none being opened and no request waiting. */
+function unused(agent: Agent): boolean {
+  const a = agent as Agent & { totalSocketCount?: number };
+  return (a.totalSocketCount ?? 0) === 0 && Object.keys(a.requests).length === 0;
+}
+
+/**
+ * One agent per (SSH endpoint, exporter address): idle channels are only reused for the same exporter.
+ * Clients choose the targets (in sshified mode any port of any known host), so agents that hold no channel
+ * are dropped once there are many: the map stays proportional to the exporters actually in use, not to every
+ * target ever asked for.
+ */
 export class UpstreamAgents {
   private readonly agents = new Map<string, Agent>();
+  private sweepAt = AGENTS_BEFORE_SWEEP;
 
   constructor(private readonly idleMs: number) {}
 
   get(key: string): Agent {
     let agent = this.agents.get(key);
     if (!agent) {
+      if (this.agents.size >= this.sweepAt) this.sweep();
       agent = channelAgent({
         keepAlive: true,
         // An idle channel holds sshd's connection to the exporter open; close it after proxy.idleTimeout
@@ -52,6 +68,16 @@ export class UpstreamAgents {
       this.agents.set(key, agent);
     }
     return agent;
+  }
+
+  /** Drops unused agents; the next sweep waits until the map has doubled, so sweeping stays amortised O(1). */
+  private sweep(): void {
+    for (const [key, agent] of this.agents) if (unused(agent)) this.agents.delete(key);
+    this.sweepAt = Math.max(AGENTS_BEFORE_SWEEP, this.agents.size * 2);
+  }
+
+  get size(): number {
+    return this.agents.size;
   }
 
   /** Closes every idle channel (shutdown). */

@@ -8,7 +8,7 @@ import type { CheckResult } from "../../src/check/index.js";
 import { loadConfig } from "../../src/config/index.js";
 import { type RunningProxy, settingsFromConfig, startProxy } from "../../src/proxy/index.js";
 import { type Exporter, makeTls, metricsBody, startExporter } from "../helpers/exporter.js";
-import { freePort } from "../helpers/processes.js";
+import { closedPort, withReservedPort } from "../helpers/ports.js";
 import { runCli } from "../helpers/run-cli.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -28,12 +28,14 @@ const expectedSamples = (body: Buffer) =>
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "sshscrape-check-"));
-  sshd = await startSshd();
   good = await startExporter({ body: metricsBody(20_000) });
   const tls = makeTls(["127.0.0.1"]);
   caPath = tls.caCertPath;
   secure = await startExporter({ tls, body: metricsBody(3_000) });
-  downPort = await freePort();
+  // Refuses connections for the whole file (a privileged port no service uses).
+  downPort = await closedPort();
+  // The key line the generator writes for these exporters: a check passes with no more than that.
+  sshd = await startSshd({ permitOpen: [good.port, secure.port, downPort] });
 });
 afterAll(async () => {
   await good?.close();
@@ -42,6 +44,7 @@ afterAll(async () => {
 });
 
 let n = 0;
+/** A target list for the test sshd; without `proxyPort` its proxy.listen is a port nothing listens on. */
 async function writeList(exporters: string[], proxyPort?: number): Promise<string> {
   const knownHosts = join(work, "known_hosts");
   writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
@@ -49,7 +52,7 @@ async function writeList(exporters: string[], proxyPort?: number): Promise<strin
   writeFileSync(
     file,
     `proxy:
-  listen: "127.0.0.1:${proxyPort ?? (await freePort())}"
+  listen: "127.0.0.1:${proxyPort ?? (await closedPort())}"
   knownHostsFile: ${knownHosts}
 ssh:
   user: ${sshd.user}
@@ -90,16 +93,18 @@ describe("sshscrape check through a running proxy (real sshd, real proxy, real e
   let proxy: RunningProxy;
   let file: string;
   beforeAll(async () => {
-    const port = await freePort();
-    file = await writeList(
-      [
-        `{ name: node, port: ${good.port} }`,
-        `{ name: down, port: ${downPort} }`,
-        `{ name: tls, port: ${secure.port}, scheme: https }`,
-      ],
-      port,
-    );
-    proxy = await startProxy(settingsFromConfig(loadConfig(file)), { logger: pino({ level: "silent" }) });
+    // check finds the proxy at the list's proxy.listen, so the port is chosen first (retried if taken).
+    await withReservedPort(async (port) => {
+      file = await writeList(
+        [
+          `{ name: node, port: ${good.port} }`,
+          `{ name: down, port: ${downPort} }`,
+          `{ name: tls, port: ${secure.port}, scheme: https }`,
+        ],
+        port,
+      );
+      proxy = await startProxy(settingsFromConfig(loadConfig(file)), { logger: pino({ level: "silent" }) });
+    });
   });
   afterAll(async () => proxy?.close(0));
 
@@ -209,8 +214,11 @@ targets:
     expect(run.exitCode).toBe(1);
     const down = run.result?.exporters[1];
     expect(down?.ok).toBe(false);
-    expect(down?.status).toBeGreaterThanOrEqual(500);
-    expect(down?.error?.length).toBeGreaterThan(10);
+    expect(down?.status).toBe(502);
+    // The cause names the SSH login and the exporter address sshd could not open.
+    expect(down?.error).toContain(`${sshd.user}@127.0.0.1:${sshd.port}`);
+    expect(down?.error).toContain(`127.0.0.1:${downPort}`);
+    expect(down?.error).toMatch(/refused|channel/i);
   });
 });
 
@@ -218,18 +226,18 @@ describe("sshscrape check with proxy authentication", () => {
   it("sends the credentials from proxy.auth.passwordFile or from --proxy's URL", async () => {
     const passwordFile = join(work, "proxy-password");
     writeFileSync(passwordFile, "s3cret\n", { mode: 0o600 });
-    const port = await freePort();
-    const plain = await writeList([`{ name: node, port: ${good.port} }`], port);
     const file = join(work, "with-auth.yaml");
-    writeFileSync(
-      file,
-      readFileSync(plain, "utf8").replace(
-        "proxy:\n",
-        `proxy:\n  auth: { username: prometheus, passwordFile: ${passwordFile} }\n`,
-      ),
-    );
-    const proxy = await startProxy(settingsFromConfig(loadConfig(file)), {
-      logger: pino({ level: "silent" }),
+    let plain = "";
+    const proxy = await withReservedPort(async (port) => {
+      plain = await writeList([`{ name: node, port: ${good.port} }`], port);
+      writeFileSync(
+        file,
+        readFileSync(plain, "utf8").replace(
+          "proxy:\n",
+          `proxy:\n  auth: { username: prometheus, passwordFile: ${passwordFile} }\n`,
+        ),
+      );
+      return startProxy(settingsFromConfig(loadConfig(file)), { logger: pino({ level: "silent" }) });
     });
     try {
       // Without credentials the proxy refuses (so the passing run below is the credentials' doing).

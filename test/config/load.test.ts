@@ -55,9 +55,27 @@ describe("target list", () => {
 
   it("reads JSON the same as YAML", () => {
     const dir = mkdtempSync(join(tmpdir(), "sshscrape-cfg-"));
-    const yamlConfig = parseConfig(valid(), "a.yaml").config;
-    writeFileSync(join(dir, "list.json"), JSON.stringify(yamlConfig));
-    expect(loadConfig(join(dir, "list.json")).config).toEqual(yamlConfig);
+    // valid() written by hand as JSON (not the loader's own output read back), defaults left out as in YAML.
+    const json = {
+      ssh: { key: { path: "/var/lib/sshscrape/id_ed25519" } },
+      targets: [
+        {
+          host: "db1.example.org",
+          hostKeys: [hostKey],
+          exporters: [
+            { name: "node", port: 9100 },
+            { name: "postgres", port: 9187, scheme: "https", labels: { role: "db" } },
+          ],
+        },
+        { host: "2001:db8::1", exporters: [{ name: "node", port: 9100 }] },
+      ],
+    };
+    writeFileSync(join(dir, "list.json"), JSON.stringify(json, null, 2));
+    writeFileSync(join(dir, "list.yaml"), valid());
+    const fromJson = loadConfig(join(dir, "list.json")).config;
+    expect(fromJson).toEqual(loadConfig(join(dir, "list.yaml")).config);
+    expect(fromJson.targets[0]?.exporters[1]).toMatchObject({ name: "postgres", scheme: "https" });
+    expect(fromJson.proxy.listen).toBe("127.0.0.1:8888");
   });
 
   it("reports every problem at once, one line each, naming file and path", () => {

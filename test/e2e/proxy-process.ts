@@ -37,13 +37,19 @@ export async function startProxyProcess(
   const proc: Started = start(process.execPath, [CLI, ...args], { cwd: REPO_ROOT });
   const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
   try {
+    // Its own "listening" line first: another program on the same port would answer /healthz too.
     await waitFor(
       `sshscrape proxy on ${url}`,
       // An exited proxy will never answer: stop polling and report its output below.
-      async () => exited() || (await fetch(`${url}/healthz`)).ok,
+      () => exited() || proc.output().includes('"msg":"listening"'),
       timeoutMs,
     );
     if (exited()) throw new Error(`exited (${proc.child.exitCode ?? proc.child.signalCode})`);
+    await waitFor(
+      `sshscrape proxy /healthz on ${url}`,
+      async () => (await fetch(`${url}/healthz`)).ok,
+      timeoutMs,
+    );
   } catch (err) {
     const output = proc.output();
     await proc.stop();

@@ -1,7 +1,7 @@
 /**
  * Debian's real `prometheus-node-exporter`, run as a plain process on loopback (never through systemd).
  */
-import { freePort, type Started, start, waitFor } from "./processes.js";
+import { portFromLog, type Started, start, waitFor } from "./processes.js";
 
 export interface NodeExporter {
   host: string;
@@ -28,16 +28,19 @@ export const NODE_EXPORTER_BINARY = "/usr/bin/prometheus-node-exporter";
 
 export async function startNodeExporter(options: NodeExporterOptions = {}): Promise<NodeExporter> {
   const host = options.host ?? "127.0.0.1";
-  const port = options.port ?? (await freePort(host));
   const collectors = options.collectors ?? ["cpu", "meminfo", "loadavg", "time", "uname", "stat"];
   const hostPart = host.includes(":") ? `[${host}]` : host;
-  const args = [`--web.listen-address=${hostPart}:${port}`, "--log.level=warn"];
+  // Port 0 unless asked: node_exporter logs the address it bound (`msg="Listening on" address=…`).
+  const args = [`--web.listen-address=${hostPart}:${options.port ?? 0}`, "--log.level=info"];
   if (collectors !== "defaults") {
     args.push("--collector.disable-defaults", ...collectors.map((c) => `--collector.${c}`));
   }
   const proc: Started = start(options.binary ?? NODE_EXPORTER_BINARY, args);
-  const url = `http://${hostPart}:${port}/metrics`;
+  let port = options.port ?? 0;
+  let url = "";
   try {
+    port = await portFromLog(proc, /msg="Listening on" address=\S+:(\d+)/, "node_exporter");
+    url = `http://${hostPart}:${port}/metrics`;
     await waitFor(`node_exporter on ${hostPart}:${port}`, async () => {
       // An exited process will never answer: stop polling and report its output below.
       if (proc.child.exitCode !== null || proc.child.signalCode !== null) return true;

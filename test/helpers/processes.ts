@@ -58,7 +58,10 @@ export function start(cmd: string, args: string[], options: SpawnOptions = {}): 
   };
 }
 
-/** A TCP port that was free a moment ago on `host`. */
+/**
+ * A TCP port that was free a moment ago on `host`. Racy: anything on the machine may take it before the
+ * caller binds it. Prefer port 0 read back from the program, or ports.ts's reservedPort() with a retry.
+ */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -86,4 +89,30 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * Waits until a program started on port 0 logs the address it bound, e.g. Prometheus' and node_exporter's
+ * `msg="Listening on" address=127.0.0.1:43421`; returns the port.
+ */
+export async function portFromLog(
+  proc: Started,
+  pattern: RegExp,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<number> {
+  let port = 0;
+  await waitFor(
+    `${what} to log its port`,
+    () => {
+      if (proc.child.exitCode !== null || proc.child.signalCode !== null) return true;
+      const m = pattern.exec(proc.output());
+      if (m) port = Number(m[1]);
+      return port > 0;
+    },
+    timeoutMs,
+  );
+  if (port === 0)
+    throw new Error(`${what} exited before listening (${proc.child.exitCode ?? proc.child.signalCode})`);
+  return port;
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { freePort, type Started, start, waitFor } from "./processes.js";
+import { portFromLog, type Started, start, waitFor } from "./processes.js";
 
 export const PROMETHEUS_BINARY = "/usr/bin/prometheus";
 export const PROMTOOL_BINARY = "/usr/bin/promtool";
@@ -73,23 +73,31 @@ export function checkConfig(path: string): string {
 }
 
 export async function startPrometheus(options: PrometheusOptions): Promise<Prometheus> {
-  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "sshscrape-prometheus-"));
   const configPath = join(dir, "prometheus.yml");
   writeFileSync(configPath, configText(options.config));
-  const url = `http://127.0.0.1:${port}`;
+  // Port 0 unless asked: Prometheus logs the address it bound (`msg="Listening on" address=…`).
   const proc: Started = start(PROMETHEUS_BINARY, [
     `--config.file=${configPath}`,
     `--storage.tsdb.path=${join(dir, "data")}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    "--log.level=warn",
+    `--web.listen-address=127.0.0.1:${options.port ?? 0}`,
+    "--log.level=info",
     ...(options.args ?? []),
   ]);
+  let port = options.port ?? 0;
+  let url = "";
   const stop = async () => {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    port = await portFromLog(
+      proc,
+      /msg="Listening on" address=\S+:(\d+)/,
+      "prometheus",
+      options.readyTimeoutMs ?? 20_000,
+    );
+    url = `http://127.0.0.1:${port}`;
     await waitFor(
       `prometheus ready on ${url}`,
       async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { loadConfig } from "../../src/config/index.js";
 import type { KeyscanResult } from "../../src/keyscan/index.js";
-import { freePort } from "../helpers/processes.js";
+import { closedPort } from "../helpers/ports.js";
 import { runCli } from "../helpers/run-cli.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -246,7 +246,7 @@ targets:
   });
 
   it("reports an unreachable host with its cause (exit 1) and still records the others", async () => {
-    const closed = await freePort();
+    const closed = await closedPort();
     const file = writeList(`${header()}
 targets:
   - host: 127.0.0.1

@@ -94,11 +94,11 @@ describe("the generated restrictions in a real OpenSSH sshd", () => {
       exporterPorts: [exporter.port],
     });
     sshd.setAuthorizedKeys(`${ev.users[userInfo().username]?.openssh.authorizedKeys.keys.join("\n")}\n`);
-    // The module's Match block, appended to the test sshd's config as NixOS appends extraConfig.
-    await sshd.stop();
+    // The module's Match block, appended to the test sshd's config as NixOS appends extraConfig; SIGHUP
+    // makes sshd re-read it without giving up its port.
     const config = join(sshd.dir, "sshd_config");
     writeFileSync(config, ev.sshdExtraConfig, { flag: "a" });
-    await sshd.restart();
+    await sshd.reload();
     knownHosts = join(sshd.dir, "known_hosts");
     writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
   });

@@ -4,60 +4,38 @@
  */
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, writeFileSync } from "node:fs";
+import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
-import { freePort, type Started, start, waitFor } from "../helpers/processes.js";
-import { viaProxy } from "../helpers/proxy.js";
+import { waitFor } from "../helpers/processes.js";
+import { metricValue, viaProxy } from "../helpers/proxy.js";
+import { launchProxy, runProxy as run } from "../helpers/proxy-cli.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
-
-const BIN = join(import.meta.dirname, "../../bin/run.js");
 
 let sshd: Sshd;
 let exporter: Exporter;
-let slow: Exporter;
+/** Holds each response until the test releases it: a request is in flight for exactly as long as the test says. */
+let held: Exporter;
+const waiting: ServerResponse[] = [];
+const release = () => {
+  for (const res of waiting.splice(0)) res.writeHead(200, { "content-type": "text/plain" }).end("slow 1\n");
+};
 
 beforeAll(async () => {
-  sshd = await startSshd();
   exporter = await startExporter({ body: "up 1\n" });
-  slow = await startExporter({
-    handler: (_req, res) => {
-      setTimeout(() => res.writeHead(200, { "content-type": "text/plain" }).end("slow 1\n"), 700);
-    },
-  });
+  held = await startExporter({ handler: (_req, res) => void waiting.push(res) });
+  sshd = await startSshd({ permitOpen: [exporter.port, held.port] });
 });
 
 afterAll(async () => {
   await exporter?.close();
-  await slow?.close();
+  release();
+  await held?.close();
   await sshd?.stop();
 });
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): { status: number; stderr: string } {
-  try {
-    execFileSync(process.execPath, [BIN, "proxy", ...args], {
-      env: { ...process.env, ...env },
-      stdio: "pipe",
-    });
-    return { status: 0, stderr: "" };
-  } catch (err) {
-    const e = err as { status: number; stderr: Buffer };
-    return { status: e.status, stderr: e.stderr.toString() };
-  }
-}
-
-async function launch(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: Started; url: string }> {
-  const port = await freePort();
-  const proc = start(process.execPath, [BIN, "proxy", "--listen", `127.0.0.1:${port}`, ...args], {
-    env: { ...process.env, ...env },
-  });
-  await waitFor(
-    `proxy listening\n${proc.output()}`,
-    () => proc.output().includes('"msg":"listening"'),
-    15_000,
-  );
-  return { proc, url: `http://127.0.0.1:${port}` };
-}
+const launch = async (args: string[], env: NodeJS.ProcessEnv = {}) => launchProxy(args, env);
 
 function configFile(knownHostsFile: string, ports: number[]): string {
   const file = join(sshd.dir, `targets-${ports.join("-")}.json`);
@@ -71,12 +49,6 @@ function configFile(knownHostsFile: string, ports: number[]): string {
   );
   return file;
 }
-
-const exited = (proc: Started) =>
-  new Promise<number | null>((resolve) => {
-    if (proc.child.exitCode !== null) resolve(proc.child.exitCode);
-    else proc.child.once("exit", (code) => resolve(code));
-  });
 
 describe("sshscrape proxy (process)", () => {
   it("exits 2 with one line naming the file for an unusable config or key", () => {
@@ -102,28 +74,27 @@ describe("sshscrape proxy (process)", () => {
   it("takes sshified's flags verbatim: any host in known_hosts, any port, with a warning", async () => {
     const knownHosts = join(sshd.dir, "kh-sshified");
     writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-    const port = await freePort();
-    const proc = start(process.execPath, [
-      BIN,
-      "proxy",
-      "--proxy.listen-addr",
-      `127.0.0.1:${port}`,
-      "--ssh.user",
-      sshd.user,
-      "--ssh.key-file",
-      sshd.clientKeyPath,
-      "--ssh.known-hosts-file",
-      knownHosts,
-      "--ssh.port",
-      String(sshd.port),
-      "--timeout",
-      "5s",
-      "-v",
-    ]);
+    const { proc, url } = await launchProxy(
+      [
+        "--proxy.listen-addr",
+        "127.0.0.1:0",
+        "--ssh.user",
+        sshd.user,
+        "--ssh.key-file",
+        sshd.clientKeyPath,
+        "--ssh.known-hosts-file",
+        knownHosts,
+        "--ssh.port",
+        String(sshd.port),
+        "--timeout",
+        "5s",
+        "-v",
+      ],
+      {},
+      null,
+    );
     try {
-      await waitFor("listening", () => proc.output().includes('"msg":"listening"'), 15_000);
       expect(proc.output()).toMatch(/"level":40[^\n]*sshified-compatible mode/);
-      const url = `http://127.0.0.1:${port}`;
       const ok = await viaProxy(url, exporter.url);
       expect(ok.status).toBe(200);
       expect(ok.body.toString()).toBe("up 1\n");
@@ -137,33 +108,57 @@ describe("sshscrape proxy (process)", () => {
   it("reloads known_hosts on SIGHUP without dropping an in-flight request, and stops on SIGTERM with exit 0", async () => {
     const knownHosts = join(sshd.dir, "kh-reload");
     writeFileSync(knownHosts, "# nothing yet\n");
-    const { proc, url } = await launch(["--config", configFile(knownHosts, [exporter.port, slow.port])]);
+    const { proc, url, exited, logged } = await launch([
+      "--config",
+      configFile(knownHosts, [exporter.port, held.port]),
+    ]);
     try {
       const before = await viaProxy(url, exporter.url);
       expect(before.status).toBe(502);
       expect(before.body.toString()).toContain(`no known_hosts entry for 127.0.0.1:${sshd.port}`);
 
       writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
+      let mark = proc.output().length;
       proc.child.kill("SIGHUP");
-      await waitFor("reload", () => proc.output().includes("reloaded"), 5000);
+      await logged("reloaded known_hosts, keys and credentials", mark);
       expect((await viaProxy(url, exporter.url)).status).toBe(200);
 
       // A request in flight while the proxy reloads, and then while it is told to stop, still completes.
-      const inFlight = viaProxy(url, slow.url);
-      await new Promise((r) => setTimeout(r, 150));
+      // "In flight" is observed, not assumed: the exporter holds the request, and the proxy's own gauge
+      // counts its channel, until the test releases it after the signal was handled.
+      const channels = async () =>
+        metricValue(await fetch(`${url}/metrics`).then((r) => r.text()), "sshscrape_ssh_channels");
+      const inFlight = viaProxy(url, held.url);
+      await waitFor("the exporter to receive the request", () => waiting.length === 1);
+      expect(await channels()).toBeGreaterThanOrEqual(1);
+      mark = proc.output().length;
       proc.child.kill("SIGHUP");
+      await logged("reloaded known_hosts, keys and credentials", mark);
+      expect(waiting).toHaveLength(1);
+      release();
       const duringReload = await inFlight;
       expect(duringReload.status).toBe(200);
+      expect(duringReload.body.toString()).toBe("slow 1\n");
 
-      const lastOne = viaProxy(url, slow.url);
-      await new Promise((r) => setTimeout(r, 150));
+      const lastOne = viaProxy(url, held.url);
+      await waitFor("the exporter to receive the last request", () => waiting.length === 1);
+      expect(await channels()).toBeGreaterThanOrEqual(1);
+      mark = proc.output().length;
       proc.child.kill("SIGTERM");
+      await logged("stopping", mark);
+      // Draining: new connections are refused, the held request is still open.
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+      expect(proc.child.exitCode).toBeNull();
+      release();
       const last = await lastOne;
       expect(last.status).toBe(200);
       expect(last.body.toString()).toBe("slow 1\n");
-      expect(await exited(proc)).toBe(0);
+      expect(await exited).toBe(0);
       expect(proc.output()).toContain('"msg":"stopped"');
+      // It stopped because the last request finished, not because the grace period ran out.
+      expect(proc.output()).not.toContain("grace period over");
     } finally {
+      release();
       await proc.stop();
     }
   });

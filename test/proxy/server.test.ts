@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { type Exporter, makeTls, metricsBody, startExporter } from "../helpers/exporter.js";
+import { closedPort } from "../helpers/ports.js";
 import { memoryLogger, metricValue, rawRequest, runtimeFor, sshdLogins, viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -27,8 +28,12 @@ const gzipBody = gzipSync(metricsBody(50_000));
 
 const metrics = () => fetch(`${proxy.url}/metrics`).then((r) => r.text());
 
+/** Every exporter port the sshd's key may open (the generator's permitopen list), closedPort included. */
+const opens: number[] = [];
+/** A port nothing listens on, for the CHANNEL_OPEN_FAILED and sshd-down cases. */
+let closed: number;
+
 beforeAll(async () => {
-  sshd = await startSshd({ addresses: HOSTS });
   big = await startExporter({ body: metricsBody(100_000) });
   gzipped = await startExporter({
     handler: (_req, res) => {
@@ -58,11 +63,17 @@ beforeAll(async () => {
   tlsCa = material.caCert;
   tls = await startExporter({ tls: material, body: "tls_metric 1\n" });
   for (const [i] of HOSTS.entries()) perHost.push(await startExporter({ body: `host_index ${i}\n` }));
+  closed = await closedPort();
+  opens.push(...[big, gzipped, echo, hanging, tls, ...perHost].map((e) => e.port), closed);
+  // The generator's key line for exactly these exporters: every request below goes through what we deploy.
+  sshd = await startSshd({ addresses: HOSTS, permitOpen: opens });
   const exact = [big, gzipped, echo, hanging, tls].map((e) => ({ host: "127.0.0.1", port: e.port }));
   HOSTS.forEach((h, i) => {
     exact.push({ host: h, port: (perHost[i] as Exporter).port });
   });
-  proxy = await startProxy(runtimeFor(sshd, { exact }), { logger: log.logger });
+  // POST is forwarded only to exporters that opt in (extraMethods); the echo exporter does.
+  const extraMethods = new Map([[`127.0.0.1:${echo.port}`, new Set(["POST"])]]);
+  proxy = await startProxy(runtimeFor(sshd, { exact, overrides: { extraMethods } }), { logger: log.logger });
 });
 
 afterAll(async () => {
@@ -199,9 +210,7 @@ describe("failures Prometheus can read", () => {
   });
 
   it("502 naming the remote address when nothing listens on the exporter port", async () => {
-    const closed = await startExporter();
-    const port = closed.port;
-    await closed.close();
+    const port = closed;
     const p = await startProxy(runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port }] }), {
       logger: log.logger,
     });
@@ -226,8 +235,15 @@ describe("failures Prometheus can read", () => {
     });
     const took = Date.now() - started;
     expect(res.status).toBe(504);
-    expect(res.body.toString()).toContain("upstream-response");
-    expect(took).toBeLessThan(1500);
+    // The mechanism: the proxy budgeted the scrape timeout minus its margin (1500 − 500 ms) and spent what
+    // was left of it waiting for the response. The wall-clock bound is loose on purpose (loaded machines);
+    // it only rules out waiting for proxy.timeout (10 s) instead.
+    const budget = Number(
+      /timed out in phase upstream-response after (\d+) ms/.exec(res.body.toString())?.[1],
+    );
+    expect(budget).toBeGreaterThan(0);
+    expect(budget).toBeLessThanOrEqual(1000);
+    expect(took).toBeLessThan(5000);
   });
 
   it("400 for malformed and non-http targets, and for origin-form paths that are not ours", async () => {
@@ -299,8 +315,8 @@ describe("failures Prometheus can read", () => {
   });
 
   it("502 naming the cause when sshd is down, then fails fast from the backoff without reconnecting", async () => {
-    const down = await startSshd();
-    await down.stop();
+    // An "sshd" whose port refuses connections for the whole test (nothing can start there meanwhile).
+    const down = { ...sshd, port: closed };
     const p = await startProxy(
       runtimeFor(down, { exact: [{ host: "127.0.0.1", port: big.port }], timeouts: { backoff: 30_000 } }),
       { logger: log.logger },
@@ -362,6 +378,7 @@ describe("failures Prometheus can read", () => {
         setTimeout(() => res.end(big.body.subarray(60_000)), 50);
       },
     });
+    sshd.permitOpen([...opens, chunked.port]); // read at the next login: the new proxy's
     const p = await startProxy(
       runtimeFor(sshd, {
         exact: [
@@ -376,8 +393,21 @@ describe("failures Prometheus can read", () => {
       const known = await viaProxy(p.url, big.url);
       expect(known.status).toBe(502);
       expect(known.body.toString()).toContain("maxResponseBytes");
-      // Without Content-Length the headers are out before the limit is hit: the response must fail, not end short.
-      await expect(viaProxy(p.url, chunked.url)).rejects.toThrow();
+      // Without Content-Length the headers are out before the limit is hit: the response must fail, not end
+      // short. On the wire: a 200 whose chunked body is cut off without its last-chunk (RFC 9112 §7.1), so
+      // the client cannot take it for a complete response.
+      const raw = await rawRequest(
+        p.url,
+        `GET ${chunked.url} HTTP/1.1\r\nHost: 127.0.0.1:${chunked.port}\r\nConnection: close\r\n\r\n`,
+        10_000,
+      );
+      expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+      expect(raw.toLowerCase()).toContain("transfer-encoding: chunked");
+      expect(raw).not.toMatch(/\r\n0\r\n\r\n$/);
+      expect(raw.length).toBeLessThan(big.body.length);
+      await expect(viaProxy(p.url, chunked.url)).rejects.toMatchObject({ code: "ECONNRESET" });
+      const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+      expect(metricValue(text, "sshscrape_errors_total", { type: "RESPONSE_TOO_LARGE" })).toBe(3);
     } finally {
       await p.close(100);
       await chunked.close();

@@ -15,7 +15,6 @@ const steadyPorts: number[] = [];
 const flakySockets = new Set<Socket>();
 
 beforeAll(async () => {
-  sshd = await startSshd();
   steady = await startExporter({
     handler: (req, res) => {
       steadyPorts.push(req.socket.remotePort ?? 0);
@@ -34,8 +33,14 @@ beforeAll(async () => {
       res.writeHead(200, { "content-type": "text/plain", "content-length": 5 }).end("up 1\n");
     },
   });
+  // The generator's key line for these two exporters.
+  sshd = await startSshd({ permitOpen: [steady.port, flaky.port] });
   const exact = [steady, flaky].map((e) => ({ host: "127.0.0.1", port: e.port }));
-  proxy = await startProxy(runtimeFor(sshd, { exact }), { logger: memoryLogger("info").logger });
+  // POST is forwarded only to exporters that opt in (extraMethods); the flaky one does.
+  const extraMethods = new Map([[`127.0.0.1:${flaky.port}`, new Set(["POST"])]]);
+  proxy = await startProxy(runtimeFor(sshd, { exact, overrides: { extraMethods } }), {
+    logger: memoryLogger("info").logger,
+  });
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 /** Rows 5, 6, 10: what happens on one direct-tcpip channel must stay on that channel. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { metricsBody } from "../../../test/helpers/exporter.js";
-import { freePort } from "../../../test/helpers/processes.js";
+import { closedPort } from "../../../test/helpers/ports.js";
 import { scrape } from "../client.js";
 import { histogram, ms, poll, quote, type Row } from "../harness.js";
 import { inLab, Lab } from "../lab.js";
@@ -16,7 +16,7 @@ export const exporterDown: Row = {
     inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
-      const deadPort = await freePort();
+      const deadPort = await closedPort();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
       const proxy = await lab.proxy({ targets: [Lab.target(sshd, [exp.port, deadPort])] });
       const live = `127.0.0.1:${exp.port}`;

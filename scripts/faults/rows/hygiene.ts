@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../../../test/helpers/processes.js";
+import { closedPort } from "../../../test/helpers/ports.js";
 import { raw, scrape } from "../client.js";
 import type { Row } from "../harness.js";
 import { inLab, Lab } from "../lab.js";
@@ -54,7 +54,7 @@ export const noSecretsInLogs: Row = {
     inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       const exp = await lab.exporter();
-      const deadPort = await freePort();
+      const deadPort = await closedPort();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
       const tag = randomBytes(6).toString("hex");
       const secrets = {

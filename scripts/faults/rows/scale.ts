@@ -1,6 +1,5 @@
 /** Row 9: Prometheus starting cold against 100 hosts at once. */
 import { metricsBody } from "../../../test/helpers/exporter.js";
-import { freePort } from "../../../test/helpers/processes.js";
 import type { Sshd } from "../../../test/helpers/sshd.js";
 import { scrape } from "../client.js";
 import { histogram, ms, type Row } from "../harness.js";
@@ -21,7 +20,6 @@ export const manyHosts: Row = {
   run: () =>
     inLab(async (lab, c) => {
       const hosts = Array.from({ length: HOSTS }, (_v, i) => `127.0.2.${i + 1}`);
-      const port = await freePort(hosts[0]);
       const sshds: Array<{ sshd: Sshd; hosts: string[] }> = [];
       for (let i = 0; i < HOSTS; i += PER_SSHD) {
         const group = hosts.slice(i, i + PER_SSHD);
@@ -29,13 +27,16 @@ export const manyHosts: Row = {
         sshds.push({ sshd: await lab.sshd({ addresses: group, highLimits: true }), hosts: group });
       }
       const bodies = new Map<string, Buffer>();
-      await Promise.all(
-        hosts.map(async (h) => {
-          const body = Buffer.concat([Buffer.from(`# host ${h}\n`), metricsBody(8_000)]);
-          bodies.set(h, body);
-          await lab.exporter({ host: h, port, body });
-        }),
-      );
+      const bodyOf = (h: string) => {
+        const body = Buffer.concat([Buffer.from(`# host ${h}\n`), metricsBody(8_000)]);
+        bodies.set(h, body);
+        return body;
+      };
+      // Every host's exporter on one port (one exporter entry in the list): the first binds port 0, the
+      // rest take the same number on their own addresses (127.0.2.x, which nothing else uses).
+      const first = await lab.exporter({ host: hosts[0], port: 0, body: bodyOf(hosts[0] as string) });
+      const port = first.port;
+      await Promise.all(hosts.slice(1).map((h) => lab.exporter({ host: h, port, body: bodyOf(h) })));
       lab.writeKnownHosts(sshds.map((s) => s.sshd.knownHostsLine()));
       const proxy = await lab.proxy({
         // Cold on purpose: every host's first handshake is made by the scrapes themselves.

@@ -1,0 +1,84 @@
+/**
+ * What every proxied request passes before GET and CONNECT diverge, in this order: proxy authentication,
+ * the request target (parsed strictly), the allowlist, for plain HTTP the framing decision (framing.ts), and
+ * the deadline. Nothing reaches an SSH connection before all of it has passed.
+ */
+import type { IncomingMessage } from "node:http";
+import { joinHostPort } from "../config/index.js";
+import type { Allowlist } from "./allowlist.js";
+import { type Credentials, checkProxyAuth } from "./auth.js";
+import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
+import { ConnectToPlainHttpError, NotAllowedError } from "./errors.js";
+import { decideFraming, type ForwardPlan } from "./framing.js";
+import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
+import { type ProxyRuntime, type Route, routeFor } from "./settings.js";
+
+export interface PrologueDeps {
+  runtime: () => ProxyRuntime;
+  allowlist: () => Allowlist;
+  credentials: () => Credentials | undefined;
+}
+
+/** Filled in as the prologue gets on: the target label, once the target is allowed ("other" until then). */
+export interface Progress {
+  label: string;
+}
+
+export interface Admitted {
+  /** `host:port` of the allowed target. */
+  label: string;
+  port: number;
+  route: Route;
+  deadline: Deadline;
+}
+
+export interface AdmittedRequest extends Admitted {
+  /** Exactly what to send upstream: method, header fields, body framing. */
+  plan: ForwardPlan;
+  /** origin-form path + query. */
+  path: string;
+}
+
+/** An absolute-form request (`GET http://host:port/path`). Throws the ProxyError to answer with. */
+export function admitRequest(req: IncomingMessage, deps: PrologueDeps, progress: Progress): AdmittedRequest {
+  checkProxyAuth(req, deps.credentials());
+  const target = parseAbsoluteTarget(req.url ?? "");
+  const admitted = admit(req, deps, target.host, target.port, progress);
+  const decision = decideFraming(req, {
+    authority: admitted.label,
+    extraMethods: deps.runtime().extraMethods?.get(admitted.label),
+  });
+  if (!decision.ok) throw decision.error;
+  return { ...admitted, plan: decision.plan, path: target.path };
+}
+
+/** A CONNECT request (`CONNECT host:port`): the tunnel carries TLS end to end, so there is nothing to frame. */
+export function admitConnect(req: IncomingMessage, deps: PrologueDeps, progress: Progress): Admitted {
+  checkProxyAuth(req, deps.credentials());
+  const { host, port } = parseConnectTarget(req.url ?? "");
+  const admitted = admit(req, deps, host, port, progress);
+  // A tunnel carries whatever the client sends; to a plain-HTTP exporter it would bypass the framing and
+  // method rules above. Prometheus only tunnels `scheme: https` targets.
+  if (deps.runtime().schemes?.get(admitted.label) === "http")
+    throw new ConnectToPlainHttpError(admitted.label);
+  return admitted;
+}
+
+function admit(
+  req: IncomingMessage,
+  deps: PrologueDeps,
+  host: string,
+  port: number,
+  progress: Progress,
+): Admitted {
+  const label = joinHostPort(host, port);
+  if (!deps.allowlist().allows(host, port)) throw new NotAllowedError(label);
+  progress.label = label;
+  const rt = deps.runtime();
+  const deadline = Deadline.forRequest(
+    req.headers[SCRAPE_TIMEOUT_HEADER],
+    rt.timeouts.margin,
+    rt.timeouts.request,
+  );
+  return { label, port, route: routeFor(rt, host), deadline };
+}
