@@ -17,7 +17,11 @@ export interface AlertRules {
   /** rule_files entry, relative to prometheus.yml. */
   ruleFile: string;
   /** The job for the proxy's own /metrics. */
-  job: { job_name: string; static_configs: Array<{ targets: string[] }> };
+  job: {
+    job_name: string;
+    static_configs: Array<{ targets: string[] }>;
+    basic_auth?: { username: string; password_file: string };
+  };
 }
 
 export function alertRules(config: Config, jobs: Job[], listFile: string): AlertRules {
@@ -29,9 +33,15 @@ export function alertRules(config: Config, jobs: Job[], listFile: string): Alert
     ...config,
     proxy: { ...config.proxy, listen: config.proxy.metricsListen ?? config.proxy.listen },
   });
+  // With proxy.auth, /metrics wants the same credentials (Authorization: Basic); Prometheus reads the file.
+  const auth = config.proxy.auth;
   return {
     ruleFile: RULES_FILE_NAME,
-    job: { job_name: PROXY_JOB_NAME, static_configs: [{ targets: [new URL(metrics).host] }] },
+    job: {
+      job_name: PROXY_JOB_NAME,
+      static_configs: [{ targets: [new URL(metrics).host] }],
+      ...(auth ? { basic_auth: { username: auth.username, password_file: auth.passwordFile } } : {}),
+    },
   };
 }
 

@@ -63,13 +63,13 @@ describe("generate --format prometheus --rules", () => {
     }
   }, 60_000);
 
-  it("scrapes proxy.metricsListen when the list sets one", async () => {
+  it("scrapes proxy.metricsListen when the list sets one, with proxy.auth's credentials", async () => {
     const dir = scratch();
     const list = join(dir, "hosts.yaml");
     // examples/minimal.yaml has no proxy section.
     writeFileSync(
       list,
-      `proxy:\n  metricsListen: "[::1]:9911"\n${readFileSync("examples/minimal.yaml", "utf8")}`,
+      `proxy:\n  metricsListen: "[::1]:9911"\n  auth: { username: prom, passwordFile: /run/secrets/proxy-pw }\n${readFileSync("examples/minimal.yaml", "utf8")}`,
     );
     const out = join(dir, "prom");
     const r = await runCli(["generate", list, "--format", "prometheus", "--rules", "--out", out]);
@@ -77,9 +77,11 @@ describe("generate --format prometheus --rules", () => {
     const prom = parse(readFileSync(join(out, "prometheus.yml"), "utf8")) as {
       scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
     };
-    expect(prom.scrape_configs.find((j) => j.job_name === "sshscrape")?.static_configs).toEqual([
-      { targets: ["[::1]:9911"] },
-    ]);
+    expect(prom.scrape_configs.find((j) => j.job_name === "sshscrape")).toEqual({
+      job_name: "sshscrape",
+      static_configs: [{ targets: ["[::1]:9911"] }],
+      basic_auth: { username: "prom", password_file: "/run/secrets/proxy-pw" },
+    });
   });
 
   it("is refused without --format prometheus, and without --out", async () => {
