@@ -1,10 +1,12 @@
 # services.sshscrape: the monitoring host. Runs the proxy Prometheus reaches through `proxy_url`, and
 # (optionally) fills in known_hosts and Prometheus scrape jobs from the same target options.
-# The generator's `sshscrape generate --module` emits blocks against exactly these options (docs/nixos.md).
+# This file is the one definition of the monitoring side's NixOS configuration: `sshscrape generate` writes
+# values for these options (and, with --out, a byte-identical copy of this file), never a unit of its own.
 {
   config,
   lib,
   pkgs,
+  utils,
   ...
 }:
 
@@ -28,6 +30,23 @@ let
   knownHostName = host: port: if port == 22 then host else "[${host}]:${toString port}";
 
   unitName = "sshscrape";
+  systemKnownHosts = "/etc/ssh/ssh_known_hosts";
+  # Host keys reach the proxy through NixOS' known_hosts only when it reads that file; otherwise they go
+  # into its config file.
+  viaKnownHosts = cfg.knownHosts.enable && cfg.knownHostsFile == systemKnownHosts;
+  # The /etc file the proxy's known_hosts is, if NixOS writes it: a change reloads the proxy (SIGHUP).
+  knownHostsEtc = lib.removePrefix "/etc/" cfg.knownHostsFile;
+  knownHostsSource = lib.optional (
+    lib.hasPrefix "/etc/" cfg.knownHostsFile && etc ? ${knownHostsEtc}
+  ) etc.${knownHostsEtc}.source;
+
+  # DNS names (labels of letters, digits, "-" and "_"), IPv4, or IPv6 without brackets: what the proxy's
+  # validator accepts (src/config/host.ts).
+  isHost =
+    h:
+    builtins.match "([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)([.][A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*[.]?" h != null
+    || builtins.match "[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*" h != null;
+  isLoopback = a: a == "::1" || a == "localhost" || lib.hasPrefix "127." a;
   # systemd.exec(5) "Credentials": LoadCredential= files appear under $CREDENTIALS_DIRECTORY, which is
   # /run/credentials/UNIT. The proxy config names the path so the file validates on its own; ExecStart
   # passes the same file as --key-file via the variable.
@@ -203,7 +222,7 @@ let
         inherit (t) host labels;
         # With knownHosts.enable the keys reach the proxy through known_hosts only, so a changed key means a
         # new known_hosts (reload, SIGHUP) rather than a new config file (restart).
-        hostKeys = if cfg.knownHosts.enable then [ ] else t.hostKeys;
+        hostKeys = if viaKnownHosts then [ ] else t.hostKeys;
         ssh = nonEmpty {
           inherit (t.ssh) user port remoteAddress;
           key = if t.ssh.keyFile == null then null else { path = "${credentialsDir}/${credentialId t.ssh.keyFile}"; };
@@ -213,7 +232,7 @@ let
             else
               nonEmpty {
                 inherit (t.ssh.jump) host port user;
-                hostKeys = if cfg.knownHosts.enable then [ ] else t.ssh.jump.hostKeys;
+                hostKeys = if viaKnownHosts then [ ] else t.ssh.jump.hostKeys;
               };
         };
         exporters = lib.mapAttrsToList (
@@ -239,7 +258,33 @@ let
     ) targetList;
   };
 
-  configFile = json.generate "sshscrape.json" (lib.recursiveUpdate derivedSettings cfg.settings);
+  merged = lib.recursiveUpdate derivedSettings cfg.settings;
+  # Other files the proxy reads that may be root-only secrets: credentials as well, the config naming
+  # where systemd puts them.
+  secretFiles = lib.filterAttrs (_: f: f != null) {
+    "ssh-key-passphrase" = merged.ssh.passphraseFile or null;
+    "proxy-password" = merged.proxy.auth.passwordFile or null;
+  };
+  finalSettings = lib.recursiveUpdate merged (
+    lib.optionalAttrs (secretFiles ? "ssh-key-passphrase") {
+      ssh.passphraseFile = "${credentialsDir}/ssh-key-passphrase";
+    }
+    // lib.optionalAttrs (secretFiles ? "proxy-password") {
+      proxy.auth.passwordFile = "${credentialsDir}/proxy-password";
+    }
+  );
+  settingsFile = json.generate "sshscrape.json" finalSettings;
+  # Checked at build time by the proxy's own loader and validator (as nixpkgs runs `promtool check config`
+  # on Prometheus' file): a setting the proxy would refuse at start fails `nixos-rebuild` with its message.
+  configFile =
+    if cfg.checkConfig then
+      pkgs.runCommand "sshscrape-checked.json" { nativeBuildInputs = [ cfg.package ]; } ''
+        cp ${settingsFile} sshscrape.json
+        ${lib.getExe cfg.package} generate sshscrape.json --format file-sd > /dev/null
+        cp sshscrape.json "$out"
+      ''
+    else
+      settingsFile;
 
   # known_hosts: one entry per key (`publicKey` holds exactly one), for targets and their jump hosts.
   knownHostEntries = lib.concatMap (
@@ -287,7 +332,18 @@ let
       insecure_skip_verify = if e.tls.insecureSkipVerify then true else null;
     };
 
-  proxyUrl = "http://${joinHostPort cfg.listenAddress cfg.port}";
+  # Prometheus reaches a wildcard listener on loopback.
+  proxyUrl =
+    let
+      host =
+        if cfg.listenAddress == "0.0.0.0" then
+          "127.0.0.1"
+        else if cfg.listenAddress == "::" then
+          "::1"
+        else
+          cfg.listenAddress;
+    in
+    "http://${joinHostPort host cfg.port}";
 
   scrapeConfig =
     job:
@@ -298,7 +354,7 @@ let
       timeout = if e.scrapeTimeout != null then e.scrapeTimeout else cfg.scrapeConfigs.scrapeTimeout;
     in
     {
-      job_name = job;
+      job_name = "${cfg.scrapeConfigs.jobNamePrefix}${job}";
       inherit (e) scheme;
       metrics_path = e.metricsPath;
       proxy_url = proxyUrl;
@@ -320,6 +376,10 @@ let
     // lib.optionalAttrs (tlsConfig e != { }) { tls_config = tlsConfig e; };
 
   etc = config.environment.etc;
+
+  endpoints = map (u: joinHostPort u.target.host u.e.port) exporterUses;
+
+  execArgs = utils.escapeSystemdExecArgs;
 in
 {
   options.services.sshscrape = {
@@ -347,13 +407,16 @@ in
     user = mkOption {
       type = types.str;
       default = "sshscrape";
-      description = "System user the proxy runs as; created by this module.";
+      description = ''
+        User the proxy runs as. The module creates it (a system user) only when left at "sshscrape"; any
+        other user must exist already (e.g. "prometheus").
+      '';
     };
 
     group = mkOption {
       type = types.str;
       default = "sshscrape";
-      description = "Group the proxy runs as; created by this module.";
+      description = "Group the proxy runs as; created by this module only when left at \"sshscrape\".";
     };
 
     ssh = {
@@ -419,7 +482,34 @@ in
       description = "Add each target's `hostKeys` to `services.openssh.knownHosts`.";
     };
 
+    configFile = mkOption {
+      type = types.package;
+      readOnly = true;
+      default = configFile;
+      defaultText = literalExpression "the proxy's config file, checked when checkConfig is true";
+      description = "The config file the unit's proxy reads (derived from the options above and `settings`).";
+    };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Check the proxy's config file at build time with the proxy's own validator (`sshscrape generate
+        FILE --format file-sd`), so a setting the proxy refuses fails the build instead of the unit.
+      '';
+    };
+
     scrapeConfigs = {
+      jobNamePrefix = mkOption {
+        type = types.str;
+        default = "sshscrape-";
+        example = "";
+        description = ''
+          Put in front of each exporter name to make the job name (`sshscrape-node`), so the generated jobs
+          coexist with the host's own `node`, `prometheus`, … jobs: Prometheus refuses two jobs with one
+          `job_name`, and NixOS checks that at build time (`services.prometheus.checkConfig`).
+        '';
+      };
       enable = mkOption {
         type = types.bool;
         default = true;
@@ -483,8 +573,27 @@ in
           message = "services.sshscrape.targets is empty: add at least one target to scrape.";
         }
         {
-          assertion = cfg.alertRules.enable && cfg.scrapeConfigs.enable -> !(lib.elem "sshscrape" jobNames);
-          message = "services.sshscrape.alertRules.enable adds the Prometheus job \"sshscrape\" for the proxy's own metrics, and an exporter of services.sshscrape.targets is named \"sshscrape\" too: rename that exporter.";
+          assertion =
+            cfg.alertRules.enable && cfg.scrapeConfigs.enable
+            -> !(lib.elem "sshscrape" (map (job: "${cfg.scrapeConfigs.jobNamePrefix}${job}") jobNames));
+          message = "services.sshscrape.alertRules.enable adds the Prometheus job \"sshscrape\" for the proxy's own metrics, and services.sshscrape.scrapeConfigs.jobNamePrefix + an exporter's name makes \"sshscrape\" too: rename that exporter or change the prefix.";
+        }
+        {
+          assertion =
+            isLoopback cfg.listenAddress
+            || (cfg.settings.proxy or { }) ? auth
+            || builtins.elem "--allow-non-loopback" cfg.extraArgs;
+          message = "services.sshscrape.listenAddress = \"${cfg.listenAddress}\" is not a loopback address and services.sshscrape.settings.proxy.auth is unset: anyone who reaches it could use the proxy. Set services.sshscrape.settings.proxy.auth, or keep listenAddress on loopback.";
+        }
+        {
+          assertion = config.users.users ? ${cfg.user} && config.users.groups ? ${cfg.group};
+          message = "services.sshscrape.user = \"${cfg.user}\" / group = \"${cfg.group}\": not declared in users.users / users.groups. This module creates only the default \"sshscrape\" account; declare yours, or leave user and group at \"sshscrape\".";
+        }
+        {
+          assertion = lib.length endpoints == lib.length (lib.unique endpoints);
+          message = "services.sshscrape.targets: two exporters scrape the same host:port (${
+            lib.concatStringsSep ", " (lib.unique (lib.filter (e: lib.count (x: x == e) endpoints > 1) endpoints))
+          }); the proxy refuses duplicate targets. Remove one.";
         }
       ]
       ++ lib.concatMap (
@@ -494,18 +603,26 @@ in
         in
         [
           {
+            assertion = isHost t.host;
+            message = "${opt}.host = \"${t.host}\" is not a host name or IP address; set ${opt}.host, or name the target after its host.";
+          }
+          {
             assertion = t.exporters != { };
             message = "${opt}.exporters is empty: add at least one exporter, e.g. `${opt}.exporters.node.port = 9100;`.";
           }
           {
-            assertion = cfg.knownHosts.enable -> t.hostKeys != [ ];
+            assertion = viaKnownHosts -> t.hostKeys != [ ];
             message = "${opt}.hostKeys is empty while services.sshscrape.knownHosts.enable is true: add the target's host keys (`ssh-keyscan ${t.host}`), or set services.sshscrape.knownHosts.enable = false and provide services.sshscrape.knownHostsFile yourself.";
           }
           {
-            assertion = cfg.knownHosts.enable && t.ssh.jump != null -> t.ssh.jump.hostKeys != [ ];
+            assertion = viaKnownHosts && t.ssh.jump != null -> t.ssh.jump.hostKeys != [ ];
             message = "${opt}.ssh.jump.hostKeys is empty while services.sshscrape.knownHosts.enable is true: add the jump host's host keys.";
           }
         ]
+        ++ lib.mapAttrsToList (name: e: {
+          assertion = e.port != 0;
+          message = "${opt}.exporters.${lib.strings.escapeNixIdentifier name}.port is 0: set the exporter's real port (1-65535).";
+        }) t.exporters
         ++ lib.mapAttrsToList (name: e: {
           assertion = tlsConfig e != { } -> e.scheme == "https";
           message = "${opt}.exporters.${lib.strings.escapeNixIdentifier name}.tls is set but scheme is \"${e.scheme}\": TLS settings apply to scheme = \"https\" only; set it or remove tls.";
@@ -522,21 +639,36 @@ in
         }
       ) jobNames;
 
-    users.users.${cfg.user} = {
-      isSystemUser = true;
-      inherit (cfg) group;
-      description = "sshscrape proxy";
+    # nixpkgs' pattern: the default account is created here; any other must already exist, so that
+    # `user = "prometheus"` does not define a second, conflicting users.users.prometheus.
+    users.users = lib.mkIf (cfg.user == "sshscrape") {
+      sshscrape = {
+        isSystemUser = true;
+        inherit (cfg) group;
+        # passwdEntry: no ":" (it would split /etc/passwd's fields). The same text in both modules, so a
+        # host that is monitoring host and target at once defines the account once.
+        description = "sshscrape, Prometheus scrapes over SSH";
+      };
     };
-    users.groups.${cfg.group} = { };
+    users.groups = lib.mkIf (cfg.group == "sshscrape") { sshscrape = { }; };
 
-    services.openssh.knownHosts = mkIf cfg.knownHosts.enable (lib.listToAttrs knownHostEntries);
+    services.openssh.knownHosts = mkIf viaKnownHosts (lib.listToAttrs knownHostEntries);
 
     services.prometheus.scrapeConfigs =
       lib.optionals cfg.scrapeConfigs.enable (map scrapeConfig jobNames)
-      ++ lib.optional cfg.alertRules.enable {
-        job_name = "sshscrape";
-        static_configs = [ { targets = [ (joinHostPort cfg.listenAddress cfg.port) ]; } ];
-      };
+      ++ lib.optional cfg.alertRules.enable (
+        {
+          job_name = "sshscrape";
+          static_configs = [ { targets = [ (joinHostPort cfg.listenAddress cfg.port) ]; } ];
+        }
+        # /metrics is behind proxy.auth when that is set (Authorization: Basic); Prometheus reads the file.
+        // lib.optionalAttrs (merged.proxy.auth or null != null) {
+          basic_auth = {
+            inherit (merged.proxy.auth) username;
+            password_file = merged.proxy.auth.passwordFile;
+          };
+        }
+      );
     services.prometheus.ruleFiles = mkIf cfg.alertRules.enable [ cfg.alertRules.file ];
 
     systemd.services.${unitName} = {
@@ -548,12 +680,15 @@ in
       # connections open. Ordering only: no effect where prometheus.service does not exist.
       before = [ "prometheus.service" ];
       # A changed known_hosts needs no restart: the proxy re-reads it on SIGHUP without dropping connections.
-      reloadTriggers = lib.optional (etc ? "ssh/ssh_known_hosts") etc."ssh/ssh_known_hosts".source;
+      # The file the proxy reads (knownHostsFile), when NixOS writes it under /etc.
+      reloadTriggers = knownHostsSource;
       serviceConfig = {
         Type = "exec";
         User = cfg.user;
         Group = cfg.group;
-        ExecStart = lib.escapeShellArgs (
+        # systemd.service(5) "Command lines": systemd expands % specifiers and $VAR even inside quotes, so
+        # every argument goes through NixOS' systemd-aware quoting; the key is named by its literal path.
+        ExecStart = execArgs (
           [
             (lib.getExe cfg.package)
             "proxy"
@@ -561,13 +696,15 @@ in
             "${configFile}"
           ]
           ++ cfg.extraArgs
-        )
-        # Not escaped: systemd expands ${VAR} in ExecStart= (systemd.service(5) "Command lines").
-        + " --key-file \${CREDENTIALS_DIRECTORY}/ssh-key";
+          ++ [
+            "--key-file"
+            "${credentialsDir}/ssh-key"
+          ]
+        );
         # Started = ready: /readyz answers 200 once the proxy has tried every configured host
         # (preconnect), 60 s after start at the latest. "-": a slow start must not fail the unit, and
         # --retry-max-time keeps curl inside TimeoutStartSec (90 s), which "-" does not cover.
-        ExecStartPost = "-" + lib.escapeShellArgs [
+        ExecStartPost = "-" + execArgs [
           "${pkgs.curl}/bin/curl"
           "--silent"
           "--show-error"
@@ -585,8 +722,13 @@ in
           "/dev/null"
           "${proxyUrl}/readyz"
         ];
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-        LoadCredential = [ "ssh-key:${cfg.ssh.keyFile}" ] ++ map (f: "${credentialId f}:${f}") targetKeyFiles;
+        # $MAINPID is the one value systemd must expand here (systemd.service(5) ExecReload=).
+        ExecReload = "${execArgs [ "${pkgs.coreutils}/bin/kill" ]} -HUP $MAINPID";
+        LoadCredential = [
+          "ssh-key:${cfg.ssh.keyFile}"
+        ]
+        ++ map (f: "${credentialId f}:${f}") targetKeyFiles
+        ++ lib.mapAttrsToList (id: f: "${id}:${f}") secretFiles;
         Restart = "on-failure";
         RestartSec = "5s";
         WorkingDirectory = "/tmp";

@@ -37,6 +37,9 @@ buildNpmPackage {
       ../cli
       ../src
       (lib.fileset.maybeMissing ../templates)
+      # `generate --modules copy` writes byte-identical copies of these beside its output.
+      ./module.nix
+      ./target.nix
       # Shipped beside the proxy (package.json "files"): Prometheus rules and the Grafana dashboard.
       ../rules
       ../dashboards

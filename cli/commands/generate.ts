@@ -5,23 +5,27 @@ import { fail, stderrLine } from "../fail.js";
 export default class Generate extends Command {
   static override summary = "Write the NixOS configuration (or Prometheus config) for a target list.";
   static override description =
-    "Reads the target list (YAML or JSON), validates it, and writes the monitoring host's NixOS module: a " +
-    "static system user, a hardened systemd.services.sshscrape running the proxy with the SSH key passed as a " +
-    "systemd credential, the sops-nix/agenix secret, services.openssh.knownHosts and " +
-    "services.prometheus.scrapeConfigs with proxy_url. With no --out the one module goes to stdout. " +
+    "Reads the target list (YAML or JSON), validates it, and writes the monitoring host's NixOS configuration: " +
+    "the services.sshscrape options of sshscrape's NixOS module (which defines the system user, the hardened " +
+    "unit with the SSH key as a systemd credential, known hosts and Prometheus scrape jobs) and the " +
+    "sops-nix/agenix secret; with --remote also each target's services.sshscrape-target. With --out, copies " +
+    "of the modules go beside the files (--modules copy), so no flake input is needed. With no --out the one " +
+    "file goes to stdout and imports nothing: add sshscrape.nixosModules.default yourself. " +
     "Exit 2 for an invalid list (every problem, one line each), 1 when writing or --verify fails.";
   static override examples = [
     {
       command: "<%= config.bin %> generate hosts.yaml > sshscrape.nix",
-      description: "One module on stdout.",
+      description: "The monitoring host's file on stdout, for the flake's nixosModules.default.",
     },
     {
       command: "<%= config.bin %> generate hosts.yaml --out nixos/sshscrape --split --remote --verify",
-      description: "One file per concern plus default.nix, the targets' remote.nix, all parsed by Nix first.",
+      description:
+        "secrets.nix, sshscrape.nix and default.nix, the targets' remote.nix and copies of the modules, all parsed by Nix first.",
     },
     {
-      command: "<%= config.bin %> generate hosts.yaml --module",
-      description: "services.sshscrape options for sshscrape's NixOS module instead of raw units.",
+      command: "<%= config.bin %> generate hosts.yaml --out nixos/sshscrape --modules flake",
+      description:
+        "Without module copies: the configuration imports sshscrape.nixosModules from a flake input.",
     },
     {
       command: "<%= config.bin %> generate hosts.yaml --format prometheus > scrape.yml",
@@ -42,17 +46,22 @@ export default class Generate extends Command {
       summary: "Write files into this directory (created if missing; all files or none).",
     }),
     split: Flags.boolean({
-      summary: "One file per concern plus a default.nix importing them (needs --out).",
+      summary: "secrets.nix and sshscrape.nix apart, plus a default.nix importing them (needs --out).",
       dependsOn: ["out"],
     }),
     remote: Flags.boolean({
       summary:
-        "Also write remote.nix: each target's user, authorized key and exporter binding (needs --out).",
+        "Also write remote.nix: each target's services.sshscrape-target (account, restricted key, exporter binding) (needs --out).",
       dependsOn: ["out"],
     }),
-    module: Flags.boolean({
+    modules: Flags.option({
+      options: ["copy", "flake"] as const,
       summary:
-        "Emit services.sshscrape (and services.sshscrape-target) options for sshscrape's NixOS module.",
+        "copy: write sshscrape's NixOS modules into --out and import them (default with --out); flake: import nothing, the configuration adds sshscrape.nixosModules (default on stdout).",
+    })(),
+    module: Flags.boolean({
+      summary: "Accepted for older scripts; the NixOS output is always the modules' options now.",
+      hidden: true,
     }),
     format: Flags.option({
       options: ["nix", "prometheus", "file-sd"] as const,
@@ -87,6 +96,7 @@ export default class Generate extends Command {
         split: flags.split,
         remote: flags.remote,
         module: flags.module,
+        modules: flags.modules,
         verify: flags.verify,
         force: flags.force,
         rules: flags.rules,

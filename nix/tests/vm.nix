@@ -103,7 +103,7 @@ in
 
     with subtest("Prometheus scrapes the target through sshscrape: up == 1"):
         monitoring.wait_until_succeeds(
-            "curl -sf --get --data-urlencode 'query=up{job=\"node\",instance=\"target:9100\"}'"
+            "curl -sf --get --data-urlencode 'query=up{job=\"sshscrape-node\",instance=\"target:9100\"}'"
             " http://127.0.0.1:9090/api/v1/query"
             " | jq -e '.data.result | length == 1 and .[0].value[1] == \"1\"'",
             timeout=120,

@@ -1,23 +1,32 @@
 /** Target list → the files `sshscrape generate` writes (names and contents; writing is write.ts). */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { LoadedConfig } from "../config/index.js";
+import { nixPath } from "../nix/escape.js";
+import { NixExpr } from "../nix/value.js";
+import { packageRoot } from "../version.js";
 import { alertRules, RULES_FILE_NAME, shippedRules } from "./alert-rules.js";
-import { GenerateError } from "./errors.js";
-import { type Header, type ModelOptions, monitoringModel } from "./model.js";
-import { moduleModel } from "./module-model.js";
+import { type ModelOptions, monitoringModel } from "./model.js";
+import { monitoringValues, remoteValues } from "./nixos.js";
 import { fileSdJson, prometheusYaml } from "./prometheus.js";
-import { remoteModel, remoteModuleProblems } from "./remote-model.js";
 import { render } from "./render.js";
 
 export type Format = "nix" | "prometheus" | "file-sd";
 
+/**
+ * Where the NixOS modules come from: `flake` — the user imports sshscrape's nixosModules (a flake input);
+ * `copy` — byte-identical copies of nix/module.nix and nix/target.nix go into the output directory and the
+ * generated files import them, so the output stands alone.
+ */
+export type ModulesFrom = "flake" | "copy";
+
 export interface GenerateOptions extends ModelOptions {
   format: Format;
-  /** One file per concern plus default.nix importing them. */
+  /** secrets.nix and sshscrape.nix apart, plus default.nix importing them. */
   split: boolean;
   /** Also the targets' side: remote.nix. */
   remote: boolean;
-  /** `services.sshscrape` / `services.sshscrape-target` options instead of raw units. */
-  module: boolean;
+  modules: ModulesFrom;
   /** With format prometheus: also the rules file and the job for the proxy's own metrics (docs/alerting.md). */
   rules?: boolean;
 }
@@ -25,25 +34,24 @@ export interface GenerateOptions extends ModelOptions {
 export interface GeneratedFile {
   name: string;
   content: string;
+  /** A file that is not ours by its first line (the module copies): ours when it starts with this. */
+  ownPrefix?: string;
+}
+
+/** The module files `--modules copy` writes, as the package ships them. */
+export const MODULE_COPIES = {
+  monitoring: { name: "modules/sshscrape.nix", source: "nix/module.nix" },
+  target: { name: "modules/sshscrape-target.nix", source: "nix/target.nix" },
+} as const;
+
+function moduleCopy(which: keyof typeof MODULE_COPIES): GeneratedFile {
+  const { name, source } = MODULE_COPIES[which];
+  const content = readFileSync(join(packageRoot(), source), "utf8");
+  // "# services.sshscrape:" / "# services.sshscrape-target:": an older copy of the same module is ours too.
+  return { name, content, ownPrefix: `${content.split(":")[0]}:` };
 }
 
 export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {
-  const files = monitoringFiles(loaded, options);
-  if (options.remote) {
-    const remote = remoteModel(loaded, options);
-    if (options.module) {
-      const problems = remoteModuleProblems(remote);
-      if (problems.length > 0) throw new GenerateError(loaded.file, problems);
-    }
-    files.push({
-      name: "remote.nix",
-      content: render(options.module ? "nix/remote-module.nix" : "nix/remote.nix", remote),
-    });
-  }
-  return files;
-}
-
-function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {
   if (options.format === "prometheus") {
     const model = monitoringModel(loaded, options);
     if (!options.rules) return [{ name: "prometheus.yml", content: prometheusYaml(model) }];
@@ -55,28 +63,49 @@ function monitoringFiles(loaded: LoadedConfig, options: GenerateOptions): Genera
   }
   if (options.format === "file-sd")
     return [{ name: "sshscrape-targets.json", content: fileSdJson(monitoringModel(loaded, options)) }];
-  if (options.module) {
-    const model = moduleModel(loaded, options);
-    if (!options.split) return [{ name: "sshscrape.nix", content: render("nix/module.nix", model) }];
-    const parts: GeneratedFile[] = [];
-    if (model.secrets.length > 0)
-      parts.push({ name: "secrets.nix", content: render("nix/secrets.nix", model) });
-    parts.push({ name: "sshscrape.nix", content: render("nix/module-main.nix", model) });
-    return withDefault(parts, model.header);
-  }
-  const model = monitoringModel(loaded, options);
-  if (!options.split) return [{ name: "sshscrape.nix", content: render("nix/sshscrape.nix", model) }];
-  const parts: GeneratedFile[] = [{ name: "users.nix", content: render("nix/users.nix", model) }];
-  if (model.secrets.length > 0)
-    parts.push({ name: "secrets.nix", content: render("nix/secrets.nix", model) });
-  parts.push({ name: "service.nix", content: render("nix/service.nix", model) });
-  if (model.knownHosts.length > 0)
-    parts.push({ name: "known-hosts.nix", content: render("nix/known-hosts.nix", model) });
-  parts.push({ name: "scrape-configs.nix", content: render("nix/scrape-configs.nix", model) });
-  return withDefault(parts, model.header);
-}
 
-function withDefault(parts: GeneratedFile[], header: Header) {
-  const imports = parts.map((p) => `./${p.name}`);
-  return [...parts, { name: "default.nix", content: render("nix/default.nix", { header, imports }) }];
+  const copy = options.modules === "copy";
+  const values = monitoringValues(loaded, { ...options, ownPackage: copy });
+  const paths = (list: string[]) => list.map((p) => new NixExpr(nixPath(p)));
+  const imports = (which: keyof typeof MODULE_COPIES) => (copy ? [`./${MODULE_COPIES[which].name}`] : []);
+  const common = { header: values.header, flake: !copy };
+  const files: GeneratedFile[] = [];
+  if (!options.split) {
+    files.push({
+      name: "sshscrape.nix",
+      content: render("nix/sshscrape.nix", {
+        ...common,
+        ...values,
+        secretsHere: true,
+        imports: paths(imports("monitoring")),
+      }),
+    });
+  } else {
+    const parts: string[] = [];
+    if (values.sops || values.age) {
+      files.push({ name: "secrets.nix", content: render("nix/secrets.nix", { ...common, ...values }) });
+      parts.push("./secrets.nix");
+    }
+    files.push({
+      name: "sshscrape.nix",
+      content: render("nix/sshscrape.nix", { ...common, ...values, secretsHere: false, imports: [] }),
+    });
+    parts.push("./sshscrape.nix");
+    files.push({
+      name: "default.nix",
+      content: render("nix/default.nix", { ...common, imports: paths([...imports("monitoring"), ...parts]) }),
+    });
+  }
+  if (options.remote) {
+    const remote = remoteValues(loaded, options);
+    files.push({
+      name: "remote.nix",
+      content: render("nix/remote.nix", { ...common, ...remote, imports: paths(imports("target")) }),
+    });
+  }
+  if (copy) {
+    files.push(moduleCopy("monitoring"));
+    if (options.remote) files.push(moduleCopy("target"));
+  }
+  return files;
 }

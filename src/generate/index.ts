@@ -3,12 +3,12 @@ import { resolve } from "node:path";
 import { loadConfig } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
-import { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+import { type Format, type GeneratedFile, generateFiles, type ModulesFrom } from "./generate.js";
 import { generateWarnings } from "./warnings.js";
 import { writeOutput } from "./write.js";
 
 export { GenerateError, OutputWriteError, ToolMissingError, VerifyError } from "./errors.js";
-export { type Format, type GeneratedFile, generateFiles } from "./generate.js";
+export { type Format, type GeneratedFile, generateFiles, type ModulesFrom } from "./generate.js";
 
 export interface GenerateRequest {
   file: string;
@@ -18,7 +18,10 @@ export interface GenerateRequest {
   format: Format;
   split: boolean;
   remote: boolean;
-  module: boolean;
+  /** The old `--module`: accepted and ignored, since the NixOS output is always the modules' options now. */
+  module?: boolean;
+  /** Where the NixOS modules come from (default: `copy` with --out, `flake` when printing). */
+  modules?: ModulesFrom;
   verify: boolean;
   force: boolean;
   /** --rules: the alerting rules beside prometheus.yml (format prometheus only). */
@@ -39,7 +42,9 @@ export interface GenerateResult {
 export async function runGenerate(
   req: GenerateRequest,
 ): Promise<{ result: GenerateResult; stdout?: string }> {
-  const nixOnly = [req.split && "--split", req.module && "--module"].filter(Boolean);
+  const nixOnly = [req.split && "--split", req.module && "--module", req.modules && "--modules"].filter(
+    Boolean,
+  );
   if (req.format !== "nix" && nixOnly.length > 0)
     throw new UsageError(
       `${nixOnly.join(" and ")} shape Nix output; leave ${nixOnly.length > 1 ? "them" : "it"} out with --format ${req.format}`,
@@ -48,6 +53,9 @@ export async function runGenerate(
     throw new UsageError(
       `--rules writes Prometheus rules beside prometheus.yml: use it with --format prometheus (on NixOS: services.sshscrape.alertRules.enable)`,
     );
+  const modules: ModulesFrom = req.modules ?? (req.out ? "copy" : "flake");
+  if (modules === "copy" && !req.out)
+    throw new UsageError("--modules copy writes the module files beside the output; pass --out DIR");
   const loaded = loadConfig(req.file);
   const files: GeneratedFile[] = generateFiles(loaded, {
     source: req.file,
@@ -56,7 +64,7 @@ export async function runGenerate(
     format: req.format,
     split: req.split,
     remote: req.remote,
-    module: req.module,
+    modules,
     rules: req.rules,
   });
   if (!req.out && files.length > 1)

@@ -34,12 +34,6 @@ function setup() {
   const dir = join(packageRoot(), "templates");
   for (const f of readdirSync(join(dir, "partials")))
     hb.registerPartial(f.replace(/\.hbs$/, ""), readFileSync(join(dir, "partials", f), "utf8"));
-  // Inline partials sit inside a line, so their file's final newline is not part of them.
-  for (const f of readdirSync(join(dir, "inline")))
-    hb.registerPartial(
-      f.replace(/\.hbs$/, ""),
-      readFileSync(join(dir, "inline", f), "utf8").replace(/\n$/, ""),
-    );
   env = { hb, cache: new Map(), dir };
   return env;
 }

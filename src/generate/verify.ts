@@ -2,9 +2,9 @@
  * `--verify`: the real tools judge the output before anything is written. nix-instantiate is required (asked
  * for explicitly); nixfmt and promtool are used when on PATH, and their absence is reported, not hidden.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { ToolMissingError, VerifyError } from "./errors.js";
 import type { GeneratedFile } from "./generate.js";
@@ -30,7 +30,10 @@ export async function verifyFiles(files: GeneratedFile[]): Promise<VerifyReport>
   const dir = mkdtempSync(join(tmpdir(), "sshscrape-verify-"));
   const notes: string[] = [];
   try {
-    for (const f of files) writeFileSync(join(dir, f.name), f.content);
+    for (const f of files) {
+      mkdirSync(dirname(join(dir, f.name)), { recursive: true });
+      writeFileSync(join(dir, f.name), f.content);
+    }
     const nixFiles = files.filter((f) => f.name.endsWith(".nix"));
     for (const f of nixFiles) {
       const r = await run("nix-instantiate", ["--parse", f.name], dir);

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -9,6 +9,7 @@ import type { GenerateResult } from "../../src/generate/index.js";
 import { GOLDEN, ROOT } from "../generate/golden-cases.js";
 
 const run = <T = GenerateResult>(args: string[]) => runCommand<T>(args, { root: ROOT });
+const nixfmtOnPath = spawnSync("sh", ["-c", "command -v nixfmt"]).status === 0;
 const tmp = () => mkdtempSync(join(tmpdir(), "sshscrape-cli-"));
 
 function list(dir: string, text: string, name = "list.yaml"): string {
@@ -18,10 +19,10 @@ function list(dir: string, text: string, name = "list.yaml"): string {
 }
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMaox8osPCTxv6HRrHRIGHDaD4dMA2LmU4tG8UKzxIwE";
-const VALID = `ssh:\n  key: { path: /k }\ntargets:\n  - host: a.example.org\n    exporters: [{ name: node, port: 9100 }]\n`;
+const VALID = `ssh:\n  key: { path: /k }\ntargets:\n  - host: a.example.org\n    hostKeys: ["${KEY}"]\n    exporters: [{ name: node, port: 9100 }]\n`;
 
 describe("sshscrape generate", () => {
-  it("prints the single module on stdout, byte-identical to the golden file", async () => {
+  it("prints the single file on stdout, byte-identical to the golden file", async () => {
     const { stdout, error } = await run(["generate", "examples/minimal.yaml"]);
     expect(error).toBeUndefined();
     expect(stdout).toBe(readFileSync(join(GOLDEN, "minimal/single/sshscrape.nix"), "utf8"));
@@ -31,7 +32,7 @@ describe("sshscrape generate", () => {
     const { result } = await run(["generate", "examples/minimal.yaml", "--json"]);
     expect(result?.files).toHaveLength(1);
     expect(result?.files[0]?.name).toBe("sshscrape.nix");
-    expect(result?.files[0]?.content).toContain("systemd.services.sshscrape");
+    expect(result?.files[0]?.content).toContain("services.sshscrape = {");
     // What a script sees: the real binary's stdout is the JSON (oclif prints it through console.log).
     const printed = JSON.parse(
       execFileSync("node", [join(ROOT, "bin/run.js"), "generate", "examples/minimal.yaml", "--json"], {
@@ -129,16 +130,25 @@ describe("sshscrape generate", () => {
     expect(error).toBeUndefined();
     expect(readdirSync(out).sort()).toEqual([
       "default.nix",
-      "known-hosts.nix",
+      "modules",
       "remote.nix",
-      "scrape-configs.nix",
       "secrets.nix",
-      "service.nix",
-      "users.nix",
+      "sshscrape.nix",
     ]);
+    // Copies of the modules, byte-identical to the package's, so no flake input is needed.
+    expect(readFileSync(join(out, "modules/sshscrape.nix"), "utf8")).toBe(
+      readFileSync(join(ROOT, "nix/module.nix"), "utf8"),
+    );
+    expect(readFileSync(join(out, "modules/sshscrape-target.nix"), "utf8")).toBe(
+      readFileSync(join(ROOT, "nix/target.nix"), "utf8"),
+    );
     expect(result?.files.map((f) => f.path)).toContain(join(out, "default.nix"));
     expect(stderr).toContain("nix-instantiate --parse: default.nix ok");
-    expect(stderr).toMatch(/nixfmt(: not on PATH| --check: ok)/);
+    expect(stderr).toContain("nix-instantiate --parse: modules/sshscrape.nix ok");
+    // Debian has no nixfmt; the two other outcomes have their own test below.
+    expect(stderr).toContain(
+      nixfmtOnPath ? "nixfmt --check: ok" : "nixfmt: not on PATH, formatting not checked",
+    );
     // Secret paths are relative to where the files went.
     expect(readFileSync(join(out, "secrets.nix"), "utf8")).toContain(
       `sopsFile = ${relative(out, join(ROOT, "examples/secrets/monitoring.yaml"))};`,
@@ -147,16 +157,30 @@ describe("sshscrape generate", () => {
 
   it("never replaces a file it did not write unless --force; nothing else is written either", async () => {
     const out = tmp();
-    writeFileSync(join(out, "service.nix"), "{ mine = true; }\n");
+    writeFileSync(join(out, "sshscrape.nix"), "{ mine = true; }\n");
     const { error, stderr } = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
     expect(error?.oclif?.exit).toBe(2);
-    expect(stderr).toContain(`${join(out, "service.nix")}: exists and was not written by sshscrape`);
-    expect(readdirSync(out)).toEqual(["service.nix"]);
-    expect(readFileSync(join(out, "service.nix"), "utf8")).toBe("{ mine = true; }\n");
+    expect(stderr).toContain(`${join(out, "sshscrape.nix")}: exists and was not written by sshscrape`);
+    expect(readdirSync(out)).toEqual(["sshscrape.nix"]);
+    expect(readFileSync(join(out, "sshscrape.nix"), "utf8")).toBe("{ mine = true; }\n");
 
     const forced = await run(["generate", "examples/minimal.yaml", "--out", out, "--split", "--force"]);
     expect(forced.error).toBeUndefined();
-    expect(readFileSync(join(out, "service.nix"), "utf8")).toMatch(/^# Generated by sshscrape/);
+    expect(readFileSync(join(out, "sshscrape.nix"), "utf8")).toMatch(/^# Generated by sshscrape/);
+    // An older copy of a module (another version's text) is ours as well; a file of the user's there is not.
+    writeFileSync(join(out, "modules/sshscrape.nix"), "# services.sshscrape: an older version\n{ }\n");
+    const upgrade = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
+    expect(upgrade.error).toBeUndefined();
+    expect(readFileSync(join(out, "modules/sshscrape.nix"), "utf8")).toBe(
+      readFileSync(join(ROOT, "nix/module.nix"), "utf8"),
+    );
+    writeFileSync(join(out, "modules/sshscrape.nix"), "{ mine = true; }\n");
+    const mine = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
+    expect(mine.error?.oclif?.exit).toBe(2);
+    expect(mine.stderr).toContain(
+      `${join(out, "modules/sshscrape.nix")}: exists and was not written by sshscrape`,
+    );
+    await run(["generate", "examples/minimal.yaml", "--out", out, "--split", "--force"]);
     // Regenerating over its own output needs no --force.
     const again = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
     expect(again.error).toBeUndefined();
@@ -170,13 +194,13 @@ describe("sshscrape generate", () => {
     expect(a.stderr).toContain("exists and is not a directory");
 
     const out = join(dir, "out");
-    mkdirSync(join(out, "service.nix"), { recursive: true });
+    mkdirSync(join(out, "sshscrape.nix"), { recursive: true });
     const b = await run(["generate", "examples/minimal.yaml", "--out", out, "--split"]);
     expect(b.error?.oclif?.exit).toBe(1);
     expect(b.stderr).toContain(
-      `${join(out, "service.nix")}: exists and is not a regular file; nothing was written`,
+      `${join(out, "sshscrape.nix")}: exists and is not a regular file; nothing was written`,
     );
-    expect(readdirSync(out)).toEqual(["service.nix"]);
+    expect(readdirSync(out)).toEqual(["sshscrape.nix"]);
   });
 
   it("--verify without nix-instantiate on PATH: exit 1 saying so, nothing written", async () => {
@@ -213,28 +237,63 @@ describe("sshscrape generate", () => {
     );
   });
 
-  it("--module prints services.sshscrape options", async () => {
+  it("the old --module flag is still accepted and changes nothing; --modules copy needs --out", async () => {
     const { stdout, error } = await run(["generate", "examples/minimal.yaml", "--module"]);
     expect(error).toBeUndefined();
-    expect(stdout).toBe(readFileSync(join(GOLDEN, "minimal/module/sshscrape.nix"), "utf8"));
+    expect(stdout).toBe(readFileSync(join(GOLDEN, "minimal/single/sshscrape.nix"), "utf8"));
+    const copy = await run(["generate", "examples/minimal.yaml", "--modules", "copy"]);
+    expect(copy.error?.oclif?.exit).toBe(2);
+    expect(copy.stderr).toContain("--modules copy writes the module files beside the output; pass --out DIR");
+    const dir = tmp();
+    const flake = await run(["generate", "examples/minimal.yaml", "--out", dir, "--modules", "flake"]);
+    expect(flake.error).toBeUndefined();
+    expect(readdirSync(dir)).toEqual(["sshscrape.nix"]);
+    expect(readFileSync(join(dir, "sshscrape.nix"), "utf8")).toBe(
+      readFileSync(join(GOLDEN, "minimal/single/sshscrape.nix"), "utf8"),
+    );
   });
 
-  it("--module refuses what services.sshscrape would reject, naming the list entry (exit 2)", async () => {
+  it("--verify runs nixfmt --check when it is on PATH and fails on what it rejects", async () => {
+    const dir = tmp();
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    const fake = (exit: number) =>
+      writeFileSync(join(bin, "nixfmt"), `#!/bin/sh\necho "nixfmt-stub: $*" >&2\nexit ${exit}\n`, {
+        mode: 0o755,
+      });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      fake(0);
+      const ok = await run(["generate", "examples/minimal.yaml", "--out", join(dir, "a"), "--verify"]);
+      expect(ok.error).toBeUndefined();
+      expect(ok.stderr).toContain("nixfmt --check: ok");
+      fake(1);
+      const bad = await run(["generate", "examples/minimal.yaml", "--out", join(dir, "b"), "--verify"]);
+      expect(bad.error?.oclif?.exit).toBe(1);
+      expect(bad.stderr).toContain("nixfmt --check: nixfmt-stub: --check sshscrape.nix");
+      expect(existsSync(join(dir, "b"))).toBe(false);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  it("refuses what services.sshscrape would reject, naming the list entry (exit 2)", async () => {
     const dir = tmp();
     const file = list(
       dir,
       `ssh:\n  key: { path: /k }\ntargets:\n  - host: a.example.org\n    exporters: [{ name: node, port: 9100 }]\n  - host: b.example.org\n    hostKeys: ["${KEY}"]\n    exporters: [{ name: node, port: 9100, scheme: https }]\n`,
     );
-    const { error, stderr } = await run(["generate", file, "--module"]);
+    const { error, stderr } = await run(["generate", file]);
     expect(error?.oclif?.exit).toBe(2);
     expect(stderr.trim().split("\n")).toEqual([
       `${file}: targets[0].hostKeys: services.sshscrape writes known_hosts from the targets' host keys, and a.example.org has none; run \`sshscrape keyscan ${file}\``,
-      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job in services.sshscrape, so scheme, metricsPath, scrapeInterval, scrapeTimeout and tls must match targets[0].exporters[0]; rename one, or use generate without --module`,
+      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job, so scheme, metricsPath, scrapeInterval, scrapeTimeout and tls must match targets[0].exporters[0]; rename one`,
     ]);
-    // Without --module the same list is fine: the node exporters become two jobs.
-    const raw = await run(["generate", file]);
-    expect(raw.error).toBeUndefined();
-    expect(raw.stdout).toContain('job_name = "node-2";');
+    // Plain Prometheus output has no such limit: the node exporters become two jobs.
+    const prom = await run(["generate", file, "--format", "prometheus"]);
+    expect(prom.error).toBeUndefined();
+    expect(prom.stdout).toContain("job_name: node-2");
   });
 
   it("https exporters with different tls settings get their own jobs, each with its tls_config", async () => {
@@ -314,17 +373,17 @@ describe("sshscrape generate", () => {
     expect(stderr).toContain(
       `${file}: proxy.auth: warning: the generated scrape jobs do not send the proxy password`,
     );
-    expect(stdout).not.toMatch(/proxy_url = "http:\/\/[^"]*@/);
+    expect(stdout).not.toMatch(/@/);
   });
 
   it("uses the public key given per target for --remote", async () => {
     const dir = tmp();
     const file = list(
       dir,
-      `ssh:\n  key: { path: /k }\n  publicKey: "${KEY} main"\ntargets:\n  - host: a.example.org\n    ssh: { key: { path: /other }, publicKey: "${KEY} other" }\n    exporters: [{ name: node, port: 9100 }]\n`,
+      `ssh:\n  key: { path: /k }\n  publicKey: "${KEY} main"\ntargets:\n  - host: a.example.org\n    hostKeys: ["${KEY}"]\n    ssh: { key: { path: /other }, publicKey: "${KEY} other" }\n    exporters: [{ name: node, port: 9100 }]\n`,
     );
     const { error } = await run(["generate", file, "--out", join(dir, "o"), "--remote"]);
     expect(error).toBeUndefined();
-    expect(readFileSync(join(dir, "o/remote.nix"), "utf8")).toContain(`${KEY} other`);
+    expect(readFileSync(join(dir, "o/remote.nix"), "utf8")).toContain(`publicKey = "${KEY} other";`);
   });
 });

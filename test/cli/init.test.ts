@@ -39,9 +39,14 @@ describe("sshscrape init (not on a terminal: flags and defaults, no questions)",
       ["postgres", 9187],
     ]);
     expect(config.ssh.key).toEqual({ agenix: { file: "./secrets/sshscrape.age" } });
-    const gen = await runCommand(["generate", file, "--verify"], { root: ROOT });
+    // Before `keyscan` the list has no host keys: the NixOS output (services.sshscrape writes known_hosts
+    // from them) says what to run, the plain Prometheus output needs none.
+    const early = await runCommand(["generate", file], { root: ROOT });
+    expect(early.error?.oclif?.exit).toBe(2);
+    expect(early.stderr).toContain(`run \`sshscrape keyscan ${file}\``);
+    const gen = await runCommand(["generate", file, "--format", "prometheus", "--verify"], { root: ROOT });
     expect(gen.error).toBeUndefined();
-    expect(gen.stdout).toContain("age.secrets.sshscrape-ssh-key");
+    expect(gen.stdout).toContain("job_name: postgres");
   });
 
   it("defaults alone give a valid list (sops key, one example host, node exporter)", async () => {

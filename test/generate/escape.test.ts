@@ -13,7 +13,9 @@ import { ConfigValidationError, parseConfig } from "../../src/config/index.js";
 import { generateFiles } from "../../src/generate/generate.js";
 import { NixEscapeError, nixAttr, nixPath, nixString } from "../../src/nix/escape.js";
 import { nixValue } from "../../src/nix/value.js";
-import { evalExpr, nixEval } from "./nix-eval.js";
+import { repoRoot } from "../nix/nix.js";
+import { execArgv } from "../nix/unit.js";
+import { nixEval } from "./nix-eval.js";
 
 // Fragments that mean something to Nix, YAML, JSON, shells or sshd.
 const PIECES = ['"', "\\", "${", "''", "''${", "\\${", "$", "{", "}", "'", "\n", "\r", "\t", "#", ";", " "];
@@ -85,22 +87,34 @@ describe("nixString / nixAttr / nixPath", () => {
     expect(dir).toBeTruthy();
   });
 
-  it("nixValue renders nested data that evaluates back to itself", () => {
+  it("nixValue renders nested data that evaluates back to itself (negative numbers in lists too)", () => {
+    // Every rendered value is evaluated by Nix, in one batch: refusing is allowed, changing is not.
+    const rendered: Array<{ value: unknown; nix: string }> = [];
     fc.assert(
       fc.property(
-        fc
-          .jsonValue({ maxDepth: 3 })
-          .filter((v) => !JSON.stringify(v).match(/\\u00[01]|\\ud[89ab]|\.\d|e[+-]?\d|-0\b/)),
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 3 }),
+          fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 4 }),
+        ),
         (v) => {
           try {
-            nixValue(v as never);
+            rendered.push({ value: v, nix: nixValue(v as never, 1) });
           } catch (err) {
             expect(err).toBeInstanceOf(NixEscapeError);
           }
         },
       ),
-      { numRuns: 100 },
+      { numRuns: 150, examples: [[[-5]], [[1, -5]], [{ a: -1 }]] },
     );
+    // Floats and -0 are outside nixValue's contract (integers only); they must be refused, not changed.
+    const exact = rendered.filter(
+      (r) => !JSON.stringify(r.value).match(/\.\d|e[+-]?\d/) && !Object.is(r.value, -0),
+    );
+    expect(exact.length).toBeGreaterThan(50);
+    expect(nixEval(`[ ${exact.map((r) => `(${r.nix})`).join(" ")} ]`)).toEqual(
+      JSON.parse(JSON.stringify(exact.map((r) => r.value))),
+    );
+    expect(nixValue([-5])).toBe("[ (-5) ]");
     const data = { a: [1, "x${y}", { "b c": true, or: null }], "''": [], e: {} };
     expect(nixEval(nixValue(data))).toEqual(data);
   });
@@ -179,7 +193,7 @@ describe("target list values with Nix-significant characters", () => {
           format: "nix",
           split: false,
           remote: true,
-          module: false,
+          modules: "flake",
         });
         const out = mkdtempSync(join(dir, "out-"));
         for (const f of files) writeFileSync(join(out, f.name), f.content);
@@ -206,29 +220,34 @@ describe("target list values with Nix-significant characters", () => {
     );
     expect(accepted.length).toBeGreaterThan(5);
     expect(refused).toBeGreaterThan(5);
-    // One Nix process evaluates every accepted case.
+    // One Nix process evaluates every accepted case, as NixOS would: with sshscrape's modules, under the
+    // NixOS-typed stubs (test/nix/eval-nixos.nix).
+    const nixos = (modules: string) =>
+      `(import ${nixPath(join(repoRoot, "test/nix/eval-nixos.nix"))} { sshscrapeModules = true; modules = [ ${modules} ]; })`;
     const expr = `[ ${accepted
       .map(
         (a) =>
-          `{ main = ${evalExpr(join(a.file, "sshscrape.nix"))}; remote = ${evalExpr(join(a.file, "remote.nix"), a.v.host)}; }`,
+          `{ main = ${nixos(`${nixPath(join(a.file, "sshscrape.nix"))} { sops.validateSopsFiles = false; sops.age.keyFile = "/var/lib/sops-nix/key.txt"; services.sshscrape.checkConfig = false; }`)}; remote = ${nixos(`(import ${nixPath(join(a.file, "remote.nix"))}).${nixString(a.v.host)}`)}; }`,
       )
       .join(" ")} ]`;
     // biome-ignore lint/suspicious/noExplicitAny: evaluated Nix JSON
     const results = nixEval<any[]>(expr);
     results.forEach((r, i) => {
       const { v } = accepted[i] as { v: Injected };
-      const job = r.main.services.prometheus.scrapeConfigs[0];
-      expect(job.job_name).toBe(v.exporterName);
-      expect(job.metrics_path).toBe(v.metricsPath === "/metrics" ? undefined : v.metricsPath);
+      expect(r.main.failedAssertions).toEqual([]);
+      expect(r.remote.failedAssertions).toEqual([]);
+      const job = r.main.prometheusConfig.scrape_configs[0];
+      expect(job.job_name).toBe(`sshscrape-${v.exporterName}`);
+      expect(job.metrics_path).toBe(v.metricsPath);
       expect(job.static_configs[0].labels).toEqual({ [v.labelName]: v.labelValue });
       expect(job.static_configs[0].targets[0]).toMatch(
         new RegExp(`^\\[?${v.host.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\]?:9100$`),
       );
-      expect(r.main.sops.secrets["sshscrape-ssh-key"].key).toBe(v.sopsKey);
-      expect(r.remote.users.users.sshscrape.openssh.authorizedKeys.keys[0]).toBe(
+      expect(r.main.sops["sshscrape-ssh-key"].key).toBe(v.sopsKey);
+      expect(r.remote.users.sshscrape.openssh.authorizedKeys.keys[0]).toBe(
         `restrict,port-forwarding,permitopen="127.0.0.1:9100" ${hostKey} ${v.comment}`,
       );
-      const proxyFile = /--config (\S+)/.exec(r.main.systemd.services.sshscrape.serviceConfig.ExecStart)?.[1];
+      const proxyFile = execArgv(r.main.services.sshscrape.serviceConfig.ExecStart)[3];
       const proxyList = JSON.parse(readFileSync(proxyFile as string, "utf8"));
       expect(proxyList.proxy.knownHostsFile).toBe(v.knownHostsFile);
       expect(proxyList.targets[0].labels).toEqual({ [v.labelName]: v.labelValue });

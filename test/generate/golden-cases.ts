@@ -12,14 +12,16 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const EXAMPLES = join(ROOT, "examples");
 export const GOLDEN = join(EXAMPLES, "golden");
 
-type Shape = Pick<GenerateOptions, "format" | "split" | "remote" | "module">;
+type Shape = Pick<GenerateOptions, "format" | "split" | "remote" | "modules">;
 
 export const SHAPES: Record<string, Shape> = {
-  single: { format: "nix", split: false, remote: false, module: false },
-  split: { format: "nix", split: true, remote: true, module: false },
-  module: { format: "nix", split: false, remote: true, module: true },
-  prometheus: { format: "prometheus", split: false, remote: false, module: false },
-  "file-sd": { format: "file-sd", split: false, remote: false, module: false },
+  // What `generate LIST` prints: one file, the modules from the flake.
+  single: { format: "nix", split: false, remote: false, modules: "flake" },
+  // `--out DIR --remote`: copies of the modules beside the files.
+  out: { format: "nix", split: false, remote: true, modules: "copy" },
+  split: { format: "nix", split: true, remote: true, modules: "copy" },
+  prometheus: { format: "prometheus", split: false, remote: false, modules: "flake" },
+  "file-sd": { format: "file-sd", split: false, remote: false, modules: "flake" },
 };
 
 export function exampleNames(): string[] {

@@ -1,10 +1,6 @@
-/** Real `nix-instantiate` on generated files, with the stub module arguments in test/nix/generated-stubs. */
+/** Real `nix-instantiate` for the generator's tests: plain evaluation and `--parse`. */
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
-import { nixPath, nixString } from "../../src/nix/escape.js";
-import { ROOT } from "./golden-cases.js";
-
-const STUBS = join(ROOT, "test/nix/generated-stubs/eval.nix");
+import { nixEnv } from "../nix/nix.js";
 
 /** Runs `nix-instantiate --eval --strict --json -E EXPR`; throws with Nix's stderr on failure. */
 export function nixEval<T = unknown>(expr: string): T {
@@ -15,6 +11,7 @@ export function nixEval<T = unknown>(expr: string): T {
       {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
+        env: nixEnv(),
         maxBuffer: 64 * 1024 * 1024,
       },
     );
@@ -25,21 +22,15 @@ export function nixEval<T = unknown>(expr: string): T {
   }
 }
 
-/** Expression evaluating a generated file (absolute path) with stub config/pkgs/lib. */
-export function evalExpr(file: string, host?: string): string {
-  return `import ${nixPath(STUBS)} { file = ${nixPath(file)};${host !== undefined ? ` host = ${nixString(host)};` : ""} }`;
-}
-
-export function evalGenerated<T = Record<string, unknown>>(file: string, host?: string): T {
-  return nixEval<T>(evalExpr(file, host));
-}
-
 /** `nix-instantiate --parse` on each file; returns Nix's error text per failing file. */
 export function parseErrors(files: string[]): string[] {
   const errors: string[] = [];
   for (const f of files) {
     try {
-      execFileSync("nix-instantiate", ["--parse", f], { stdio: ["ignore", "ignore", "pipe"] });
+      execFileSync("nix-instantiate", ["--parse", f], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: nixEnv(),
+      });
     } catch (err) {
       errors.push(`${f}: ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`);
     }

@@ -2,16 +2,17 @@
  * The authorized_keys line `generate --remote` writes, installed in a REAL sshd: the key may open channels
  * to its exporters and nothing else (sshd(8) `restrict`, `permitopen`).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/index.js";
 import { generateFiles } from "../../src/generate/generate.js";
+import { nixPath, nixString } from "../../src/nix/escape.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
-import { evalGenerated } from "./nix-eval.js";
+import { nixEvalJson, repoRoot } from "../nix/nix.js";
 
 let sshd: Sshd;
 let allowed: Exporter;
@@ -75,14 +76,20 @@ beforeAll(async () => {
     format: "nix",
     split: false,
     remote: true,
-    module: false,
+    modules: "copy",
   });
-  for (const f of files) writeFileSync(join(out, f.name), f.content);
-  // Through Nix, as NixOS would read it: the exact string that lands in authorized_keys.
-  const ev = evalGenerated<{
-    users: { users: Record<string, { openssh: { authorizedKeys: { keys: string[] } } }> };
-  }>(join(out, "remote.nix"), "127.0.0.1");
-  keyLine = ev.users.users[sshd.user]?.openssh.authorizedKeys.keys[0] as string;
+  for (const f of files) {
+    mkdirSync(dirname(join(out, f.name)), { recursive: true });
+    writeFileSync(join(out, f.name), f.content);
+  }
+  // Through Nix, as NixOS would read it (the module copy beside remote.nix, the NixOS-typed stubs): the
+  // exact string that lands in authorized_keys.
+  const ev = nixEvalJson<{
+    users: Record<string, { openssh: { authorizedKeys: { keys: string[] } } }>;
+  }>(
+    `import ${nixPath(join(repoRoot, "test/nix/eval-nixos.nix"))} { modules = [ (import ${nixPath(join(out, "remote.nix"))}).${nixString("127.0.0.1")} ]; }`,
+  );
+  keyLine = ev.users[sshd.user]?.openssh.authorizedKeys.keys[0] as string;
   sshd.setAuthorizedKeys(`${keyLine}\n`);
 });
 

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
-import { authorizedKeyLine } from "../../src/generate/remote-model.js";
+import { authorizedKeyLine } from "../nix/key-line.js";
 import { reservedPort } from "./ports.js";
 import { type Started, start, waitFor } from "./processes.js";
 

@@ -1,20 +1,22 @@
-# The one stub NixOS evaluation the tests use (stub-nixpkgs/, see its README): declared option types, an
-# error for every undeclared option (NixOS' closed scrapeConfigs submodule included), the users/groups and
-# knownHosts assertions, known_hosts rendered to a file. Adds what generated files need beyond it: sops-nix's
-# and agenix's secret options (their option names, types and default paths) and `pkgs.sshscrape` (the flake
-# overlay's attribute). Returns what the tests inspect, as JSON-able data.
+# The one NixOS evaluation the tests use: stub-nixpkgs/nixos (NixOS 25.11's option types and behaviour for
+# what we touch, see stub-nixpkgs/README.md) plus sops-nix's and agenix's secret options (stub-secrets.nix)
+# and `pkgs.sshscrape` (the flake overlay's attribute). Returns what the tests inspect, as JSON-able data.
 #   modules: the test's modules, or generated files (paths or functions);
-#   sshscrapeModules: also import nix/module.nix and nix/target.nix (the flake's modules, and what
-#   `generate --module` output configures); services.sshscrape.package defaults to a stub package.
+#   sshscrapeModules: also import nix/module.nix and nix/target.nix (the flake's modules);
+#   services.sshscrape.package defaults to a stub package.
+# SSHSCRAPE_NIXPKGS_LIB=/path/to/nixpkgs/lib (read by nix-instantiate, see test/nix/nix.ts) runs the same
+# evaluation on a real nixpkgs lib — its module system and types — instead of stub-nixpkgs/lib.nix.
 {
   modules,
   sshscrapeModules ? false,
   system ? "x86_64-linux",
+  # An option path ([ "services" "sshscrape" "configFile" ]): return that value as is (e.g. to build it).
+  attr ? null,
 }:
 
 let
-  lib = import ./stub-nixpkgs/lib.nix;
-  inherit (lib) mkOption types;
+  realLib = builtins.getEnv "SSHSCRAPE_NIXPKGS_LIB";
+  lib = if realLib == "" then import ./stub-nixpkgs/lib.nix else import (/. + realLib);
   stubPackage = {
     type = "derivation";
     name = "sshscrape";
@@ -24,58 +26,10 @@ let
   pkgs = import ./stub-nixpkgs/pkgs.nix { inherit system lib; } // {
     sshscrape = stubPackage;
   };
-  opt =
-    type: default:
-    mkOption {
-      inherit type default;
-    };
-  # sops-nix modules/sops/default.nix (secretType) and agenix modules/age.nix (secretType), reduced to the
-  # options a generated file may set or read.
-  secretOptions = {
-    options.sops.secrets = opt (types.attrsOf (
-      types.submodule (
-        { name, ... }:
-        {
-          options = {
-            sopsFile = mkOption { type = types.path; };
-            key = opt types.str name;
-            format = opt (types.enum [
-              "yaml"
-              "json"
-              "binary"
-              "dotenv"
-              "ini"
-            ]) "yaml";
-            mode = opt types.str "0400";
-            owner = opt (types.nullOr types.str) null;
-            group = opt (types.nullOr types.str) null;
-            path = opt types.str "/run/secrets/${name}";
-            restartUnits = opt (types.listOf types.str) [ ];
-            reloadUnits = opt (types.listOf types.str) [ ];
-          };
-        }
-      )
-    )) { };
-    options.age.secrets = opt (types.attrsOf (
-      types.submodule (
-        { name, ... }:
-        {
-          options = {
-            file = mkOption { type = types.path; };
-            path = opt types.str "/run/agenix/${name}";
-            mode = opt types.str "0400";
-            owner = opt types.str "0";
-            group = opt types.str "0";
-            symlink = opt types.bool true;
-          };
-        }
-      )
-    )) { };
-  };
-  sys = lib.nixosSystem {
-    inherit system;
+  sys = import ./stub-nixpkgs/nixos/eval.nix {
+    inherit lib system pkgs;
     modules = [
-      secretOptions
+      ./stub-secrets.nix
     ]
     ++ lib.optionals sshscrapeModules [
       ../../nix/module.nix
@@ -83,9 +37,6 @@ let
       { services.sshscrape.package = lib.mkDefault stubPackage; }
     ]
     ++ modules;
-    specialArgs = {
-      inherit pkgs;
-    };
   };
   c = sys.config;
   # Paths become their absolute names instead of being copied into the store by --json.
@@ -99,18 +50,22 @@ let
       map walk v
     else
       v;
+  etcText = name: if c.environment.etc ? ${name} then builtins.readFile c.environment.etc.${name}.source else "";
 in
+if attr != null then
+  lib.getAttrFromPath attr c
+else
 walk {
   inherit (sys) failedAssertions;
+  lib = if realLib == "" then "stub" else "nixpkgs";
   users = c.users.users;
   groups = c.users.groups;
-  knownHosts = c.services.openssh.knownHosts;
-  knownHostsText =
-    if c.services.openssh.knownHosts == { } then
-      ""
-    else
-      builtins.readFile c.environment.etc."ssh/ssh_known_hosts".source;
+  knownHosts = c.programs.ssh.knownHosts;
+  knownHostsText = etcText "ssh/ssh_known_hosts";
+  knownHostsSource = if c.environment.etc ? "ssh/ssh_known_hosts" then c.environment.etc."ssh/ssh_known_hosts".source else null;
+  sshdConfig = etcText "ssh/sshd_config";
   scrapeConfigs = c.services.prometheus.scrapeConfigs;
+  prometheusConfig = c.system.build.prometheusConfig;
   ruleFiles = c.services.prometheus.ruleFiles;
   nodeExporter = c.services.prometheus.exporters.node;
   sshdExtraConfig = c.services.openssh.extraConfig;

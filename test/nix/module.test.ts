@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { parseConfig } from "../../src/config/index.js";
-import { nixEvalJson, nixString, nixValue, repoRoot, run } from "./nix.js";
-import { exposureScore, renderUnit, type ServiceValue } from "./unit.js";
+import { nixEvalJson, nixString, nixValue, repoRoot, run, scratchStore } from "./nix.js";
+import { execArgv, exposureScore, renderUnit, type ServiceValue } from "./unit.js";
 
 interface Evaluated {
   failedAssertions: string[];
@@ -17,6 +17,7 @@ interface Evaluated {
   knownHosts: Record<string, { hostNames: string[]; publicKey: string }>;
   knownHostsText: string;
   scrapeConfigs: Array<Record<string, unknown>>;
+  prometheusConfig: { scrape_configs: Array<Record<string, unknown>> };
   services: Record<string, ServiceValue>;
 }
 
@@ -47,17 +48,27 @@ beforeAll(() => {
   }
 });
 
-/** Evaluates nix/module.nix and nix/target.nix with the stub module system (test/nix/stub-nixpkgs). */
-function evaluate(config: { sshscrape?: unknown; target?: unknown }): Evaluated {
+const evalArgs = (config: { sshscrape?: unknown; target?: unknown; extra?: string }) => {
   const modules = [
     `{ services.sshscrape.package = { type = "derivation"; name = "sshscrape"; outPath = ${nixString(pkgDir)}; meta.mainProgram = "sshscrape"; }; }`,
     config.sshscrape ? `{ services.sshscrape = ${nixValue(config.sshscrape)}; }` : "",
     config.target
       ? `{ services.openssh.enable = true; services.sshscrape-target = ${nixValue(config.target)}; }`
       : "",
+    config.extra ?? "",
   ];
+  return `sshscrapeModules = true; modules = [ ${modules.join("\n")} ];`;
+};
+
+/**
+ * Evaluates nix/module.nix and nix/target.nix under the NixOS-typed stubs (test/nix/eval-nixos.nix; set
+ * SSHSCRAPE_NIXPKGS_LIB to run them on a real nixpkgs lib). The config file is read unchecked here; the
+ * build-time check has its own test below.
+ */
+function evaluate(config: { sshscrape?: unknown; target?: unknown; extra?: string }): Evaluated {
+  const sshscrape = config.sshscrape ? { checkConfig: false, ...(config.sshscrape as object) } : undefined;
   return nixEvalJson<Evaluated>(
-    `import ${repoRoot}/test/nix/eval-nixos.nix { sshscrapeModules = true; modules = [ ${modules.join("\n")} ]; }`,
+    `import ${repoRoot}/test/nix/eval-nixos.nix { ${evalArgs({ ...config, sshscrape })} }`,
   );
 }
 
@@ -95,9 +106,10 @@ const monitoring = () => ({
 });
 
 function configFileOf(unit: ServiceValue): string {
-  const m = /--config (\S+)/.exec(String(unit.serviceConfig.ExecStart));
-  if (!m?.[1]) throw new Error(`no --config in ExecStart: ${unit.serviceConfig.ExecStart}`);
-  return m[1];
+  const argv = execArgv(String(unit.serviceConfig.ExecStart));
+  const file = argv[argv.indexOf("--config") + 1];
+  if (!argv.includes("--config") || !file) throw new Error(`no --config in ExecStart: ${argv.join(" ")}`);
+  return file;
 }
 
 describe("services.sshscrape (nix/module.nix)", () => {
@@ -111,7 +123,7 @@ describe("services.sshscrape (nix/module.nix)", () => {
   it("evaluates without failed assertions and creates a static system user and group", () => {
     expect(ev.failedAssertions).toEqual([]);
     expect(ev.users.sshscrape).toMatchObject({ isSystemUser: true, isNormalUser: false, group: "sshscrape" });
-    expect(Object.keys(ev.groups)).toEqual(["sshscrape"]);
+    expect(Object.keys(ev.groups).sort()).toEqual(["root", "sshscrape"]);
     expect(unit.serviceConfig).toMatchObject({ User: "sshscrape", Group: "sshscrape" });
   });
 
@@ -130,7 +142,10 @@ describe("services.sshscrape (nix/module.nix)", () => {
 
   it("adds one scrape job per exporter name through proxy_url, and promtool accepts the result", () => {
     const jobs = Object.fromEntries(ev.scrapeConfigs.map((j) => [j.job_name, j]));
-    expect(Object.keys(jobs).sort()).toEqual(["node", "postgres"]);
+    // Prefixed, so they coexist with the host's own `node`, `prometheus` … jobs.
+    expect(Object.keys(jobs).sort()).toEqual(["sshscrape-node", "sshscrape-postgres"]);
+    jobs.node = jobs["sshscrape-node"] as Record<string, unknown>;
+    jobs.postgres = jobs["sshscrape-postgres"] as Record<string, unknown>;
     expect(jobs.node).toMatchObject({
       proxy_url: "http://127.0.0.1:8888",
       scheme: "http",
@@ -146,25 +161,40 @@ describe("services.sshscrape (nix/module.nix)", () => {
       tls_config: { ca_file: "/etc/ssl/exporters-ca.pem", server_name: "db.internal" },
     });
     // Unset TLS fields are left out rather than written as null or false.
-    expect(Object.keys(jobs.postgres?.tls_config as object).sort()).toEqual(["ca_file", "server_name"]);
+    const tls = jobs.postgres?.tls_config as Record<string, unknown>;
+    expect(
+      Object.keys(tls)
+        .filter((k) => tls[k] !== null)
+        .sort(),
+    ).toEqual(["ca_file", "server_name"]);
     expect(jobs.node?.tls_config ?? null).toBeNull();
+  });
 
-    // As NixOS writes prometheus.yml: unset (null) keys are dropped.
-    const dropNulls = (v: unknown): unknown =>
-      Array.isArray(v)
-        ? v.map(dropNulls)
-        : v && typeof v === "object"
-          ? Object.fromEntries(
-              Object.entries(v)
-                .filter(([, x]) => x !== null)
-                .map(([k, x]) => [k, dropNulls(x)]),
-            )
-          : v;
-    const file = join(dir, "prometheus.yml");
-    writeFileSync(file, stringify({ scrape_configs: dropNulls(ev.scrapeConfigs) }));
-    const r = run("promtool", ["check", "config", file]);
+  it("prometheus.yml as NixOS writes it passes promtool check config next to the host's own node and prometheus jobs", () => {
+    const own = `{ services.prometheus = { enable = true; scrapeConfigs = [
+      { job_name = "node"; static_configs = [ { targets = [ "localhost:9100" ]; } ]; }
+      { job_name = "prometheus"; static_configs = [ { targets = [ "localhost:9090" ]; } ]; }
+    ]; }; }`;
+    const withOwn = evaluate({ sshscrape: monitoring(), extra: own });
+    expect(withOwn.failedAssertions).toEqual([]);
+    const names = withOwn.prometheusConfig.scrape_configs.map((j) => j.job_name);
+    expect(names.sort()).toEqual(["node", "prometheus", "sshscrape-node", "sshscrape-postgres"]);
+    const check = (config: unknown) => {
+      const file = join(dir, `prometheus-${Math.random()}.yml`);
+      writeFileSync(file, stringify(config));
+      return run("promtool", ["check", "config", file]);
+    };
+    const r = check(withOwn.prometheusConfig);
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/SUCCESS/);
+    // The check can fail: unprefixed job names collide with the host's own `node` job.
+    const bare = evaluate({
+      sshscrape: { ...monitoring(), scrapeConfigs: { labels: { site: "fra1" }, jobNamePrefix: "" } },
+      extra: own,
+    });
+    const clash = check(bare.prometheusConfig);
+    expect(clash.status).not.toBe(0);
+    expect(`${clash.stdout}${clash.stderr}`).toMatch(/found multiple scrape configs with job name "node"/);
   });
 
   it("writes the proxy's config file in the CLI's target-list format, accepted by the proxy's validator", () => {
@@ -204,9 +234,14 @@ describe("services.sshscrape (nix/module.nix)", () => {
   });
 
   it("runs the proxy with the key from LoadCredential and restarts on failure", () => {
-    expect(unit.serviceConfig.ExecStart).toBe(
-      `${pkgDir}/bin/sshscrape proxy --config ${configFileOf(unit)} --key-file \${CREDENTIALS_DIRECTORY}/ssh-key`,
-    );
+    expect(execArgv(String(unit.serviceConfig.ExecStart))).toEqual([
+      `${pkgDir}/bin/sshscrape`,
+      "proxy",
+      "--config",
+      configFileOf(unit),
+      "--key-file",
+      "/run/credentials/sshscrape.service/ssh-key",
+    ]);
     expect(unit.serviceConfig.Restart).toBe("on-failure");
     expect(unit.wantedBy).toEqual(["multi-user.target"]);
   });
@@ -215,10 +250,7 @@ describe("services.sshscrape (nix/module.nix)", () => {
     expect(unit.before).toEqual(["prometheus.service"]);
     const line = String(unit.serviceConfig.ExecStartPost);
     expect(line.startsWith("-")).toBe(true); // a proxy slow to get ready must not fail the unit
-    const argv = line
-      .slice(1)
-      .split(" ")
-      .map((a) => a.replace(/^'(.*)'$/, "$1"));
+    const argv = execArgv(line.slice(1));
     expect(argv.at(-1)).toBe("http://127.0.0.1:8888/readyz");
     // Run that very command line (Debian's curl is the stub pkgs.curl) against a /readyz that says 503 twice.
     let asked = 0;
@@ -246,7 +278,7 @@ describe("services.sshscrape (nix/module.nix)", () => {
     const changed = monitoring();
     changed.targets["web1.example.org"].hostKeys = [keys[2]];
     const other = evaluate({ sshscrape: changed }).services.sshscrape as ServiceValue;
-    expect(unit.serviceConfig.ExecReload).toMatch(/\/bin\/kill -HUP \$MAINPID$/);
+    expect(unit.serviceConfig.ExecReload).toMatch(/^"\/\S+\/bin\/kill" -HUP \$MAINPID$/);
     expect(unit.reloadTriggers).toHaveLength(1);
     expect(readFileSync(String(unit.reloadTriggers[0]), "utf8")).toBe(ev.knownHostsText);
     expect(other.reloadTriggers).not.toEqual(unit.reloadTriggers);
@@ -318,7 +350,9 @@ describe("services.sshscrape assertions and switches", () => {
     skip.targets.db.exporters.postgres.tls = { insecureSkipVerify: true } as never;
     const ev = evaluate({ sshscrape: skip });
     expect(ev.failedAssertions).toEqual([]);
-    expect(ev.scrapeConfigs.find((j) => j.job_name === "postgres")?.tls_config).toEqual({
+    expect(
+      ev.prometheusConfig.scrape_configs.find((j) => j.job_name === "sshscrape-postgres")?.tls_config,
+    ).toEqual({
       insecure_skip_verify: true,
     });
 
@@ -351,7 +385,8 @@ describe("services.sshscrape assertions and switches", () => {
       evaluate({ sshscrape: { ...monitoring(), scrapeConfigs: { enable: false } } }).scrapeConfigs,
     ).toEqual([]);
     const off = evaluate({ sshscrape: { ...monitoring(), enable: false } });
-    expect(off).toMatchObject({ users: {}, groups: {}, knownHosts: {}, scrapeConfigs: [], services: {} });
+    expect(off).toMatchObject({ knownHosts: {}, scrapeConfigs: [], services: {} });
+    expect(Object.keys(off.users)).toEqual(["root"]);
   });
 
   it("rejects a value of the wrong type with the option's path", () => {
@@ -360,5 +395,112 @@ describe("services.sshscrape assertions and switches", () => {
     expect(() => evaluate({ sshscrape: cfg })).toThrow(
       /services\.sshscrape\.targets\.db\.exporters\.node\.port/,
     );
+  });
+});
+
+describe("services.sshscrape under NixOS' own rules (issue defects, each failed before its fix)", () => {
+  it("the account's passwd fields hold no colon: NixOS refuses one (passwdEntry), the module writes none", () => {
+    expect(() =>
+      evaluate({ sshscrape: monitoring(), extra: `{ users.users.sshscrape.description = "a: b"; }` }),
+    ).toThrow(
+      /users\.users\.sshscrape\.description' is not of type `string, not containing newlines or colons'/,
+    );
+    const ev = evaluate({ sshscrape: monitoring() });
+    expect(ev.users.sshscrape).toMatchObject({ description: "sshscrape, Prometheus scrapes over SSH" });
+  });
+
+  it("runs as an existing user (prometheus) without defining it a second time", () => {
+    const ev = evaluate({
+      sshscrape: { ...monitoring(), user: "prometheus", group: "prometheus" },
+      extra: "{ services.prometheus.enable = true; }",
+    });
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.users.prometheus).toMatchObject({ description: "Prometheus daemon user", group: "prometheus" });
+    expect(ev.users.sshscrape).toBeUndefined();
+    expect(ev.services.sshscrape?.serviceConfig).toMatchObject({ User: "prometheus", Group: "prometheus" });
+  });
+
+  it("asserts what the proxy would refuse at start: port 0, a duplicate host:port, a non-host name, an open listener", () => {
+    const cfg = monitoring();
+    (cfg.targets["web1.example.org"].exporters as Record<string, unknown>).zero = { port: 0 };
+    (cfg.targets as Record<string, unknown>)["web1-again"] = {
+      host: "web1.example.org",
+      hostKeys: [keys[0]],
+      exporters: { other: { port: 9100 } },
+    };
+    (cfg.targets as Record<string, unknown>)["not a host"] = {
+      hostKeys: [keys[0]],
+      exporters: { n: { port: 1 } },
+    };
+    const failed = evaluate({ sshscrape: { ...cfg, listenAddress: "0.0.0.0" } }).failedAssertions;
+    expect(failed).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^services\.sshscrape\.targets\."web1\.example\.org"\.exporters\.zero\.port is 0/,
+        ),
+        expect.stringMatching(/same host:port \(web1\.example\.org:9100\)/),
+        expect.stringMatching(
+          /^services\.sshscrape\.targets\."not a host"\.host = "not a host" is not a host name/,
+        ),
+        expect.stringMatching(/^services\.sshscrape\.listenAddress = "0\.0\.0\.0" is not a loopback address/),
+      ]),
+    );
+    const authed = monitoring();
+    (authed.settings.proxy as Record<string, unknown>).auth = { user: "prom", passwordFile: "/run/p" };
+    expect(evaluate({ sshscrape: { ...authed, listenAddress: "0.0.0.0" } }).failedAssertions).toEqual([]);
+  });
+
+  it("checks the config file at build time with the proxy's own validator: an unknown settings key fails the build", () => {
+    const store = scratchStore();
+    try {
+      const build = (sshscrape: unknown) =>
+        run("nix-build", [
+          ...store.args,
+          "--no-out-link",
+          "-E",
+          `import ${repoRoot}/test/nix/eval-nixos.nix { attr = [ "services" "sshscrape" "configFile" ]; ${evalArgs({ sshscrape })} }`,
+        ]);
+      const good = build(monitoring());
+      expect(good.status, good.stderr).toBe(0);
+      const built = JSON.parse(readFileSync(good.stdout.trim(), "utf8"));
+      expect(built.proxy.timeout).toBe("20s");
+      const bad = monitoring();
+      (bad.settings.proxy as Record<string, unknown>).timeot = "20s";
+      const r = build(bad);
+      expect(r.status).not.toBe(0);
+      // The proxy's own message, naming the file and the key, as `nixos-rebuild` would show it.
+      expect(r.stderr).toMatch(/sshscrape\.json: proxy\b.*"?timeot"?/);
+      expect(r.stderr).toMatch(/sshscrape-checked\.json\.drv' failed with exit code 2/);
+    } finally {
+      store.remove();
+    }
+  }, 60_000);
+
+  it("quotes every ExecStart/ExecStartPost value for systemd: % specifiers and $VARs reach the proxy literally", () => {
+    const value = "info%n$HOME$" + "{USER}";
+    const ev = evaluate({ sshscrape: { ...monitoring(), extraArgs: ["--log-level", value] } });
+    const unit = ev.services.sshscrape as ServiceValue;
+    const line = String(unit.serviceConfig.ExecStart);
+    expect(line).toContain('"info%%n$$HOME$$' + '{USER}"');
+    expect(execArgv(line)).toContain(value);
+    for (const word of execArgv(String(unit.serviceConfig.ExecStartPost).slice(1)))
+      expect(word).not.toMatch(/^'/);
+  });
+
+  it("reloads on the known_hosts file the proxy reads, wherever NixOS writes it, and hands host keys over otherwise", () => {
+    const ev = evaluate({
+      sshscrape: { ...monitoring(), knownHostsFile: "/etc/sshscrape/known_hosts" },
+      extra: `{ environment.etc."sshscrape/known_hosts".text = "web1.example.org ssh-ed25519 AAAA\\n"; }`,
+    });
+    expect(ev.failedAssertions).toEqual([]);
+    const unit = ev.services.sshscrape as ServiceValue;
+    expect(unit.reloadTriggers).toHaveLength(1);
+    expect(readFileSync(String(unit.reloadTriggers[0]), "utf8")).toBe("web1.example.org ssh-ed25519 AAAA\n");
+    // The system known_hosts is not what this proxy reads: the keys go into its config instead.
+    expect(ev.knownHosts).toEqual({});
+    const { config } = parseConfig(readFileSync(configFileOf(unit), "utf8"), "x.json");
+    expect(config.targets.find((t) => t.host === "web1.example.org")?.hostKeys).toEqual([keys[0]]);
+    const none = evaluate({ sshscrape: { ...monitoring(), knownHostsFile: "/var/lib/known_hosts" } });
+    expect((none.services.sshscrape as ServiceValue).reloadTriggers).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { nixEvalJson, nixString, repoRoot, run } from "./nix.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { nixEvalJson, nixString, repoRoot, run, scratchStore } from "./nix.js";
 
 interface LockEntry {
   name?: string;
@@ -29,13 +29,16 @@ const npmDeps = `(let
   pkgs = import ${repoRoot}/test/nix/stub-nixpkgs/pkgs.nix { system = builtins.currentSystem; inherit lib; };
 in (pkgs.callPackage ${repoRoot}/nix/package.nix { }).npmDeps)`;
 
-// The stub's host packages (/usr/bin/npm, Debian's CA bundle) are outside the store: no sandbox. Debian's
-// nix.conf already says so; this keeps the test independent of it.
-const build = ["--no-out-link", "--option", "sandbox", "false"];
+// Builds go to a store of the test's own (./nix.ts: no nixbld group, no binary cache, no sandbox since the
+// stub's host packages live outside the store); it starts empty, so every fetch below is real.
+const store = scratchStore();
+const build = [...store.args, "--no-out-link"];
 
 const sri = (file: string) => `sha512-${createHash("sha512").update(readFileSync(file)).digest("base64")}`;
 
 describe("package-lock.json as the source of Nix fixed-output derivations", () => {
+  afterAll(() => store.remove());
+
   it("every dependency has a version and an sha512 integrity, and no registry URL", () => {
     expect(lock.lockfileVersion).toBeGreaterThanOrEqual(2);
     expect(deps.length).toBeGreaterThan(10);
@@ -85,10 +88,8 @@ describe("package-lock.json as the source of Nix fixed-output derivations", () =
 
   it("Nix builds sample dependencies with npm pack and accepts their hashes", () => {
     const attrs = sample.map((p) => `${npmDeps}.tarballs.${nixString(p)}`);
-    const paths = nixEvalJson<string[]>(`map (t: t.outPath) [ ${attrs.join(" ")} ]`);
-    // Fetch for real even when an earlier run left the outputs in the store (nothing roots them).
-    for (const p of paths) if (existsSync(p)) run("nix-store", ["--delete", p]);
-    for (const p of paths) expect(existsSync(p), `${p} still in the store`).toBe(false);
+    const paths = nixEvalJson<string[]>(`map (t: t.outPath) [ ${attrs.join(" ")} ]`, store.args);
+    for (const p of paths) expect(p.startsWith(`${store.storeDir}/`), p).toBe(true);
 
     const r = run("nix-build", [...build, "--max-jobs", "3", "-E", `[ ${attrs.join(" ")} ]`]);
     expect(r.status, r.stderr).toBe(0);

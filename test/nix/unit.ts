@@ -52,3 +52,12 @@ export function exposureScore(file: string): number {
   if (score === undefined) throw new Error(`no exposure level in systemd-analyze output:\n${r.stdout}`);
   return Number(score);
 }
+
+/** systemd.syntax(7): the argv systemd runs for an Exec*= line of double-quoted words ("%%" is "%", "$$" "$"). */
+export function execArgv(line: string): string[] {
+  const words = line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
+  return words.map((w) => {
+    if (!w.startsWith('"')) throw new Error(`unquoted word in an Exec line: ${w} (in ${line})`);
+    return (JSON.parse(w) as string).replaceAll("%%", "%").replaceAll("$$", "$");
+  });
+}

@@ -16,13 +16,13 @@ import { type AddressInfo, createServer, type Server, type Socket } from "node:n
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authorizedKeyLine } from "../../src/generate/remote-model.js";
 import { startProxy } from "../../src/proxy/index.js";
 import type { ProxyRuntime } from "../../src/proxy/settings.js";
 import { probe } from "../helpers/ports.js";
 import { type Started, start, waitFor } from "../helpers/processes.js";
 import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { sshdDir } from "../helpers/sshd.js";
+import { authorizedKeyLine } from "../nix/key-line.js";
 
 const TARGET = "127.0.0.5";
 const BASTION = "127.0.0.6";

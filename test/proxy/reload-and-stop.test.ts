@@ -8,12 +8,12 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authorizedKeyLine } from "../../src/generate/remote-model.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
 import { viaProxy } from "../helpers/proxy.js";
 import { launchProxy, type ProxyProcess, runProxy } from "../helpers/proxy-cli.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
+import { authorizedKeyLine } from "../nix/key-line.js";
 
 const HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
 let sshd: Sshd;

@@ -21,6 +21,8 @@ interface Evaluated {
   failedAssertions: string[];
   scrapeConfigs: Array<Record<string, unknown>>;
   ruleFiles: string[];
+  /** prometheus.yml as the stubbed NixOS prometheus module writes it (nulls dropped, rule_files). */
+  prometheusConfig: Record<string, unknown>;
 }
 
 /** $out of the stand-in package: `npm pack`'s files under lib/node_modules/sshscrape. */
@@ -52,23 +54,9 @@ function evaluate(sshscrape: Record<string, unknown>): Evaluated {
   );
 }
 
-/** What NixOS' prometheus module writes: nulls dropped (filterValidPrometheus), rule_files from ruleFiles. */
+/** The evaluated prometheus.yml, evaluated every second so a test sees the rules' results quickly. */
 function prometheusYml(ev: Evaluated): string {
-  const dropNulls = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(dropNulls)
-      : v && typeof v === "object"
-        ? Object.fromEntries(
-            Object.entries(v)
-              .filter(([, x]) => x !== null)
-              .map(([k, x]) => [k, dropNulls(x)]),
-          )
-        : v;
-  return stringify({
-    global: { evaluation_interval: "1s" },
-    rule_files: ev.ruleFiles,
-    scrape_configs: dropNulls(ev.scrapeConfigs),
-  });
+  return stringify({ ...ev.prometheusConfig, global: { evaluation_interval: "1s" } });
 }
 
 describe("services.sshscrape.alertRules", () => {
@@ -76,7 +64,7 @@ describe("services.sshscrape.alertRules", () => {
     const ev = evaluate({});
     expect(ev.failedAssertions).toEqual([]);
     expect(ev.ruleFiles).toEqual([]);
-    expect(ev.scrapeConfigs.map((j) => j.job_name)).toEqual(["node"]);
+    expect(ev.scrapeConfigs.map((j) => j.job_name)).toEqual(["sshscrape-node"]);
   });
 
   it("adds the shipped rules and a job scraping the proxy's own /metrics; promtool and Prometheus accept them", async () => {
@@ -112,9 +100,22 @@ describe("services.sshscrape.alertRules", () => {
     }
   }, 60_000);
 
+  it("sends proxy.auth's credentials when the proxy wants them for /metrics", () => {
+    const ev = evaluate({
+      alertRules: { enable: true },
+      settings: { proxy: { auth: { username: "prom", passwordFile: "/run/secrets/proxy-pw" } } },
+    });
+    expect(ev.failedAssertions).toEqual([]);
+    expect(ev.scrapeConfigs.find((j) => j.job_name === "sshscrape")?.basic_auth).toEqual({
+      username: "prom",
+      password_file: "/run/secrets/proxy-pw",
+    });
+  });
+
   it("refuses an exporter named like the proxy's job, naming the options", () => {
     const ev = evaluate({
       alertRules: { enable: true },
+      scrapeConfigs: { jobNamePrefix: "" },
       targets: { "web1.example.org": { hostKeys: [HOST_KEY], exporters: { sshscrape: { port: 9100 } } } },
     });
     expect(ev.failedAssertions).toEqual([

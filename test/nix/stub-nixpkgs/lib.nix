@@ -45,6 +45,13 @@ let
     optionals = c: l: if c then l else [ ];
     concatMap = f: l: concatLists (map f l);
     imap0 = f: l: genList (i: f i (builtins.elemAt l i)) (length l);
+    imap1 = f: l: genList (i: f (i + 1) (builtins.elemAt l i)) (length l);
+    drop = n: l: genList (i: builtins.elemAt l (i + n)) (if length l > n then length l - n else 0);
+    toList = x: if isList x then x else [ x ];
+    reverseList = l: genList (i: builtins.elemAt l (length l - 1 - i)) (length l);
+    count = pred: l: length (filter pred l);
+    any = builtins.any;
+    all = builtins.all;
     unique = foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ];
     subtractLists = remove: filter (x: !(elem x remove));
     concatMapStringsSep = sep: f: l: concatStringsSep sep (map f l);
@@ -52,6 +59,22 @@ let
     # --- strings
     hasInfix = infix: s: builtins.match ".*${escapeRegex infix}.*" s != null;
     hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+    hasSuffix =
+      p: s:
+      let
+        ls = builtins.stringLength s;
+        lp = builtins.stringLength p;
+      in
+      lp <= ls && builtins.substring (ls - lp) lp s == p;
+    concatStrings = concatStringsSep "";
+    removePrefix =
+      p: s:
+      if hasPrefix p s then
+        builtins.substring (builtins.stringLength p) (builtins.stringLength s - builtins.stringLength p) s
+      else
+        s;
+    replaceStrings = builtins.replaceStrings;
+    optionalString = c: s: if c then s else "";
     escapeRegex =
       let
         special = [ "\\" "[" "{" "(" ")" "^" "$" "?" "*" "+" "|" "." ];
@@ -113,6 +136,18 @@ let
       );
     mapAttrsToList = f: set: map (n: f n set.${n}) (attrNames set);
     optionalAttrs = c: set: if c then set else { };
+    mergeAttrs = a: b: a // b;
+    attrByPath =
+      path: default: set:
+      if path == [ ] then
+        set
+      else if isAttrs set && set ? ${head path} then
+        attrByPath (tail path) default set.${head path}
+      else
+        default;
+    getAttrFromPath = path: set: attrByPath path (throw "cannot find attribute `${concatStringsSep "." path}'") set;
+    setAttrByPath = path: value: if path == [ ] then value else { ${head path} = setAttrByPath (tail path) value; };
+    attrValues = set: map (n: set.${n}) (attrNames set);
     recursiveUpdate =
       lhs: rhs:
       lhs
@@ -175,8 +210,25 @@ let
       _type = "override";
       inherit priority content;
     };
+    mkOptionDefault = mkOverride 1500;
     mkDefault = mkOverride 1000;
     mkForce = mkOverride 50;
+    mkOrder = priority: content: {
+      _type = "order";
+      inherit priority content;
+    };
+    mkBefore = mkOrder 500;
+    mkAfter = mkOrder 1500;
+    # lib/modules.nix mkAliasOptionModule: `from` takes definitions for `to` and reads its value.
+    mkAliasOptionModule = from: to: {
+      options = setAttrByPath from (mkOption {
+        type = types.anything;
+        _aliasOf = to;
+        description = "Alias of {option}`${concatStringsSep "." to}`.";
+      });
+    };
+    inherit (types) mkOptionType mergeEqualOption mergeOneOption;
+    options = { inherit (types) mergeEqualOption mergeOneOption; };
 
     types = import ./types.nix { inherit lib; };
     inherit (import ./modules.nix { inherit lib; }) evalModules;

@@ -117,6 +117,7 @@ let
     coreutils = hostPackage "coreutils" "ls";
     openssh = hostPackage "openssh" "ssh";
     prometheus = hostPackage "prometheus" "prometheus";
+    prometheus-node-exporter = hostPackage "prometheus-node-exporter" "prometheus-node-exporter";
     curl = hostPackage "curl" "curl";
     jq = hostPackage "jq" "jq";
     nixfmt-tree = mkDerivation { name = "nixfmt-tree-stub"; } // {
@@ -139,8 +140,27 @@ let
       }@args:
       mkDerivation (removeAttrs args [ "packages" ] // { name = args.name or "nix-shell"; nativeBuildInputs = packages; });
 
+    # pkgs/pkgs-lib/formats.nix json: a JSON value; attribute sets merge recursively, lists concatenate.
     formats.json = _: {
-      type = lib.types.anything;
+      type =
+        let
+          valueType =
+            lib.types.nullOr (
+              lib.types.oneOf [
+                lib.types.bool
+                lib.types.int
+                lib.types.float
+                lib.types.str
+                lib.types.path
+                (lib.types.attrsOf valueType)
+                (lib.types.listOf valueType)
+              ]
+            )
+            // {
+              description = "JSON value";
+            };
+        in
+        valueType;
       # nixpkgs runs jq in a derivation; the stub writes the same JSON at evaluation time.
       generate = name: value: builtins.toFile name (builtins.toJSON value);
     };

@@ -1,4 +1,5 @@
-# Option types for the stub module system (modules.nix): check + merge with nixpkgs' semantics.
+# Option types for the stub module system (modules.nix), with nixpkgs' lib/types.nix checks, merges and
+# descriptions: `merge loc defs` receives [ { file; value; } ], already discharged, filtered and ordered.
 { lib }:
 
 let
@@ -9,6 +10,7 @@ let
     filter
     isAttrs
     isBool
+    isFloat
     isFunction
     isInt
     isList
@@ -17,167 +19,298 @@ let
     length
     listToAttrs
     ;
-  inherit (import ./modules.nix { inherit lib; }) discharge evalModules showPath;
+  inherit (import ./modules.nix { inherit lib; })
+    evalModules
+    mergeDefinitions
+    pushDownProperties
+    showOption
+    showFiles
+    ;
 
-  mkType =
+  mkOptionType =
     {
-      description,
-      check,
-      merge ? mergeEqual description,
-    }:
-    {
-      _type = "type";
-      inherit description check merge;
+      name,
+      description ? name,
+      check ? (_: true),
+      merge ? mergeDefaultOption,
+      ...
+    }@attrs:
+    attrs
+    // {
+      _type = "option-type";
+      inherit
+        name
+        description
+        check
+        merge
+        ;
     };
 
-  mergeEqual =
-    description: path: values:
+  # lib/options.nix mergeEqualOption: several definitions are fine as long as they are equal.
+  mergeEqualOption =
+    loc: defs:
     let
-      first = builtins.head values;
+      first = builtins.head defs;
     in
-    if all (v: v == first) values then
-      first
+    if length defs == 1 then
+      first.value
     else
-      throw "stub lib: conflicting definitions of `${showPath path}' (${description}): ${builtins.toJSON values}";
+      (lib.foldl' (
+        a: d:
+        if d.value != a.value then
+          throw "The option `${showOption loc}' has conflicting definition values:\n- In `${toString a.file}': ${builtins.toJSON a.value}\n- In `${toString d.file}': ${builtins.toJSON d.value}\nUse `lib.mkForce value` or `lib.mkDefault value` to change the priority on any of these definitions."
+        else
+          a
+      ) first defs).value;
 
-  isStringLike = v: isString v || isPath v || (isAttrs v && v ? outPath);
+  mergeOneOption =
+    loc: defs:
+    if length defs == 1 then
+      (builtins.head defs).value
+    else
+      throw "The unique option `${showOption loc}' is defined multiple times. Definition values: ${showFiles (map (d: d.file) defs)}";
 
-  # Values allowed in a systemd unit section (nixos/lib/systemd-unit-options.nix: unitOption).
-  unitScalar = v: isBool v || isInt v || isStringLike v;
+  mergeDefaultOption =
+    loc: defs:
+    let
+      values = map (d: d.value) defs;
+    in
+    if length defs == 1 then
+      builtins.head values
+    else if all isFunction values then
+      x: mergeDefaultOption loc (map (d: d // { value = d.value x; }) defs)
+    else if all isList values then
+      concatLists values
+    else if all isAttrs values then
+      lib.foldl' lib.mergeAttrs { } values
+    else if all isBool values then
+      lib.foldl' (a: b: a || b) false values
+    else if all isString values then
+      lib.concatStrings values
+    else if all isInt values && all (x: x == builtins.head values) values then
+      builtins.head values
+    else
+      throw "Cannot merge definitions of `${showOption loc}'.";
+
+  isStringLike = v: isString v || isPath v || (isAttrs v && (v ? outPath || v ? __toString));
+
+  addCheck = t: check: t // { check = v: t.check v && check v; };
 
   types = rec {
-    str = mkType {
+    inherit mkOptionType addCheck;
+
+    str = mkOptionType {
+      name = "str";
       description = "string";
       check = isString;
+      merge = mergeEqualOption;
     };
-    lines = mkType {
-      description = "strings concatenated with \"\\n\"";
-      check = isString;
-      merge = _: values: builtins.concatStringsSep "\n" values;
+    nonEmptyStr = addCheck str (s: builtins.match "[ \t\n]*" s == null) // {
+      description = "non-empty string";
     };
-    bool = mkType {
+    separatedString =
+      sep:
+      mkOptionType {
+        name = "separatedString";
+        description = if sep == "" then "Concatenated string" else "strings concatenated with ${builtins.toJSON sep}";
+        check = isString;
+        merge = _: defs: builtins.concatStringsSep sep (map (d: d.value) defs);
+      };
+    lines = separatedString "\n";
+    commas = separatedString ",";
+    # lib/types.nix passwdEntry: a field of /etc/passwd or /etc/group.
+    passwdEntry =
+      t:
+      addCheck t (s: !(lib.hasInfix ":" s || lib.hasInfix "\n" s))
+      // {
+        name = "passwdEntry ${t.name}";
+        description = "${t.description}, not containing newlines or colons";
+      };
+    bool = mkOptionType {
+      name = "bool";
       description = "boolean";
       check = isBool;
+      merge = mergeEqualOption;
     };
-    int = mkType {
+    int = mkOptionType {
+      name = "int";
       description = "signed integer";
       check = isInt;
+      merge = mergeEqualOption;
     };
-    port = mkType {
-      description = "16 bit unsigned integer";
-      check = v: isInt v && v >= 0 && v <= 65535;
+    float = mkOptionType {
+      name = "float";
+      description = "floating point number";
+      check = isFloat;
+      merge = mergeEqualOption;
     };
-    path = mkType {
+    ints = {
+      between =
+        lo: hi:
+        addCheck int (x: x >= lo && x <= hi)
+        // {
+          name = "intBetween";
+          description = "integer between ${toString lo} and ${toString hi} (both inclusive)";
+        };
+      unsigned = addCheck int (x: x >= 0) // {
+        description = "unsigned integer, meaning >=0";
+      };
+      positive = addCheck int (x: x > 0) // {
+        description = "positive integer, meaning >0";
+      };
+      u16 = addCheck int (x: x >= 0 && x <= 65535) // {
+        name = "unsignedInt16";
+        description = "16 bit unsigned integer; between 0 and 65535 (both inclusive)";
+      };
+    };
+    port = ints.u16;
+    path = mkOptionType {
+      name = "path";
       description = "path";
-      check = isStringLike;
+      check = x: isStringLike x && builtins.substring 0 1 (toString x) == "/";
+      merge = mergeEqualOption;
     };
-    package = mkType {
+    package = mkOptionType {
+      name = "package";
       description = "package";
-      check = v: isAttrs v && (v.type or null) == "derivation";
+      check = v: lib.isDerivation v || (isString v && lib.hasPrefix builtins.storeDir v);
+      merge = mergeOneOption;
     };
     enum =
       values:
-      mkType {
-        description = "one of ${builtins.toJSON values}";
+      mkOptionType {
+        name = "enum";
+        description = "one of ${builtins.concatStringsSep ", " (map builtins.toJSON values)}";
         check = v: builtins.elem v values;
+        merge = mergeEqualOption;
       };
-    # Like nixpkgs' `anything`/`attrs`: attribute sets merge recursively, lists concatenate.
-    anything = mkType {
+    # lib/types.nix anything: attribute sets merge recursively, packages once, the rest must be equal.
+    anything = mkOptionType {
+      name = "anything";
       description = "anything";
-      check = _: true;
       merge =
-        path: values:
-        if all isAttrs values && !(all lib.isDerivation values) then
-          (attrsOf anything).merge path values
-        else if all isList values then
-          concatLists values
+        loc: defs:
+        let
+          typeOf = v: if isAttrs v && isStringLike v then "stringCoercibleSet" else builtins.typeOf v;
+          t = typeOf (builtins.head defs).value;
+        in
+        if !(all (d: typeOf d.value == t) defs) then
+          throw "The option `${showOption loc}' has conflicting option types in ${showFiles (map (d: d.file) defs)}"
+        else if t == "set" then
+          (attrsOf anything).merge loc defs
+        else if t == "stringCoercibleSet" then
+          mergeOneOption loc defs
         else
-          mergeEqual "anything" path values;
+          mergeEqualOption loc defs;
     };
-    attrs = anything // {
+    # lib/types.nix attrs: a shallow `//` of the definitions, later ones winning.
+    attrs = mkOptionType {
+      name = "attrs";
       description = "attribute set";
       check = isAttrs;
-    };
-    unitOption = mkType {
-      description = "systemd unit option (bool, int, string, path or a list of them)";
-      check = v: unitScalar v || (isList v && all unitScalar v);
-      merge =
-        path: values:
-        if all isList values then concatLists values else mergeEqual "systemd unit option" path values;
+      merge = _: defs: lib.foldl' (a: d: a // d.value) { } defs;
     };
     nullOr =
       t:
-      mkType {
+      mkOptionType {
+        name = "nullOr";
         description = "null or ${t.description}";
         check = v: v == null || t.check v;
         merge =
-          path: values:
+          loc: defs:
           let
-            nonNull = filter (v: v != null) values;
+            nulls = length (filter (d: d.value == null) defs);
           in
-          if nonNull == [ ] then
+          if nulls == length defs then
             null
-          else if length nonNull == length values then
-            t.merge path values
+          else if nulls != 0 then
+            throw "The option `${showOption loc}' is defined both null and not null, in ${showFiles (map (d: d.file) defs)}."
           else
-            throw "stub lib: `${showPath path}' is defined both null and non-null";
+            t.merge loc defs;
       };
+    either =
+      a: b:
+      mkOptionType {
+        name = "either";
+        description = "${a.description} or ${b.description}";
+        check = v: a.check v || b.check v;
+        merge =
+          loc: defs:
+          if all (d: a.check d.value) defs then
+            a.merge loc defs
+          else if all (d: b.check d.value) defs then
+            b.merge loc defs
+          else
+            mergeOneOption loc defs;
+      };
+    oneOf = ts: lib.foldl' either (builtins.head ts) (builtins.tail ts);
     listOf =
       t:
-      mkType {
+      mkOptionType {
+        name = "listOf";
         description = "list of ${t.description}";
         check = isList;
         merge =
-          path: values:
-          let
-            elems = concatLists values;
-            bad = filter (v: !(t.check v)) elems;
-          in
-          if bad != [ ] then
-            throw "stub lib: an element of `${showPath path}' is not of type `${t.description}': ${builtins.toJSON (builtins.head bad)}"
-          else
-            map (v: t.merge (path ++ [ "*" ]) [ v ]) elems;
+          loc: defs:
+          map (x: x.value) (
+            filter (x: x.isDefined) (
+              concatLists (
+                lib.imap1 (
+                  n: d:
+                  lib.imap1 (
+                    m: v:
+                    mergeDefinitions (loc ++ [ "[definition ${toString n}-entry ${toString m}]" ]) t [
+                      {
+                        inherit (d) file;
+                        value = v;
+                      }
+                    ]
+                  ) d.value
+                ) defs
+              )
+            )
+          );
       };
     attrsOf =
       t:
-      mkType {
+      mkOptionType {
+        name = "attrsOf";
         description = "attribute set of ${t.description}";
         check = isAttrs;
         merge =
-          path: values:
+          loc: defs:
           let
-            names = lib.unique (concatLists (map attrNames values));
-            valuesOf = name: discharge (map (v: v.${name}) (filter (v: v ? ${name}) values));
-            present = filter (name: valuesOf name != [ ]) names;
+            pushed = concatLists (map (d: map (value: d // { inherit value; }) (pushDownProperties d.value)) defs);
+            names = lib.unique (concatLists (map (d: attrNames d.value) pushed));
+            merged = map (name: {
+              inherit name;
+              m = mergeDefinitions (loc ++ [ name ]) t (
+                map (d: d // { value = d.value.${name}; }) (filter (d: d.value ? ${name}) pushed)
+              );
+            }) names;
           in
           listToAttrs (
-            map (name: {
-              inherit name;
-              value =
-                let
-                  vs = valuesOf name;
-                  bad = filter (v: !(t.check v)) vs;
-                in
-                if bad != [ ] then
-                  throw "stub lib: `${showPath (path ++ [ name ])}' is not of type `${t.description}': ${builtins.toJSON (builtins.head bad)}"
-                else
-                  t.merge (path ++ [ name ]) vs;
-            }) present
+            map (x: {
+              inherit (x) name;
+              value = x.m.value;
+            }) (filter (x: x.m.isDefined) merged)
           );
       };
+    # lib/types.nix submoduleWith: each definition is a module of the submodule's evaluation.
     submodule =
       module:
-      mkType {
+      mkOptionType {
+        name = "submodule";
         description = "submodule";
-        check = v: isAttrs v || isFunction v;
+        check = v: isAttrs v || isFunction v || isPath v;
         merge =
-          path: values:
+          loc: defs:
           (evalModules {
-            prefix = path;
-            modules = [ module ] ++ map (v: if isFunction v then v else { config = v; }) values;
-            specialArgs.name = lib.last path;
+            prefix = loc;
+            modules = [ module ] ++ map (d: if isAttrs d.value then { _file = d.file; config = d.value; } else { _file = d.file; imports = [ d.value ]; }) defs;
+            specialArgs.name = lib.last loc;
           }).config;
       };
   };
 in
-types
+types // { inherit mergeEqualOption mergeOneOption; }
