@@ -659,7 +659,7 @@ in
       ++ lib.optional cfg.alertRules.enable (
         {
           job_name = "sshscrape";
-          static_configs = [ { targets = [ (joinHostPort cfg.listenAddress cfg.port) ]; } ];
+          static_configs = [ { targets = [ (lib.removePrefix "http://" proxyUrl) ]; } ];
         }
         # /metrics is behind proxy.auth when that is set (Authorization: Basic); Prometheus reads the file.
         // lib.optionalAttrs (merged.proxy.auth or null != null) {
