@@ -180,7 +180,8 @@ export const exporterTls = () =>
       caFile: text()
         .refine((p) => p.startsWith("/"), { error: "expected an absolute path" })
         .optional(),
-      serverName: text().optional(),
+      // The name Prometheus checks the certificate against: a DNS name or an IP address, like a host.
+      serverName: host().optional(),
       insecureSkipVerify: z.boolean({ error: "expected true or false" }).optional(),
     })
     .refine((t) => Object.keys(t).length > 0, {

@@ -109,6 +109,7 @@ export function monitoringValues(
             labels: e.labels,
             scrapeInterval: e.scrapeInterval,
             scrapeTimeout: e.scrapeTimeout,
+            extraMethods: e.extraMethods?.length ? e.extraMethods : undefined,
             tls: tlsOf(e) as Obj | undefined,
           }),
         ]),

@@ -19,6 +19,7 @@ interface ListOptions {
   remoteAddress?: string;
   allow?: string;
   label?: string;
+  serverName?: string;
 }
 
 function list(o: ListOptions = {}): string {
@@ -33,7 +34,11 @@ function list(o: ListOptions = {}): string {
           ...(o.remoteAddress ? { remoteAddress: o.remoteAddress } : {}),
         },
         labels: o.label ? { role: o.label } : undefined,
-        exporters: [{ name: "node", port: 9100 }],
+        exporters: [
+          o.serverName
+            ? { name: "node", port: 9100, scheme: "https", tls: { serverName: o.serverName } }
+            : { name: "node", port: 9100 },
+        ],
       },
     ],
   });
@@ -87,6 +92,7 @@ describe("address-like fields are what they claim to be", () => {
     ["host", { host: "a b" }, "targets[0].host"],
     ["jump host", { jump: "$(id)" }, "targets[0].ssh.jump.host"],
     ["remote address", { remoteAddress: "127.0.0.1 -p 1" }, "targets[0].ssh.remoteAddress"],
+    ["TLS server name", { serverName: "a b" }, "targets[0].exporters[0].tls.serverName"],
     ["allow pattern", { allow: "-x:9100" }, "proxy.allow[0]"],
     ["allow pattern", { allow: "$h*:9100" }, "proxy.allow[0]"],
   ] as const)("refuses a %s that is not an address (%j)", (_what, o, path) => {

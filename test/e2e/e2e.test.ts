@@ -65,10 +65,10 @@ describe("end to end: generated config → Prometheus → sshscrape proxy → Op
     downPort = await closedPort();
 
     // What `sshscrape generate --remote` puts on every target: only these forwards, to this literal address.
-    const permitopen = [nodeExporter.port, tlsExporter.port, downPort]
-      .map((p) => `permitopen="127.0.0.1:${p}"`)
-      .join(",");
-    sshd = await startSshd({ addresses: SSH_HOSTS, keyOptions: `restrict,port-forwarding,${permitopen}` });
+    sshd = await startSshd({
+      addresses: SSH_HOSTS,
+      permitOpen: [nodeExporter.port, tlsExporter.port, downPort],
+    });
     cleanups.push({
       what: "sshd",
       pid: sshd.pid,

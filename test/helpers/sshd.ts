@@ -5,7 +5,8 @@
  * As on a NixOS target: StrictModes stays on (sshd's default) whenever the directory holding
  * authorized_keys can pass its checks (every parent owned by root or the user and not group/world-writable),
  * which is the case when the tests run as root (CI). `permitOpen` writes the same restricted key line the
- * generator writes (`restrict,port-forwarding,permitopen=…`), so a test proves that line is enough.
+ * NixOS module writes on a target (nix/target.nix: `restrict,port-forwarding,permitopen=…`, via
+ * test/nix/key-line.ts, which test/nix/target.test.ts holds to the module), so a test proves that line is enough.
  */
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";

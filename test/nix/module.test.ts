@@ -503,4 +503,22 @@ describe("services.sshscrape under NixOS' own rules (issue defects, each failed 
     const none = evaluate({ sshscrape: { ...monitoring(), knownHostsFile: "/var/lib/known_hosts" } });
     expect((none.services.sshscrape as ServiceValue).reloadTriggers).toEqual([]);
   });
+
+  it("passes an exporter's extraMethods to the proxy's config, and none by default", () => {
+    const m = monitoring();
+    const targets = m.targets as Record<string, { exporters: Record<string, unknown> }>;
+    (targets["web1.example.org"] as { exporters: Record<string, unknown> }).exporters.push = {
+      port: 9091,
+      extraMethods: ["POST", "DELETE"],
+    };
+    const ev = evaluate({ sshscrape: m });
+    expect(ev.failedAssertions).toEqual([]);
+    const { config } = parseConfig(
+      readFileSync(configFileOf(ev.services.sshscrape as ServiceValue), "utf8"),
+      "x.json",
+    );
+    const exporters = config.targets.find((t) => t.host === "web1.example.org")?.exporters ?? [];
+    expect(exporters.find((e) => e.name === "push")?.extraMethods).toEqual(["POST", "DELETE"]);
+    expect(exporters.find((e) => e.name === "node")?.extraMethods).toBeUndefined();
+  });
 });

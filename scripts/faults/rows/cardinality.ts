@@ -2,7 +2,6 @@
  * Row 18: the proxy's own series must stay bounded when clients choose the targets. In sshified mode any
  * port on any host in known_hosts is allowed, so a local user can ask for thousands of distinct targets.
  */
-import { freePort } from "../../../test/helpers/processes.js";
 import { pool, scrape } from "../client.js";
 import { histogram, mb, type Row } from "../harness.js";
 import { inLab } from "../lab.js";
@@ -21,11 +20,10 @@ export const cardinality: Row = {
     inLab(async (lab, c) => {
       const sshd = await lab.sshd();
       lab.writeKnownHosts([sshd.knownHostsLine()]);
-      const port = await freePort();
       const proxy = await launchProxy(undefined, {
         args: [
           "--proxy.listen-addr",
-          `127.0.0.1:${port}`,
+          "127.0.0.1:0", // the proxy logs the port it bound
           "--ssh.user",
           lab.user,
           "--ssh.key-file",

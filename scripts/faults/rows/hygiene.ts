@@ -68,7 +68,18 @@ export const noSecretsInLogs: Row = {
       writeFileSync(passwordFile, `${secrets.password}\n`, { mode: 0o600 });
       const proxy = await lab.proxy({
         proxy: { auth: { username: "prom", passwordFile } },
-        targets: [Lab.target(sshd, [exp.port, deadPort])],
+        targets: [
+          {
+            host: "127.0.0.1",
+            ssh: { port: sshd.port },
+            // The dead one as scheme: https, so the CONNECT below is admitted and fails at SSH (502), as a
+            // tunnel to a down https exporter would; CONNECT to a scheme: http exporter is refused with 405.
+            exporters: [
+              { name: "e0", port: exp.port },
+              { name: "e1", port: deadPort, scheme: "https" },
+            ],
+          },
+        ],
       });
       const basic = (pw: string) => `Basic ${Buffer.from(`prom:${pw}`).toString("base64")}`;
       const headers = (pw: string) => ({

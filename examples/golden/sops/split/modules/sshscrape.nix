@@ -80,6 +80,19 @@ let
         default = { };
         description = "Labels added to this exporter's targets in the scrape job.";
       };
+      extraMethods = mkOption {
+        type = types.listOf (
+          types.enum [
+            "POST"
+            "PUT"
+            "PATCH"
+            "DELETE"
+          ]
+        );
+        default = [ ];
+        example = [ "POST" ];
+        description = "Methods the proxy forwards to this exporter besides GET and HEAD (e.g. POST for a pushgateway's API); Prometheus only sends GET (docs/security.md).";
+      };
       scrapeInterval = mkOption {
         type = types.nullOr types.str;
         default = null;
@@ -246,6 +259,7 @@ let
               labels
               scrapeInterval
               scrapeTimeout
+              extraMethods
               ;
             # As the CLI's list has it; the proxy validates it and Prometheus uses it (tls_config).
             tls = nonEmpty {
