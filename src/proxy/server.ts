@@ -118,7 +118,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     try {
       const a = admitRequest(req, deps, progress);
       const upstream: Upstream = {
-        agent: agents.get(`${endpointName(a.route.ssh)} ${joinHostPort(a.route.remoteAddress, a.port)}`),
+        idle: agents.get(`${endpointName(a.route.ssh)} ${joinHostPort(a.route.remoteAddress, a.port)}`),
         openChannel: () => pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, signal()),
         connectionLost: (channel) => pool.connectionLost(channel),
         connectionName: (channel) => pool.connectionName(channel),
