@@ -32,6 +32,11 @@ export default class Generate extends SshscrapeCommand {
       command: "<%= config.bin %> generate hosts.yaml --format prometheus > scrape.yml",
       description: "Plain prometheus.yml scrape_configs, for Prometheus outside NixOS.",
     },
+    {
+      command:
+        "<%= config.bin %> generate hosts.yaml --format prometheus --rules --out /etc/prometheus/sshscrape",
+      description: "prometheus.yml plus sshscrape.rules.yml beside it and a job for the proxy's own metrics.",
+    },
   ];
   static override args = {
     file: Args.string({ description: "Target list (YAML or JSON).", default: "sshscrape.yaml" }),
@@ -64,6 +69,11 @@ export default class Generate extends SshscrapeCommand {
       default: "nix" as const,
       summary: "nix: NixOS module; prometheus: prometheus.yml scrape_configs; file-sd: file_sd target JSON.",
     })(),
+    rules: Flags.boolean({
+      summary:
+        "With --format prometheus: also write sshscrape.rules.yml (alerts that name each failing host's cause) and a job for the proxy's own /metrics (needs --out).",
+      dependsOn: ["out"],
+    }),
     base: Flags.directory({
       summary:
         "Directory the printed module will be saved in, for relative secret paths (default: current directory).",
@@ -90,6 +100,7 @@ export default class Generate extends SshscrapeCommand {
         modules: flags.modules,
         verify: flags.verify,
         force: flags.force,
+        rules: flags.rules,
       });
       if (!this.jsonEnabled()) {
         for (const warning of result.warnings) stderrLine(warning);

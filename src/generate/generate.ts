@@ -5,6 +5,7 @@ import type { LoadedConfig } from "../config/index.js";
 import { nixPath } from "../nix/escape.js";
 import { NixExpr } from "../nix/value.js";
 import { packageRoot } from "../version.js";
+import { alertRules, RULES_FILE_NAME, shippedRules } from "./alert-rules.js";
 import { type ModelOptions, monitoringModel } from "./model.js";
 import { monitoringValues, remoteValues } from "./nixos.js";
 import { fileSdJson, prometheusYaml } from "./prometheus.js";
@@ -26,6 +27,8 @@ export interface GenerateOptions extends ModelOptions {
   /** Also the targets' side: remote.nix. */
   remote: boolean;
   modules: ModulesFrom;
+  /** With format prometheus: also the rules file and the job for the proxy's own metrics (docs/alerting.md). */
+  rules?: boolean;
 }
 
 export interface GeneratedFile {
@@ -49,8 +52,15 @@ function moduleCopy(which: keyof typeof MODULE_COPIES): GeneratedFile {
 }
 
 export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {
-  if (options.format === "prometheus")
-    return [{ name: "prometheus.yml", content: prometheusYaml(monitoringModel(loaded, options)) }];
+  if (options.format === "prometheus") {
+    const model = monitoringModel(loaded, options);
+    if (!options.rules) return [{ name: "prometheus.yml", content: prometheusYaml(model) }];
+    const rules = alertRules(loaded.config, model.jobs, loaded.file);
+    return [
+      { name: "prometheus.yml", content: prometheusYaml(model, rules) },
+      { name: RULES_FILE_NAME, content: shippedRules() },
+    ];
+  }
   if (options.format === "file-sd")
     return [{ name: "sshscrape-targets.json", content: fileSdJson(monitoringModel(loaded, options)) }];
 

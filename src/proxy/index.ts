@@ -129,6 +129,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
     rt.allow.exact.map((t) => joinHostPort(t.host, t.port)),
     configuredEndpointsOf(rt).map(endpointName),
   );
+  metrics.readinessFrom(() => readiness.ready);
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,
