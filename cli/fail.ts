@@ -1,5 +1,6 @@
-import type { Command } from "@oclif/core";
-import { isSshscrapeError } from "../src/errors.js";
+import { type Command, Errors } from "@oclif/core";
+import { parseDurationFlag } from "../src/config/index.js";
+import { isSshscrapeError, UsageError } from "../src/errors.js";
 
 /**
  * Reports an expected failure the way scripts and people read it: each problem on its own unwrapped line
@@ -22,5 +23,24 @@ export function fail(command: Command & { jsonEnabled(): boolean }, err: unknown
     command.error(err.message, { exit: err.exitCode, code: err.code });
   }
   for (const line of err.message.split("\n")) stderrLine(line);
-  command.exit(err.exitCode);
+  throw printed(err.message, err.exitCode, err.code);
+}
+
+/**
+ * The error that ends the command once its lines are on stderr: oclif exits with `exit` and prints nothing
+ * more (skipOclifErrorHandling), while programmatic callers (@oclif/test's runCommand) still get the message.
+ */
+export function printed(message: string, exit: number, code: string): Errors.CLIError {
+  const e = new Errors.CLIError(message, { exit, code });
+  e.skipOclifErrorHandling = true;
+  return e;
+}
+
+/** A duration flag, read the same way by every command (`10s`, `1m30s`, or seconds: `5`); exit 2 if not. */
+export function durationFlag(text: string, flag: string): number {
+  try {
+    return parseDurationFlag(text, flag);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

@@ -40,6 +40,9 @@ buildNpmPackage {
       # `generate --modules copy` writes byte-identical copies of these beside its output.
       ./module.nix
       ./target.nix
+      # Shipped beside the proxy (package.json "files"): Prometheus rules and the Grafana dashboard.
+      ../rules
+      ../dashboards
     ];
   };
 

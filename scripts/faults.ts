@@ -10,6 +10,7 @@
 import { cell, type Row } from "./faults/harness.js";
 import { cardinality } from "./faults/rows/cardinality.js";
 import { clientAbort, exporterDown, maxResponseBytes } from "./faults/rows/channels.js";
+import { connectTlsFails } from "./faults/rows/connect-tls.js";
 import { malformed } from "./faults/rows/fuzz.js";
 import { keyMode, noSecretsInLogs } from "./faults/rows/hygiene.js";
 import { clientKeyRemoved, hostKeyReplaced } from "./faults/rows/identity.js";
@@ -41,6 +42,7 @@ const rows: Row[] = [
   noSecretsInLogs,
   smuggling,
   cardinality,
+  connectTlsFails,
 ];
 
 function selected(argv: string[]): Row[] {

@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
-import { Args, Command, Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import { CheckFailedError, type CheckResult, check } from "../../src/check/index.js";
 import { formatFailures, formatTable, summary } from "../../src/check/report.js";
-import { parseDuration } from "../../src/config/index.js";
-import { isSshscrapeError } from "../../src/errors.js";
+import { UsageError } from "../../src/errors.js";
+import { SshscrapeCommand } from "../base.js";
+import { durationFlag, fail, stderrLine } from "../fail.js";
 
-export default class Check extends Command {
+export default class Check extends SshscrapeCommand {
   static override summary = "Scrape every exporter in the target list through the proxy and report.";
   static override description =
     "For each exporter: HTTP status, latency, bytes and the number of samples, fetched the way Prometheus " +
@@ -43,7 +44,9 @@ export default class Check extends Command {
       description: "with --direct: known_hosts file (default: proxy.knownHostsFile; hostKeys count too)",
       dependsOn: ["direct"],
     }),
-    timeout: Flags.string({ description: "per exporter (default: its scrapeTimeout, else 10s)" }),
+    timeout: Flags.string({
+      description: "per exporter: seconds or a duration like 10s (default: its scrapeTimeout, else 10s)",
+    }),
     concurrency: Flags.integer({ description: "exporters checked at once", default: 16, min: 1 }),
     ca: Flags.string({ description: "CA certificate (PEM) for https exporters" }),
     insecure: Flags.boolean({ description: "do not verify https exporters' certificates" }),
@@ -61,7 +64,7 @@ export default class Check extends Command {
         direct: flags.direct,
         keyFile: flags["key-file"],
         knownHostsFile: flags["known-hosts-file"],
-        timeoutMs: flags.timeout === undefined ? undefined : this.duration(flags.timeout),
+        timeoutMs: flags.timeout === undefined ? undefined : durationFlag(flags.timeout, "--timeout"),
         concurrency: flags.concurrency,
         tls: { ca: flags.ca ? this.readCa(flags.ca) : undefined, insecure: flags.insecure },
         onProgress: progress
@@ -69,42 +72,27 @@ export default class Check extends Command {
           : undefined,
       });
     } catch (err) {
-      if (isSshscrapeError(err)) this.error(err.message, { exit: err.exitCode, code: err.code });
-      throw err;
+      fail(this, err);
     } finally {
       if (progress) process.stderr.write("\r\x1b[K");
     }
     if (!this.jsonEnabled()) {
       for (const line of formatTable(result)) this.log(line);
-      for (const line of formatFailures(result)) this.logToStderr(line);
+      for (const line of formatFailures(result)) stderrLine(line);
     }
     if (!result.ok) {
       // With --json the result carries every failure; scripts still see exit 1.
       if (this.jsonEnabled()) process.exitCode = 1;
-      else {
-        const failure = new CheckFailedError(summary(result));
-        this.error(failure.message, { exit: failure.exitCode, code: failure.code });
-      }
-    } else if (!this.jsonEnabled()) this.logToStderr(summary(result));
+      else fail(this, new CheckFailedError(summary(result)));
+    } else if (!this.jsonEnabled()) stderrLine(summary(result));
     return result;
-  }
-
-  private duration(text: string): number {
-    try {
-      return parseDuration(text);
-    } catch (err) {
-      this.error(`--timeout: ${(err as Error).message}`, { exit: 2, code: "USAGE" });
-    }
   }
 
   private readCa(path: string): string {
     try {
       return readFileSync(path, "utf8");
     } catch (err) {
-      this.error(`--ca: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
-        exit: 2,
-        code: "USAGE",
-      });
+      throw new UsageError(`--ca: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
   }
 }

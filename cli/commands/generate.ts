@@ -1,8 +1,9 @@
-import { Args, Command, Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import { type GenerateResult, runGenerate } from "../../src/generate/index.js";
+import { SshscrapeCommand } from "../base.js";
 import { fail, stderrLine } from "../fail.js";
 
-export default class Generate extends Command {
+export default class Generate extends SshscrapeCommand {
   static override summary = "Write the NixOS configuration (or Prometheus config) for a target list.";
   static override description =
     "Reads the target list (YAML or JSON), validates it, and writes the monitoring host's NixOS configuration: " +
@@ -34,6 +35,11 @@ export default class Generate extends Command {
     {
       command: "<%= config.bin %> generate hosts.yaml --format prometheus --discovery http --shard 1",
       description: "Jobs that discover their targets from the proxy's /sd, keeping shard 1 of shards.count.",
+    },
+    {
+      command:
+        "<%= config.bin %> generate hosts.yaml --format prometheus --rules --out /etc/prometheus/sshscrape",
+      description: "prometheus.yml plus sshscrape.rules.yml beside it and a job for the proxy's own metrics.",
     },
   ];
   static override args = {
@@ -67,6 +73,11 @@ export default class Generate extends Command {
       default: "nix" as const,
       summary: "nix: NixOS module; prometheus: prometheus.yml scrape_configs; file-sd: file_sd target JSON.",
     })(),
+    rules: Flags.boolean({
+      summary:
+        "With --format prometheus: also write sshscrape.rules.yml (alerts that name each failing host's cause) and a job for the proxy's own /metrics (needs --out).",
+      dependsOn: ["out"],
+    }),
     base: Flags.directory({
       summary:
         "Directory the printed module will be saved in, for relative secret paths (default: current directory).",
@@ -105,6 +116,7 @@ export default class Generate extends Command {
         force: flags.force,
         discovery: flags.discovery,
         shard: flags.shard,
+        rules: flags.rules,
       });
       if (!this.jsonEnabled()) {
         for (const warning of result.warnings) stderrLine(warning);

@@ -1,8 +1,9 @@
-import { Args, Command, Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import { type InitResult, parseExporter, runInit } from "../../src/init/index.js";
+import { SshscrapeCommand } from "../base.js";
 import { fail, stderrLine } from "../fail.js";
 
-export default class Init extends Command {
+export default class Init extends SshscrapeCommand {
   static override summary = "Write a commented starter target list.";
   static override description =
     "Asks for hosts, exporters and where the SSH key lives when run on a terminal; takes flags otherwise " +
@@ -14,6 +15,11 @@ export default class Init extends Command {
       command:
         "<%= config.bin %> init hosts.yaml --host db1.example.org --host web1.example.org --exporter node:9100 --key agenix",
       description: "No questions: everything from flags.",
+    },
+    {
+      command:
+        "<%= config.bin %> init hosts.yaml --host db1.example.org --exporter node:9100 --key sops --public-key sshscrape_key.pub",
+      description: "With the public half of a key pair made by ssh-keygen, for generate --remote.",
     },
   ];
   static override args = {
@@ -31,7 +37,10 @@ export default class Init extends Command {
     })(),
     "key-file": Flags.string({ summary: "The sops/agenix file, or the plain key path." }),
     "sops-key": Flags.string({ summary: "Key inside the sops file.", default: "sshscrape_ssh_key" }),
-    "public-key": Flags.string({ summary: "The key's public line, for the targets' authorized_keys." }),
+    "public-key": Flags.string({
+      summary:
+        "The key's public line, or the .pub file ssh-keygen wrote, for the targets' authorized_keys (default with --key path: KEY.pub beside --key-file).",
+    }),
     "ssh-user": Flags.string({ summary: "Login user on the targets.", default: "sshscrape" }),
     "ssh-port": Flags.integer({ summary: "SSH port of the targets.", default: 22 }),
     listen: Flags.string({ summary: "HOST:PORT the proxy listens on.", default: "127.0.0.1:8888" }),

@@ -1,6 +1,4 @@
-import { Args, Command, Flags } from "@oclif/core";
-import { parseDuration } from "../../src/config/index.js";
-import { isSshscrapeError } from "../../src/errors.js";
+import { Args, Flags } from "@oclif/core";
 import {
   describeHost,
   type KeyscanResult,
@@ -8,8 +6,10 @@ import {
   keyscanFailure,
   knownHostsLines,
 } from "../../src/keyscan/index.js";
+import { SshscrapeCommand } from "../base.js";
+import { durationFlag, fail, stderrLine } from "../fail.js";
 
-export default class Keyscan extends Command {
+export default class Keyscan extends SshscrapeCommand {
   static override summary = "Record the SSH host keys of every target and jump host in the target list.";
   static override description =
     "Connects to each sshd of the list (targets on their ssh.port, jump hosts) and hangs up after the key " +
@@ -39,7 +39,10 @@ export default class Keyscan extends Command {
     update: Flags.boolean({ description: "replace recorded keys that changed" }),
     print: Flags.boolean({ description: "print known_hosts lines to stdout; leave the file alone" }),
     "via-ssh-keyscan": Flags.boolean({ description: "scan with OpenSSH's ssh-keyscan (must be on PATH)" }),
-    timeout: Flags.string({ description: "per-connection timeout (connect + key exchange)", default: "5s" }),
+    timeout: Flags.string({
+      description: "per-connection timeout (connect + key exchange): seconds or a duration like 5s",
+      default: "5s",
+    }),
     concurrency: Flags.integer({
       description: "hosts scanned at once (each sees one connection at a time)",
       default: 32,
@@ -57,28 +60,31 @@ export default class Keyscan extends Command {
         update: flags.update,
         dryRun: flags.print,
         viaSshKeyscan: flags["via-ssh-keyscan"],
-        timeoutMs: this.duration(flags.timeout),
+        timeoutMs: durationFlag(flags.timeout, "--timeout"),
         concurrency: flags.concurrency,
       });
     } catch (err) {
-      if (isSshscrapeError(err)) this.error(err.message, { exit: err.exitCode, code: err.code });
-      throw err;
+      fail(this, err);
     }
     if (!this.jsonEnabled()) this.report(result, flags.print);
     const failure = keyscanFailure(result, flags.update);
     if (failure) {
       // With --json the result itself carries the failures; scripts still see exit 1.
       if (this.jsonEnabled()) process.exitCode = failure.exitCode;
-      else this.error(failure.message, { exit: failure.exitCode, code: failure.code });
+      else fail(this, failure);
     }
     return result;
   }
 
   private report(result: KeyscanResult, print: boolean): void {
     if (print) for (const line of knownHostsLines(result)) this.log(line);
-    const out = print ? (s: string) => this.logToStderr(s) : (s: string) => this.log(s);
+    const out = print ? stderrLine : (s: string) => this.log(s);
     for (const h of result.hosts) {
-      if (h.error) continue;
+      // Every host appears, the unreachable ones too (why comes again in the error lines at the end).
+      if (h.error) {
+        out(`${describeHost(h)}  -  -  FAILED (${h.error.code})`);
+        continue;
+      }
       for (const k of h.keys) {
         const state = h.changed.some((c) => c.offered === k.key)
           ? "CHANGED"
@@ -90,19 +96,11 @@ export default class Keyscan extends Command {
         out(`${describeHost(h)}  ${k.type}  ${k.fingerprint}  ${state}`);
       }
       for (const line of h.notOffered)
-        this.warn(`${describeHost(h)} did not offer the recorded ${line.split(" ")[0]} key (kept)`);
+        stderrLine(`warning: ${describeHost(h)} did not offer the recorded ${line.split(" ")[0]} key (kept)`);
     }
     if (result.written) {
       const n = result.hosts.reduce((sum, h) => sum + h.added.length + h.changed.length, 0);
       out(`${result.file}: recorded ${n} new or updated key${n === 1 ? "" : "s"}`);
     } else if (!print && result.ok) out(`${result.file}: all keys already recorded`);
-  }
-
-  private duration(text: string): number {
-    try {
-      return parseDuration(text);
-    } catch (err) {
-      this.error(`--timeout: ${(err as Error).message}`, { exit: 2, code: "USAGE" });
-    }
   }
 }

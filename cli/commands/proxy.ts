@@ -1,16 +1,17 @@
-import { Command, Flags } from "@oclif/core";
+import { Flags } from "@oclif/core";
 import { pino } from "pino";
 import { loadConfig } from "../../src/config/index.js";
 import { isSshscrapeError } from "../../src/errors.js";
 import { type ProxyArgs, runtimeFromArgs } from "../../src/proxy/cli-args.js";
 import { startProxy } from "../../src/proxy/index.js";
+import { SshscrapeCommand } from "../base.js";
 
 export interface ProxyResult {
   url: string;
   stopped: true;
 }
 
-export default class ProxyCommand extends Command {
+export default class ProxyCommand extends SshscrapeCommand {
   static override summary = "Run the HTTP forward proxy Prometheus scrapes through (SSH to each target).";
   static override description =
     "With --config, the target list decides what may be proxied (default deny) and how each host is reached. " +

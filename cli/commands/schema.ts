@@ -1,7 +1,7 @@
-import { Command } from "@oclif/core";
 import { configJsonSchema } from "../../src/config/schema.js";
+import { SshscrapeCommand } from "../base.js";
 
-export default class Schema extends Command {
+export default class Schema extends SshscrapeCommand {
   static override summary = "Print the JSON Schema of the target list.";
   static override description =
     "The schema is derived from the validator sshscrape itself uses, so editors (VS Code's YAML extension, " +

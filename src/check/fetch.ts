@@ -22,7 +22,20 @@ export interface ScrapeRequest {
 
 export type ScrapeOutcome =
   | { ok: true; status: number; body: Buffer; latencyMs: number }
-  | { ok: false; status?: number; cause: string; latencyMs: number };
+  | { ok: false; status?: number; code: CheckErrorCode; cause: string; latencyMs: number };
+
+/**
+ * Why a scrape failed, stable for scripts: the proxy's own code (its `X-Sshscrape-Error` header, e.g.
+ * `HOST_KEY_MISMATCH`, `SSH_CONNECT_FAILED`), or one of these for failures the proxy did not answer for.
+ */
+export type CheckErrorCode =
+  | (string & {})
+  | "EXPORTER_STATUS" // the exporter itself answered non-2xx
+  | "PROXY_REFUSED" // a CONNECT refusal without the proxy's code
+  | "PROXY_UNREACHABLE"
+  | "TLS_FAILED"
+  | "RESPONSE_BROKEN"
+  | "CHECK_TIMEOUT";
 
 /** Extra time after the scrape timeout, so the proxy's own 504 (naming the phase) arrives before ours. */
 const CLIENT_GRACE_MS = 2000;
@@ -47,10 +60,10 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
       for (const c of cleanups) c();
       resolve(o);
     };
-    const fail = (cause: string, status?: number) =>
-      finish({ ok: false, status, cause, latencyMs: elapsed() });
+    const fail = (code: CheckErrorCode, cause: string, status?: number) =>
+      finish({ ok: false, status, code, cause, latencyMs: elapsed() });
     const timer = setTimeout(
-      () => fail(`no response within ${req.timeoutMs + CLIENT_GRACE_MS} ms`),
+      () => fail("CHECK_TIMEOUT", `no response within ${req.timeoutMs + CLIENT_GRACE_MS} ms`),
       req.timeoutMs + CLIENT_GRACE_MS,
     );
     const authority = joinHostPort(req.host, req.port);
@@ -65,12 +78,19 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
     const readResponse = (res: IncomingMessage, via: string) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", (err) => fail(`${via}: response broke off: ${err.message}`, res.statusCode));
+      res.on("error", (err) =>
+        fail("RESPONSE_BROKEN", `${via}: response broke off: ${err.message}`, res.statusCode),
+      );
       res.on("end", () => {
         const body = Buffer.concat(chunks);
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) finish({ ok: true, status, body, latencyMs: elapsed() });
-        else fail(`${status} ${res.statusMessage ?? ""}`.trim() + causeText(body), status);
+        else
+          fail(
+            proxyCode(res) ?? "EXPORTER_STATUS",
+            `${status} ${res.statusMessage ?? ""}`.trim() + causeText(body),
+            status,
+          );
       });
     };
 
@@ -85,7 +105,7 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
       });
       r.on("socket", (s) => s.setNoDelay(true));
       r.on("response", (res) => readResponse(res, "proxy"));
-      r.on("error", (err) => fail(proxyConnectCause(proxy, err)));
+      r.on("error", (err) => fail("PROXY_UNREACHABLE", proxyConnectCause(proxy, err)));
       cleanups.push(() => r.destroy());
       r.end();
       return;
@@ -102,7 +122,7 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
     });
     cleanups.push(() => c.destroy());
     c.on("socket", (s) => s.setNoDelay(true));
-    c.on("error", (err) => fail(proxyConnectCause(proxy, err)));
+    c.on("error", (err) => fail("PROXY_UNREACHABLE", proxyConnectCause(proxy, err)));
     c.on("connect", (res, socket, head) => {
       cleanups.push(() => socket.destroy());
       if (res.statusCode !== 200) {
@@ -111,6 +131,7 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
         socket.on("data", (d: Buffer) => chunks.push(d));
         const report = () =>
           fail(
+            proxyCode(res) ?? "PROXY_REFUSED",
             `CONNECT ${res.statusCode} ${res.statusMessage ?? ""}`.trim() + causeText(Buffer.concat(chunks)),
             res.statusCode,
           );
@@ -135,11 +156,11 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
           ALPNProtocols: ["http/1.1"],
         });
       } catch (err) {
-        fail(`TLS to ${authority}: ${(err as Error).message}`);
+        fail("TLS_FAILED", `TLS to ${authority}: ${(err as Error).message}`);
         return;
       }
       cleanups.push(() => tls.destroy());
-      tls.on("error", (err) => fail(`TLS to ${authority}: ${err.message}`));
+      tls.on("error", (err) => fail("TLS_FAILED", `TLS to ${authority}: ${err.message}`));
       const r = request({
         method: "GET",
         path: req.path,
@@ -147,11 +168,17 @@ export function scrape(proxy: ProxyEndpoint, agent: Agent, req: ScrapeRequest): 
         createConnection: () => tls,
       });
       r.on("response", (res) => readResponse(res, authority));
-      r.on("error", (err) => fail(`${authority} (through the tunnel): ${err.message}`));
+      r.on("error", (err) => fail("RESPONSE_BROKEN", `${authority} (through the tunnel): ${err.message}`));
       r.end();
     });
     c.end();
   });
+}
+
+/** The proxy names its failures in `X-Sshscrape-Error`; an exporter's own error status has none. */
+function proxyCode(res: IncomingMessage): string | undefined {
+  const v = res.headers["x-sshscrape-error"];
+  return typeof v === "string" && v ? v : undefined;
 }
 
 /** ` — first line(s) of the body`: the proxy's plain-text error says what failed and where. */

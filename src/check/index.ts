@@ -53,6 +53,8 @@ export interface ExporterCheck {
   samples?: number;
   /** Why it failed: the proxy's plain-text error body, or the connection problem. */
   error?: string;
+  /** The failure's stable code: the proxy's (`HOST_KEY_MISMATCH`, …) or check's own (`TLS_FAILED`, …). */
+  code?: string;
 }
 
 export interface CheckResult {
@@ -94,7 +96,8 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       const outcome = await scrape(endpoint, agent, { ...job.request, tls: opts.tls });
       opts.onProgress?.(++done, jobs.length);
       const base = { ...job.info, latencyMs: outcome.latencyMs };
-      if (!outcome.ok) return { ...base, ok: false, status: outcome.status, error: outcome.cause };
+      if (!outcome.ok)
+        return { ...base, ok: false, status: outcome.status, code: outcome.code, error: outcome.cause };
       return {
         ...base,
         ok: true,
@@ -197,7 +200,16 @@ async function startDirect(loaded: LoadedConfig, opts: CheckOptions): Promise<Ru
     knownHostsFile: opts.knownHostsFile,
   });
   return startProxy(
-    { ...runtime, listen: { host: "127.0.0.1", port: 0 }, metricsListen: undefined, auth: undefined },
+    {
+      ...runtime,
+      listen: { host: "127.0.0.1", port: 0 },
+      metricsListen: undefined,
+      auth: undefined,
+      // Each exporter's own attempt, so every failure reports its cause: a preconnect that failed, or the
+      // previous exporter of the same host, would otherwise leave only "failed recently" (SSH_BACKOFF).
+      preconnect: false,
+      timeouts: { ...runtime.timeouts, backoff: 0 },
+    },
     { logger: pino({ level: "silent" }), installSignalHandlers: false },
   );
 }

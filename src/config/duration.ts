@@ -26,3 +26,14 @@ export function parseDuration(text: string): number {
   const scale = [UNITS_MS.y, UNITS_MS.w, UNITS_MS.d, UNITS_MS.h, UNITS_MS.m, UNITS_MS.s, UNITS_MS.ms];
   return parts.reduce((sum, p, i) => sum + (p ? Number(p) * (scale[i] ?? 0) : 0), 0);
 }
+
+/**
+ * A duration given on the command line, read the same way by every command: a Prometheus duration ("10s",
+ * "1m30s") or a bare number of seconds ("5", "2.5"), as sshified's --timeout takes it. Returns milliseconds;
+ * throws RangeError with a message naming `flag`, expected and found.
+ */
+export function parseDurationFlag(text: string, flag: string): number {
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (isDuration(text)) return parseDuration(text);
+  throw new RangeError(`${flag}: expected seconds or a duration like "10s", got ${JSON.stringify(text)}`);
+}

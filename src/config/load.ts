@@ -4,6 +4,7 @@ import { extname } from "node:path";
 import type { Document, LineCounter } from "yaml";
 import type { z } from "zod";
 import { ConfigReadError, ConfigSyntaxError, ConfigValidationError, type Problem } from "./errors.js";
+import { describeFound, unknownKeyMessage, valueAt } from "./messages.js";
 import { formatPath } from "./path.js";
 import { readFast } from "./read-fast.js";
 import { type Config, configSchema } from "./schema.js";
@@ -57,7 +58,7 @@ export function parseConfig(source: string, file: string): LoadedConfig {
   if (!result.success) {
     throw new ConfigValidationError(
       file,
-      toProblems(result.error, (path) => positionOf(doc, lines, path)),
+      toProblems(result.error, (path, at) => positionOf(doc, lines, path, at), data),
     );
   }
   return { file, config: result.data };
@@ -86,17 +87,37 @@ function toData(doc: Document, file: string): unknown {
   }
 }
 
-type Locate = (path: ReadonlyArray<PropertyKey>) => { line: number; column: number } | undefined;
+type Locate = (
+  path: ReadonlyArray<PropertyKey>,
+  at?: "key" | "value",
+) => { line: number; column: number } | undefined;
 
-export function toProblems(error: z.ZodError, locate: Locate = () => undefined): Problem[] {
-  const problems = error.issues.map((issue) => {
-    let message = issue.message;
+export function toProblems(error: z.ZodError, locate: Locate = () => undefined, data?: unknown): Problem[] {
+  const problems = error.issues.flatMap((issue): Problem[] => {
+    // One problem per unknown key, at the key itself, so the position points where the typo is.
     if (issue.code === "unrecognized_keys")
-      message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")} (check the spelling; see \`sshscrape schema\`)`;
-    else if (issue.code === "invalid_type" && message.startsWith("Invalid input"))
+      return issue.keys.map((key) => {
+        const path = [...issue.path, key];
+        const pos = locate(path, "key");
+        return {
+          path: formatPath(path),
+          message: unknownKeyMessage(key, issue.path),
+          ...(pos ? { line: pos.line, column: pos.column } : {}),
+        };
+      });
+    const value = data === undefined ? undefined : valueAt(data, issue.path);
+    let message = issue.message;
+    if (issue.code === "invalid_type" && message.startsWith("Invalid input"))
       message = `expected ${issue.expected}`;
+    if (data !== undefined && issue.code === "invalid_type" && value === undefined)
+      message = `required but missing (${message})`;
+    // A value of the wrong type says what it was; a wrong value of the right type is on the quoted line.
+    else if (data !== undefined && issue.code === "invalid_type" && message.startsWith("expected "))
+      message = `${message}, got ${describeFound(value)}`;
     const pos = locate(issue.path);
-    return { path: formatPath(issue.path), message, ...(pos ? { line: pos.line, column: pos.column } : {}) };
+    return [
+      { path: formatPath(issue.path), message, ...(pos ? { line: pos.line, column: pos.column } : {}) },
+    ];
   });
   // One line per distinct problem; zod reports some twice (e.g. union branches).
   const seen = new Set<string>();
@@ -108,15 +129,20 @@ export function toProblems(error: z.ZodError, locate: Locate = () => undefined):
   });
 }
 
-function positionOf(doc: Document, lines: LineCounter, path: ReadonlyArray<PropertyKey>) {
+function positionOf(
+  doc: Document,
+  lines: LineCounter,
+  path: ReadonlyArray<PropertyKey>,
+  at: "key" | "value" = "value",
+) {
   const { isMap, isSeq } = loadYaml();
   // Walk as deep as the document goes; a missing key is reported at its parent.
   let node: unknown = doc.contents;
-  for (const seg of path) {
+  for (const [i, seg] of path.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === seg);
       if (!pair) break;
-      node = pair.value ?? pair.key;
+      node = at === "key" && i === path.length - 1 ? pair.key : (pair.value ?? pair.key);
     } else if (isSeq(node) && typeof seg === "number") {
       const next = node.items[seg];
       if (!next) break;

@@ -52,9 +52,9 @@ export function formatCharacterIn(s: string): string | undefined {
 }
 
 /** Any non-empty string without control or invisible format characters: the base of every string in the file. */
-export const text = () =>
+export const text = (expected = "a string") =>
   z
-    .string({ error: "expected a string" })
+    .string({ error: `expected ${expected}` })
     .min(1, { error: "must not be empty" })
     .refine((s) => !CONTROL.test(s), { error: "must not contain control characters (newline, tab, …)" })
     .superRefine((s, ctx) => {
@@ -79,7 +79,9 @@ export const host = () =>
   });
 
 export const duration = () =>
-  text().refine(isDuration, { error: "expected a duration such as 30s, 1m30s or 500ms" });
+  text('a duration like "10s" (30s, 1m30s, 500ms)').refine(isDuration, {
+    error: 'expected a duration like "10s" (30s, 1m30s, 500ms)',
+  });
 
 /** Unix user and group names as NixOS accepts them (shadow's NAME_REGEX, ≤ 32 characters). */
 export const unixName = () =>

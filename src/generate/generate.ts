@@ -5,6 +5,7 @@ import { inShard, type KeySource, type LoadedConfig } from "../config/index.js";
 import { nixPath } from "../nix/escape.js";
 import { NixExpr } from "../nix/value.js";
 import { packageRoot } from "../version.js";
+import { alertRules, RULES_FILE_NAME, shippedRules } from "./alert-rules.js";
 import { GenerateError } from "./errors.js";
 import { httpSdJobs } from "./http-sd.js";
 import { type ModelOptions, monitoringModel } from "./model.js";
@@ -31,6 +32,8 @@ export interface GenerateOptions extends ModelOptions {
   remote: boolean;
   modules: ModulesFrom;
   discovery?: Discovery;
+  /** With format prometheus: also the rules file and the job for the proxy's own metrics (docs/alerting.md). */
+  rules?: boolean;
 }
 
 export interface GeneratedFile {
@@ -56,9 +59,14 @@ function moduleCopy(which: keyof typeof MODULE_COPIES): GeneratedFile {
 export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): GeneratedFile[] {
   const shards = loaded.config.shards;
   if (options.format === "prometheus") {
+    const model = monitoringModel(loaded, options);
     const jobs = options.discovery === "http" ? httpSdJobs(loaded, shards) : undefined;
+    if (!options.rules)
+      return [{ name: "prometheus.yml", content: prometheusYaml(model, undefined, shards, jobs) }];
+    const rules = alertRules(loaded.config, model.jobs, loaded.file);
     return [
-      { name: "prometheus.yml", content: prometheusYaml(monitoringModel(loaded, options), shards, jobs) },
+      { name: "prometheus.yml", content: prometheusYaml(model, rules, shards, jobs) },
+      { name: RULES_FILE_NAME, content: shippedRules() },
     ];
   }
   // file_sd groups hold no relabeling (that is the reading job's): a shard's file lists only its own hosts.

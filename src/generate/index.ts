@@ -40,6 +40,8 @@ export interface GenerateRequest {
   discovery?: Discovery;
   /** Overrides the list's shards.index. */
   shard?: number;
+  /** --rules: the alerting rules beside prometheus.yml (format prometheus only). */
+  rules?: boolean;
 }
 
 export interface GenerateResult {
@@ -63,6 +65,10 @@ export async function runGenerate(
     throw new UsageError(
       `${nixOnly.join(" and ")} shape Nix output; leave ${nixOnly.length > 1 ? "them" : "it"} out with --format ${req.format}`,
     );
+  if (req.rules && req.format !== "prometheus")
+    throw new UsageError(
+      `--rules writes Prometheus rules beside prometheus.yml: use it with --format prometheus (on NixOS: services.sshscrape.alertRules.enable)`,
+    );
   const modules: ModulesFrom = req.modules ?? (req.out ? "copy" : "flake");
   if (modules === "copy" && !req.out)
     throw new UsageError("--modules copy writes the module files beside the output; pass --out DIR");
@@ -80,6 +86,7 @@ export async function runGenerate(
     remote: req.remote,
     modules,
     discovery: req.discovery,
+    rules: req.rules,
   });
   if (!req.out && files.length > 1)
     throw new UsageError(

@@ -35,7 +35,7 @@ export async function promptAnswers(
       ));
     const publicKey =
       known.publicKey ??
-      ((await rl.question("Public key line (optional, for --remote): ")).trim() || undefined);
+      ((await rl.question("Public key line or .pub file (optional, for --remote): ")).trim() || undefined);
     return { ...defaults, ...known, hosts, exporters, keyKind, keyFile, ...(publicKey ? { publicKey } : {}) };
   } finally {
     rl.close();

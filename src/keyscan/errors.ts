@@ -72,6 +72,8 @@ export class HostKeyChangedError extends SshscrapeError {
   constructor(
     readonly file: string,
     readonly changes: KeyChange[],
+    /** Hosts that could not be scanned in the same run: reported too, never dropped for the bigger news. */
+    readonly unreachable: string[] = [],
   ) {
     super(
       [
@@ -79,6 +81,7 @@ export class HostKeyChangedError extends SshscrapeError {
           (c) =>
             `${file}: ${c.path}: host key for ${joinHostPort(c.host, c.port)} changed: recorded ${c.type} ${c.recordedFingerprint}, offered ${c.offeredFingerprint}`,
         ),
+        ...unreachable,
         `${file}: nothing written. If the host was reinstalled, check the new fingerprint out of band and rerun with --update.`,
       ].join("\n"),
     );

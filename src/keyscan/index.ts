@@ -144,8 +144,13 @@ function mergeEndpoint(
  */
 export function keyscanFailure(result: KeyscanResult, update = false): SshscrapeError | undefined {
   const changes = result.hosts.flatMap((h) => h.changed);
-  if (changes.length > 0 && !update) return new HostKeyChangedError(result.file, changes);
   const failures = result.hosts.filter((h) => h.error);
+  if (changes.length > 0 && !update)
+    return new HostKeyChangedError(
+      result.file,
+      changes,
+      failures.map((h) => h.error?.message ?? `${describeHost(h)}: failed`),
+    );
   if (failures.length > 0)
     return new ScanFailedError(
       failures.map((h) => ({ host: h.host, port: h.port, message: h.error?.message ?? "failed" })),

@@ -40,6 +40,8 @@ export class Allowlist {
   private readonly exact = new Set<string>();
   private readonly patterns: CompiledPattern[];
   private readonly any: ((host: string, port: number) => boolean) | undefined;
+  /** What the 403 tells the user to do; depends on the mode (target list or sshified's known_hosts). */
+  readonly howToAllow: string | undefined;
 
   /** exact: host:port pairs of configured targets; patterns: proxy.allow entries ("*.example.org:9100",
    *  "10.0.0.*:*", "[::1]:9100"); any: extra predicate (sshified-compatible mode: knownHosts.hasHost). */
@@ -47,7 +49,9 @@ export class Allowlist {
     exact: Array<{ host: string; port: number }>;
     patterns?: string[];
     any?: (host: string, port: number) => boolean;
+    howToAllow?: string;
   }) {
+    this.howToAllow = opts.howToAllow;
     for (const { host, port } of opts.exact) this.exact.add(key(canonicalOrNormal(host), port));
     this.patterns = (opts.patterns ?? []).map(compile);
     this.any = opts.any;

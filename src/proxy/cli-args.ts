@@ -1,5 +1,5 @@
 /** Turns `sshscrape proxy` flags into a ProxyRuntime (the command itself stays a thin wrapper). */
-import { type Config, isDuration, parseDuration, withShardIndex } from "../config/index.js";
+import { type Config, parseDurationFlag, withShardIndex } from "../config/index.js";
 import { UsageError } from "../errors.js";
 import { applyOverrides, type ProxyRuntime, settingsFromConfig, settingsFromFlags } from "./settings.js";
 
@@ -18,11 +18,13 @@ export interface ProxyArgs {
   shard?: number;
 }
 
-/** sshified's --timeout is a Go duration ("5s"); a bare number is read as seconds. */
+/** sshified's --timeout is a Go duration ("5s"); a bare number is read as seconds, as by every command. */
 export function parseTimeoutFlag(text: string): number {
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  if (isDuration(text)) return parseDuration(text);
-  throw new UsageError(`--timeout: expected seconds or a duration such as 10s, got ${JSON.stringify(text)}`);
+  try {
+    return parseDurationFlag(text, "--timeout");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 export function runtimeFromArgs(

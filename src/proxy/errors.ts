@@ -25,8 +25,8 @@ export class NotAllowedError extends ProxyError {
   readonly code = "NOT_ALLOWED";
   readonly status = 403;
   override readonly phase: Phase = "allowlist";
-  constructor(target: string) {
-    super(`${target} is not an allowed target (add it to the target list or to proxy.allow)`);
+  constructor(target: string, howToAllow = "add it to the target list or to proxy.allow") {
+    super(`${target} is not an allowed target (${howToAllow})`);
   }
 }
 

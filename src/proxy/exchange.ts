@@ -1,16 +1,13 @@
 /**
- * One HTTP exchange with an exporter over a channel (an idle keep-alive one, or a fresh one): the request as
- * the framing decision planned it (framing.ts), and the response streamed back untouched apart from the
- * hop-by-hop headers (Content-Encoding and the body are passed as they are; nothing is buffered).
+ * One HTTP exchange with an exporter over a direct-tcpip channel, without node:http's client: the request
+ * goes out exactly as the framing decision planned it (framing.ts: header fields, Host and framing header
+ * included), and the response's bytes are passed to the client's ServerResponse as they arrive, after reading
+ * only the framing that says where the response ends (src/proxy/response-reader.ts).
+ *
+ * node:http's client (ClientRequest, Agent, IncomingMessage, a second HTTP parser) cost about a fifth of the
+ * proxy's CPU per scrape (docs/benchmarks.md, "The relay").
  */
-import {
-  type Agent,
-  type ClientRequest,
-  request as httpRequest,
-  type IncomingMessage,
-  type ServerResponse,
-} from "node:http";
-import { pipeline } from "node:stream";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientChannel } from "ssh2";
 import type { Deadline } from "./deadline.js";
 import {
@@ -23,12 +20,13 @@ import {
 } from "./errors.js";
 import type { ForwardPlan } from "./framing.js";
 import { endToEndHeaders } from "./hop-by-hop.js";
-import type { ChannelRequestArgs } from "./upstream.js";
+import { MalformedResponseError, type ResponseHead, ResponseReader } from "./response-reader.js";
+import type { IdleChannels } from "./upstream.js";
 
-/** Where an exchange gets its channel: an idle one of the agent, or a fresh one from the pool. */
+/** Where an exchange gets its channel: an idle one, or a fresh one from the pool. */
 export interface Upstream {
-  agent: Agent;
-  openChannel: ChannelRequestArgs["openChannel"];
+  idle: IdleChannels;
+  openChannel: () => Promise<ClientChannel>;
   connectionLost: (channel: ClientChannel) => boolean;
   connectionName: (channel: ClientChannel) => string | undefined;
 }
@@ -39,10 +37,47 @@ export interface ClientSide {
   onGone?: (() => void) | undefined;
 }
 
+/** The request head as the framing decision planned it: its header fields, nothing added or dropped. */
+function requestHead(plan: ForwardPlan, path: string): Buffer {
+  let text = `${plan.method} ${path} HTTP/1.1\r\n`;
+  const h = plan.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+  return Buffer.from(`${text}\r\n`, "latin1");
+}
+
+/** ssh2's receive window per channel (lib/Channel.js MAX_WINDOW in ssh2 1.17, pinned in package.json). */
+const SSH2_MAX_WINDOW = 2 * 1024 * 1024;
+
+/** How long a response may pause mid-body before this side sends a packet to carry its ACK to sshd. */
+const QUIET_MS = 3;
+
+interface Ssh2ChannelInternals {
+  incoming: { window: number };
+  outgoing: { id: number; state: string };
+  _client: { _protocol: { channelWindowAdjust(id: number, bytes: number): void } };
+}
+
 /**
- * One HTTP exchange over a channel (an idle keep-alive one, or a fresh one): request and response stream
- * through untouched apart from the hop-by-hop headers (Content-Encoding and the body are passed as they are;
- * nothing is buffered).
+ * Gives the channel its full window back at once (SSH_MSG_CHANNEL_WINDOW_ADJUST, RFC 4254 §5.2), instead of
+ * when half the window is used up (ssh2's rule). The packet is wanted for its TCP ACK: sshd leaves Nagle's
+ * algorithm on for connections without a pty, so the tail of a response can wait in sshd until this side
+ * acknowledges what it got, and with nothing to send back the kernel delays that ACK up to 40 ms
+ * (docs/benchmarks.md, "Where the waiting at c=1 goes").
+ */
+function adjustWindowNow(ch: ClientChannel): void {
+  const c = ch as unknown as Ssh2ChannelInternals;
+  if (c.outgoing.state !== "open") return;
+  const bytes = SSH2_MAX_WINDOW - c.incoming.window;
+  if (bytes <= 0) return;
+  c.incoming.window += bytes;
+  c._client._protocol.channelWindowAdjust(c.outgoing.id, bytes);
+}
+
+/**
+ * Sends the request over an idle channel (or a fresh one), streams the response to `res`, and resolves once
+ * the client has the whole response; a channel whose response ended cleanly goes back to the idle list.
+ * Rejects with a ProxyError; after the response head was sent, the caller destroys `res` (a silently short
+ * body would be parsed as a complete scrape).
  */
 export function exchange(
   req: IncomingMessage,
@@ -58,123 +93,231 @@ export function exchange(
   return new Promise<void>((resolve, reject) => {
     // Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods).
     const canReplay = plan.body.kind === "none" && (plan.method === "GET" || plan.method === "HEAD");
-    let upstream: ClientRequest | undefined;
+    const requestBytes = requestHead(plan, path);
+    const isHead = plan.method === "HEAD";
+    let channel: ClientChannel | undefined;
+    let detach: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
+    let requestSent = false;
+
+    via.idle.inFlight++;
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
+      via.idle.inFlight--;
       clearTimeout(timer);
       client.onGone = undefined;
+      detach?.();
       if (err) {
-        // Destroys its channel too: a half-read response must never be reused.
-        upstream?.destroy();
+        // A half-read response must never be reused: the channel goes. ssh2 emits a channel's 'close' only after
+        // its 'end', which a paused channel (backpressure) with unread data never reaches: drain it.
+        channel?.destroy();
+        channel?.resume();
         reject(err);
       } else resolve();
     };
     client.onGone = () => finish(new ClientGoneError());
 
-    const send = (isRetry: boolean) => {
-      const u = httpRequest({
-        agent: via.agent,
-        openChannel: via.openChannel,
-        method: plan.method,
-        path,
-        // The framing decision's header fields, framing header included: node:http frames the body by them.
-        headers: plan.headers,
-        setHost: false,
-      } as ChannelRequestArgs);
-      upstream = u;
+    const armTimer = () => {
+      if (timer !== undefined) return;
+      const budget = deadline.remaining();
+      timer = setTimeout(
+        () =>
+          finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
+        budget,
+      );
+    };
+
+    const use = (ch: ClientChannel, reused: boolean) => {
+      channel = ch;
+      armTimer();
       let responded = false;
-      // Before a channel is assigned, the pool bounds each phase (connect, handshake, channel open) itself.
-      u.once("socket", () => {
-        if (timer !== undefined || settled) return;
-        const budget = deadline.remaining();
-        timer = setTimeout(
-          () =>
-            finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
-          budget,
-        );
-      });
-      u.on("error", (err) => {
-        if (settled) return;
-        const channel = u.socket as unknown as ClientChannel | null;
+      let failed = false;
+      let bodyBytes = 0;
+      let finalHead: ResponseHead | undefined;
+      const reader = new ResponseReader(
+        {
+          head: (h: ResponseHead) => {
+            responded = true;
+            finalHead = h;
+            if (maxBytes !== undefined && h.contentLength !== undefined && h.contentLength > maxBytes) {
+              finish(new ResponseTooLargeError(target, maxBytes));
+              return false;
+            }
+            res.sendDate = false;
+            const headers = endToEndHeaders(h.rawHeaders);
+            if (h.reason) res.writeHead(h.status, h.reason, headers);
+            else res.writeHead(h.status, headers);
+            return true;
+          },
+          body: (bytes: Buffer) => {
+            bodyBytes += bytes.length;
+            // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
+            // the chunk that crosses the limit is never forwarded.
+            if (maxBytes !== undefined && bodyBytes > maxBytes) {
+              res.destroy();
+              finish(new ResponseTooLargeError(target, maxBytes));
+              return false;
+            }
+            if (!res.write(bytes)) {
+              ch.pause();
+              res.once("drain", onDrain);
+            }
+            return true;
+          },
+        },
+        isHead,
+      );
+
+      const onDrain = () => ch.resume();
+      const complete = (leftover: number) => {
+        detach?.();
+        detach = undefined;
+        channel = undefined;
+        // Reused only when the response ended where its framing said, nothing followed it, the exporter did not
+        // ask to close, and the request was sent completely.
+        if (finalHead?.keepAlive && leftover === 0 && requestSent && !reader.closeDelimited) {
+          ch.resume();
+          via.idle.put(ch, finalHead.keepAliveHintMs);
+        } else {
+          ch.close();
+          ch.resume(); // drain anything left, or ssh2 never emits 'close' (see finish)
+        }
+        res.once("finish", () => finish());
+        res.end();
+      };
+      const onData = (data: Buffer) => {
+        let leftover: number;
+        try {
+          leftover = reader.push(data);
+        } catch (e) {
+          finish(e instanceof MalformedResponseError ? new UpstreamError(target, e) : e);
+          return;
+        }
+        if (leftover >= 0 && !settled && reader.done) complete(leftover);
+        else if (!settled) {
+          // More of the response is due. If it does not come within a millisecond, sshd may be holding it
+          // for this side's ACK (see adjustWindowNow): send a packet that carries one.
+          // Once per response: one ACK releases what sshd holds; more packets only cost CPU at MTU 1500,
+          // where reads come in many small pieces and pauses are common but no stall happens.
+          if (quiet) quiet.refresh();
+          else if (!nudged) quiet = setTimeout(onQuiet, QUIET_MS).unref();
+        }
+      };
+      let quiet: NodeJS.Timeout | undefined;
+      let nudged = false;
+      const onQuiet = () => {
+        quiet = undefined;
+        if (settled || channel !== ch || reader.done) return;
+        nudged = true;
+        adjustWindowNow(ch);
+      };
+
+      const fail = (err: Error) => {
+        if (settled || failed) return;
+        failed = true;
+        detach?.();
+        detach = undefined;
         // ssh2 closes a dead connection's channels before it marks the connection closed: look a turn later.
         setImmediate(() => {
           if (settled) return;
-          const lost = channel !== null && via.connectionLost(channel);
+          const lost = via.connectionLost(ch);
           // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send
           // once more on a fresh channel rather than fail the scrape. Not when the SSH connection itself died:
           // reconnecting at once would hit a server that is restarting and put the host into backoff.
-          if (!responded && !isRetry && u.reusedSocket && canReplay && !lost) {
-            send(true);
+          if (!responded && reused && canReplay && !lost && reader.untouched) {
+            ch.destroy();
+            ch.resume();
+            channel = undefined;
+            fresh();
             return;
           }
-          if (err instanceof ProxyError) finish(err);
-          else if (lost && channel)
-            finish(new SshConnectionLostError(via.connectionName(channel) ?? "?", target, err));
+          if (lost) finish(new SshConnectionLostError(via.connectionName(ch) ?? "?", target, err));
           else finish(new UpstreamError(target, err));
         });
-      });
-      u.on("response", (up) => {
-        responded = true;
-        const length = Number(up.headers["content-length"]);
-        if (maxBytes !== undefined && Number.isFinite(length) && length > maxBytes) {
-          up.destroy();
-          finish(new ResponseTooLargeError(target, maxBytes));
+      };
+      const onEnd = () => {
+        if (reader.closeDelimited) {
+          complete(0);
           return;
         }
-        let seen = 0;
-        if (maxBytes !== undefined) {
-          up.on("data", (chunk: Buffer) => {
-            seen += chunk.length;
-            // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
-            // a silently short body would be parsed as a complete scrape.
-            // This listener runs before relay()'s, so the chunk that crosses the limit is never forwarded.
-            if (seen > maxBytes) {
-              res.destroy();
-              finish(new ResponseTooLargeError(target, maxBytes));
-            }
-          });
-        }
-        res.sendDate = false;
-        res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEndHeaders(up.rawHeaders));
-        relay(up, res, (err) => {
-          if (err) finish(new UpstreamError(target, err));
-          else finish();
-        });
-      });
+        fail(
+          new Error(
+            responded ? "the response closed before its end" : "the channel closed before a response",
+          ),
+        );
+      };
+      const onClose = () => onEnd();
+      const onError = (err: Error) => fail(err);
+      ch.on("data", onData);
+      ch.on("end", onEnd);
+      ch.on("close", onClose);
+      ch.on("error", onError);
+      detach = () => {
+        clearTimeout(quiet);
+        ch.off("data", onData);
+        ch.off("end", onEnd);
+        ch.off("close", onClose);
+        ch.off("error", onError);
+        res.off("drain", onDrain);
+      };
+
+      ch.write(requestBytes);
       if (plan.body.kind === "none") {
+        // Whatever the client still sends is never read as part of this request (framing.ts).
+        requestSent = true;
         req.resume();
-        u.end();
-      } else {
-        pipeline(req, u, (err) => {
-          if (err) finish(new UpstreamError(target, err));
-        });
-      }
+      } else
+        sendBody(
+          req,
+          ch,
+          plan.body.kind === "chunked",
+          () => {
+            requestSent = true;
+          },
+          (err) => finish(new UpstreamError(target, err)),
+        );
     };
-    send(false);
+
+    const fresh = () => {
+      via.openChannel().then(
+        (ch) => {
+          // The client went away while the channel was being opened: keep the clean channel for the next one.
+          if (settled) via.idle.put(ch);
+          else use(ch, false);
+        },
+        (err: unknown) => finish(err instanceof ProxyError ? err : new UpstreamError(target, err)),
+      );
+    };
+
+    const idle = via.idle.take();
+    if (idle) use(idle, true);
+    else fresh();
   });
 }
 
-/**
- * Streams the exporter's response to the client with backpressure, as `pipeline(up, res, done)` would, and calls
- * `done` once: without an error when the response is complete, with one when either side fails or the
- * exporter's side closes before its end. Not `pipeline` itself: it gives every call an AbortController and
- * aborts it when done, and that AbortError (a DOMException with a captured stack) cost ~70 µs of CPU per scrape,
- * 5 % of the proxy's CPU at one scrape at a time (docs/benchmarks.md). Tearing down on failure is the caller's
- * job (`finish` destroys the upstream request, `sendError` the response), as it was with pipeline.
- */
-function relay(up: IncomingMessage, res: ServerResponse, done: (err?: Error) => void): void {
-  up.on("data", (chunk: Buffer) => {
-    if (!res.write(chunk)) up.pause();
+/** Streams a request body to the channel with backpressure, chunk-encoded when its length is unknown. */
+function sendBody(
+  req: IncomingMessage,
+  ch: ClientChannel,
+  chunked: boolean,
+  done: () => void,
+  failed: (err: Error) => void,
+): void {
+  req.on("data", (chunk: Buffer) => {
+    if (chunk.length === 0) return; // a zero-size chunk would end a chunked body
+    const ok = chunked
+      ? ch.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]))
+      : ch.write(chunk);
+    if (!ok) {
+      req.pause();
+      ch.once("drain", () => req.resume());
+    }
   });
-  res.on("drain", () => up.resume());
-  up.once("end", () => res.end());
-  up.once("error", done);
-  up.once("close", () => {
-    if (!up.readableEnded) done(new Error("the response closed before its end"));
+  req.once("end", () => {
+    if (chunked) ch.write("0\r\n\r\n");
+    done();
   });
-  res.once("error", done);
-  res.once("finish", () => done());
+  req.once("error", failed);
 }

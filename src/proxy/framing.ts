@@ -18,8 +18,8 @@
  *   request target's authority (RFC 9112 §3.2.2: a proxy replaces the received Host for absolute-form).
  *
  * The decision names the exact header fields to send and the framing of the body; the caller only streams
- * the decoded body into a request whose framing header this decision wrote, so node:http re-frames it and
- * can never send it raw.
+ * the decoded body under the framing header this decision wrote (exchange.ts: exactly N bytes, or chunks it
+ * encodes itself), so it can never send it raw.
  */
 
 import { BodyNotAllowedError, FramingError, MethodNotAllowedError } from "./errors.js";

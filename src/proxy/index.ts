@@ -54,8 +54,15 @@ export interface StartOptions {
 /** known_hosts from the file, plus the target list's `hostKeys` when it has any. */
 function loadKnownHosts(rt: ProxyRuntime): KnownHosts {
   if (rt.extraKnownHosts.length === 0) return KnownHosts.load(rt.knownHostsFile);
-  const fromFile = existsSync(rt.knownHostsFile) ? readFileSync(rt.knownHostsFile, "utf8") : "";
-  return KnownHosts.parse(`${fromFile}\n${rt.extraKnownHosts.join("\n")}\n`, rt.knownHostsFile);
+  // The file may be absent when the list carries every key (a --known-hosts-file flag is checked at start);
+  // one that exists must be readable.
+  const fromFile = existsSync(rt.knownHostsFile) ? KnownHosts.read(rt.knownHostsFile) : "";
+  const from = rt.extraKnownHostsFrom;
+  const extra = rt.extraKnownHosts.map((line, i) => ({
+    line,
+    origin: from?.[i] ? `${from[i]} in ${rt.source}` : `hostKeys in ${rt.source}`,
+  }));
+  return KnownHosts.combine(fromFile, rt.knownHostsFile, extra);
 }
 
 function readCredentials(rt: ProxyRuntime): { username: string; password: string } | undefined {
@@ -80,6 +87,9 @@ function makeAllowlist(rt: ProxyRuntime, knownHosts: KnownHosts): Allowlist {
     patterns: rt.allow.patterns,
     // sshified's rule: any host that has a known_hosts entry (for its SSH port), any exporter port.
     any: rt.allow.anyKnownHost ? (host) => knownHosts.hasHost(host, routeFor(rt, host).ssh.port) : undefined,
+    howToAllow: rt.allow.anyKnownHost
+      ? `without --config the proxy reaches only hosts with an entry in ${rt.knownHostsFile}; add the host's key there, or run with --config and a target list`
+      : `add it to the target list ${rt.source} or to proxy.allow`,
   });
 }
 
@@ -124,6 +134,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
     rt.allow.exact.map((t) => joinHostPort(t.host, t.port)),
     configuredEndpointsOf(rt).map(endpointName),
   );
+  metrics.readinessFrom(() => readiness.ready);
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,

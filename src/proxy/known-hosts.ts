@@ -55,6 +55,8 @@ type HostField = { kind: "hashed"; salt: Buffer; hmac: Buffer } | { kind: "patte
 
 interface Entry {
   line: number;
+  /** Where the line came from when not the known_hosts file: `targets[1].hostKeys[0] in hosts.yaml`. */
+  origin?: string;
   marker: Marker;
   hosts: HostField;
   keyType: string;
@@ -85,15 +87,37 @@ export class KnownHosts {
     return kh;
   }
 
+  /**
+   * The file's text plus lines made elsewhere (the target list's `hostKeys`), each remembering its origin,
+   * so a verdict names the place the user has to edit rather than a line of a file it never came from.
+   */
+  static combine(
+    text: string,
+    source: string,
+    extra: ReadonlyArray<{ line: string; origin: string }>,
+  ): KnownHosts {
+    const kh = KnownHosts.parse(text, source);
+    for (const { line, origin } of extra) {
+      const before = kh.entries.length;
+      const problem = kh.parseLine(line, 0);
+      if (problem) kh.warnings.push(`${origin}: ${problem}`);
+      for (const e of kh.entries.slice(before)) e.origin = origin;
+    }
+    return kh;
+  }
+
   /** Reads and parses; throws KnownHostsReadError naming the path. A missing file is an error. */
   static load(path: string): KnownHosts {
-    let text: string;
+    return KnownHosts.parse(KnownHosts.read(path), path);
+  }
+
+  /** The file's text; throws KnownHostsReadError naming the path. */
+  static read(path: string): string {
     try {
-      text = readFileSync(path, "utf8");
+      return readFileSync(path, "utf8");
     } catch (err) {
       throw new KnownHostsReadError(path, err as NodeJS.ErrnoException);
     }
-    return KnownHosts.parse(text, path);
   }
 
   /** keyBlob = raw SSH wire-format public key (what ssh2's hostVerifier receives as a Buffer). */
@@ -107,7 +131,7 @@ export class KnownHosts {
       return {
         ok: false,
         reason: "revoked",
-        message: `host key for ${where} is marked @revoked (${offered}, ${this.source}:${revoked.line}); refusing to connect`,
+        message: `host key for ${where} is marked @revoked (${offered}, ${this.whereIs(revoked)}); refusing to connect`,
       };
     }
 
@@ -117,14 +141,23 @@ export class KnownHosts {
     if (known.some((e) => e.blob.equals(keyBlob))) return { ok: true };
 
     if (known.length > 0) {
-      const listed = known.map((e) => `${describeKey(e.blob)} (${this.source}:${e.line})`).join(", ");
+      const listed = known.map((e) => `${describeKey(e.blob)} (${this.whereIs(e)})`).join(", ");
+      const fixes = [
+        ...new Set(
+          known.map((e) =>
+            e.origin
+              ? `run \`sshscrape keyscan ${e.origin.replace(/^.* in /, "")} --update\` or edit ${e.origin.replace(/\[\d+\] in /, " in ")}, then restart the proxy`
+              : `remove the old entry (ssh-keygen -R '${name}' -f ${this.source}) and add the new key`,
+          ),
+        ),
+      ];
       return {
         ok: false,
         reason: "mismatch",
         message:
-          `host key mismatch for ${where}: the server offered ${offered} but known_hosts lists ${listed}; ` +
-          `this may be an attack — if the key change is expected, remove the old entry ` +
-          `(ssh-keygen -R '${name}' -f ${this.source}) and add the new key`,
+          `host key mismatch for ${where}: the server offered ${offered} but ${known.some((e) => !e.origin) ? "known_hosts" : "the target list"} lists ${listed}; ` +
+          `this may be an attack — if the key change is expected (check the new fingerprint out of band), ` +
+          fixes.join("; or "),
       };
     }
 
@@ -150,6 +183,11 @@ export class KnownHosts {
         `no known_hosts entry for ${where} (looked up as "${name}" in ${this.source}); ` +
         `add its key with \`sshscrape keyscan\` or ssh-keyscan -p ${port} ${normalizeHost(host)}`,
     };
+  }
+
+  /** `FILE:LINE` for a known_hosts line, the list entry for one made from `hostKeys`. */
+  private whereIs(e: Entry): string {
+    return e.origin ?? `${this.source}:${e.line}`;
   }
 
   /** True when some non-revoked, non-negated entry names host:port (used by sshified-compatible mode). */

@@ -9,7 +9,7 @@
  *   requests under "other";
  * - `host` (SSH endpoints): each configured endpoint, plus the first MAX_EXTRA_LABELS others, then "overflow";
  * - `code`: statuses node:http knows (about 60) and 499; any other status an exporter invents as `5xx` etc.;
- * - `type`: the error classes' fixed codes.
+ * - `type`: the error classes' fixed codes; `phase`: the fixed phases of proxy-error.ts.
  * So the proxy's series are at most linear in the target list, plus a constant (docs/security.md).
  */
 import { type ServerResponse, STATUS_CODES } from "node:http";
@@ -114,6 +114,46 @@ export class ProxyMetrics {
     },
   };
 
+  /**
+   * Why a host has no SSH connection: one series, value 1, labelled with the cause of its latest failed
+   * attempt (the `lastError` of /targets); none while connected. Alerts tell hosts apart by `type` here
+   * (rules/sshscrape.rules.yml), as a state rather than a counter so a first failure is visible at once.
+   */
+  readonly sshFailing = new Gauge({
+    name: "sshscrape_ssh_failing",
+    help: "1 while the host has no SSH connection, labelled with the error code and phase of its latest failed attempt.",
+    labelNames: ["host", "type", "phase"] as const,
+    registers: [this.registry],
+  });
+  /** Failed requests by target as well as by cause (`target` as in sshscrape_requests_total). */
+  readonly targetErrors = new Counter({
+    name: "sshscrape_target_errors_total",
+    help: "Failed requests by target (host:port), error type (stable error code) and phase.",
+    labelNames: ["target", "type", "phase"] as const,
+    registers: [this.registry],
+  });
+  /** Fleet-wide histogram; per host only the latest value, so the series count stays one per host. */
+  readonly handshakeDuration = new Histogram({
+    name: "sshscrape_ssh_handshake_duration_seconds",
+    help: "Time of successful SSH connection attempts (TCP connect + key exchange + host key check + login).",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly handshakeLast = new Gauge({
+    name: "sshscrape_ssh_handshake_last_seconds",
+    help: "Duration of the host's latest successful SSH connection attempt.",
+    labelNames: ["host"] as const,
+    registers: [this.registry],
+  });
+  private isReady: () => boolean = () => true;
+  readonly ready: Gauge = new Gauge({
+    name: "sshscrape_ready",
+    help: "1 when /readyz answers 200 (every configured host tried once, or 60 s passed), else 0.",
+    registers: [this.registry],
+    collect: () => this.ready.set(this.isReady() ? 1 : 0),
+  });
+  private readonly failingLabels = new Map<string, { type: string; phase: string }>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -122,6 +162,39 @@ export class ProxyMetrics {
   configure(targets: Iterable<string>, hosts: Iterable<string>): void {
     this.targetLabel.configure(targets);
     this.hostLabel.configure(hosts);
+  }
+
+  /** What sshscrape_ready reports (the proxy's Readiness; always ready until set). */
+  readinessFrom(isReady: () => boolean): void {
+    this.isReady = isReady;
+  }
+
+  /**
+   * A connection attempt to `host` failed with `code` in `phase`. Like sshscrape_ssh_up, hosts past the label
+   * bound get no series: "overflow" failing with one cause says nothing about any host.
+   */
+  sshFailed(host: string, code: string, phase: string): void {
+    const label = this.hostLabel.of(host);
+    if (label === OVERFLOW_LABEL) return;
+    this.clearFailing(label);
+    this.failingLabels.set(label, { type: code, phase });
+    this.sshFailing.set({ host: label, type: code, phase }, 1);
+  }
+
+  /** A connection attempt to `host` succeeded after `seconds`. */
+  sshConnected(host: string, seconds: number): void {
+    this.handshakeDuration.observe(seconds);
+    const label = this.hostLabel.of(host);
+    if (label === OVERFLOW_LABEL) return;
+    this.clearFailing(label);
+    this.handshakeLast.set({ host: label }, seconds);
+  }
+
+  private clearFailing(host: string): void {
+    const prev = this.failingLabels.get(host);
+    if (!prev) return;
+    this.sshFailing.remove({ host, ...prev });
+    this.failingLabels.delete(host);
   }
 }
 

@@ -200,18 +200,21 @@ export class SshPool {
         release();
         throw new ShuttingDownError();
       }
+      const started = performance.now();
       try {
         attempt.phase = "ssh-connect";
         const sock = jump ? await this.viaJump(jump, endpoint, name) : await this.dial(endpoint, name);
         attempt.phase = "ssh-handshake";
         const conn = await this.handshake(sock, endpoint, name, attempt);
         this.opts.metrics.handshakes.inc({ host: name, result: "success" });
+        this.opts.metrics.sshConnected(name, (performance.now() - started) / 1000);
         this.register(conn);
         return conn;
       } catch (err) {
         const e = err as ProxyError;
         this.opts.metrics.handshakes.inc({ host: name, result: "failure" });
         this.opts.metrics.up.set({ host: name }, 0);
+        this.opts.metrics.sshFailed(name, e.code, e.phase);
         this.failures.set(name, { error: e, until: Date.now() + t.backoff });
         this.lastErrors.set(name, { error: e, at: Date.now() });
         this.opts.logger.warn(

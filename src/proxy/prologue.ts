@@ -72,7 +72,8 @@ function admit(
   progress: Progress,
 ): Admitted {
   const label = joinHostPort(host, port);
-  if (!deps.allowlist().allows(host, port)) throw new NotAllowedError(label);
+  const allowlist = deps.allowlist();
+  if (!allowlist.allows(host, port)) throw new NotAllowedError(label, allowlist.howToAllow);
   progress.label = label;
   const rt = deps.runtime();
   const deadline = Deadline.forRequest(

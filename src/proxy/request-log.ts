@@ -37,7 +37,9 @@ export class RequestLog {
     const label = target === "other" ? target : this.metrics.targetLabel.of(target);
     this.metrics.requests.inc({ target: label, code: codeLabel(status) });
     this.metrics.duration.observe({ target: label }, (performance.now() - started) / 1000);
-    if (err) this.failed(target, status, err);
+    if (!err) return;
+    this.metrics.targetErrors.inc({ target: label, type: err.code, phase: err.phase });
+    this.failed(target, status, err);
   }
 
   /** A failure without a routed target (parser errors, refused before the target was known). */

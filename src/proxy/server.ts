@@ -119,7 +119,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     try {
       const a = admitRequest(req, deps, progress);
       const upstream: Upstream = {
-        agent: agents.get(`${endpointName(a.route.ssh)} ${joinHostPort(a.route.remoteAddress, a.port)}`),
+        idle: agents.get(`${endpointName(a.route.ssh)} ${joinHostPort(a.route.remoteAddress, a.port)}`),
         openChannel: () => pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, signal()),
         connectionLost: (channel) => pool.connectionLost(channel),
         connectionName: (channel) => pool.connectionName(channel),
@@ -179,7 +179,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       established();
       const onEnd = (err: Error | null | undefined) => {
         if (err && !socket.destroyed) socket.destroy();
-        if (err) channel.destroy();
+        if (!err) return;
+        channel.destroy();
+        // ssh2 emits a direct-tcpip channel's "close" (which gives it back to the pool's count) only once its
+        // readable side has ended (lib/utils.js onCHANNEL_CLOSE). With the client gone nobody reads it, so what
+        // the exporter still sends (a plain-http answer to a TLS handshake) would hold that "close" forever.
+        channel.resume();
       };
       pipeline(socket, channel, onEnd);
       pipeline(channel, socket, onEnd);

@@ -21,6 +21,7 @@ import {
   secretName,
 } from "../config/index.js";
 import { ProxySettingsError } from "./errors.js";
+import { KnownHosts } from "./known-hosts.js";
 import { canonicalHost } from "./request-target.js";
 import { type NamedGroup, targetGroups } from "./sd.js";
 
@@ -77,6 +78,8 @@ export interface ProxyRuntime {
   knownHostsFile: string;
   /** known_hosts lines made from the target list's `hostKeys` (used beside knownHostsFile). */
   extraKnownHosts: string[];
+  /** Where each extraKnownHosts line came from (`targets[1].hostKeys[0]`), index for index. */
+  extraKnownHostsFrom?: string[];
   allow: { exact: HostPort[]; patterns: string[]; anyKnownHost: boolean };
   /** `keyFile` is "" when `agent` (an ssh-agent socket) authenticates instead. */
   defaults: { user: string; port: number; keyFile: string; agent?: string; remoteAddress: string };
@@ -221,15 +224,16 @@ export function settingsFromConfig(
   const hosts = new Map<string, HostOverrides>();
   const exact: HostPort[] = [];
   const extraKnownHosts: string[] = [];
+  const extraKnownHostsFrom: string[] = [];
   const extraMethods = new Map<string, ReadonlySet<string>>();
   const schemes = new Map<string, "http" | "https">();
   const globalAgent = agentSocket(config.ssh.key, `${file}: ssh.key`, env);
-  config.targets.forEach((t, i) => {
+  config.targets.forEach((t, ti) => {
     // Another shard's hosts are neither allowed nor connected to: their Prometheus uses their own proxy.
     if (!inShard(t.host, config.shards)) return;
     const host = canonical(t.host);
     const s = t.ssh ?? {};
-    const agent = s.key ? agentSocket(s.key, `${file}: targets[${i}].ssh.key`, env) : undefined;
+    const agent = s.key ? agentSocket(s.key, `${file}: targets[${ti}].ssh.key`, env) : undefined;
     hosts.set(host, {
       user: s.user,
       port: s.port,
@@ -243,11 +247,16 @@ export function settingsFromConfig(
       schemes.set(joinHostPort(host, e.port), e.scheme);
       if (e.extraMethods?.length) extraMethods.set(joinHostPort(host, e.port), new Set(e.extraMethods));
     }
-    for (const k of t.hostKeys ?? [])
+    (t.hostKeys ?? []).forEach((k, ki) => {
       extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
+      extraKnownHostsFrom.push(`targets[${ti}].hostKeys[${ki}]`);
+    });
     if (s.jump) {
       const jh = canonical(s.jump.host);
-      for (const k of s.jump.hostKeys ?? []) extraKnownHosts.push(knownHostsLine(jh, s.jump.port ?? 22, k));
+      (s.jump.hostKeys ?? []).forEach((k, ki) => {
+        extraKnownHosts.push(knownHostsLine(jh, s.jump?.port ?? 22, k));
+        extraKnownHostsFrom.push(`targets[${ti}].ssh.jump.hostKeys[${ki}]`);
+      });
     }
   });
   return {
@@ -261,6 +270,7 @@ export function settingsFromConfig(
     auth: p.auth,
     knownHostsFile: p.knownHostsFile,
     extraKnownHosts,
+    extraKnownHostsFrom,
     allow: { exact, patterns: p.allow ?? [], anyKnownHost: false },
     defaults: {
       user: config.ssh.user,
@@ -367,6 +377,9 @@ export interface RuntimeOverrides {
 }
 
 export function applyOverrides(runtime: ProxyRuntime, o: RuntimeOverrides): ProxyRuntime {
+  // A known_hosts file named on the command line must exist (exit 2), even when the list's hostKeys would
+  // do without one: a typo there would otherwise go unnoticed until a host's key is looked up.
+  if (o.knownHostsFile !== undefined) KnownHosts.read(o.knownHostsFile);
   return {
     ...runtime,
     listen: o.listen ? listenAddress(o.listen, "--listen") : runtime.listen,

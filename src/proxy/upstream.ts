@@ -3,111 +3,127 @@
  * A channel whose response ended cleanly goes back to an idle list and carries the next request to the same
  * exporter, as a persistent `ssh -L` tunnel (and sshified's Go http.Transport) would: a fresh channel per
  * request costs a CHANNEL_OPEN round trip plus sshd's TCP connect to the exporter, which made sshscrape 3×
- * slower than a tunnel at one scrape at a time (docs/benchmarks.md).
+ * slower than a tunnel at one scrape at a time (docs/benchmarks.md). The exchange itself is src/proxy/exchange.ts.
  */
-import { Agent, type AgentOptions, type ClientRequestArgs } from "node:http";
-import type { Duplex } from "node:stream";
 import type { ClientChannel } from "ssh2";
 
-/** Request options that carry how to open a channel when the agent has no idle one. */
-export interface ChannelRequestArgs extends ClientRequestArgs {
-  openChannel: () => Promise<ClientChannel>;
-}
-
-type CreateConnection = (
-  options: ClientRequestArgs,
-  callback: (err: Error | null, socket?: Duplex) => void,
-) => undefined;
-
-/** An agent whose new "sockets" are channels, opened asynchronously (node:http allows a callback). */
-function channelAgent(options: AgentOptions): Agent {
-  const agent = new Agent(options);
-  const create: CreateConnection = (opts, callback) => {
-    (opts as ChannelRequestArgs).openChannel().then(
-      (channel) => callback(null, asSocket(channel)),
-      (err: Error) => callback(err),
-    );
-    return undefined;
-  };
-  (agent as unknown as { createConnection: CreateConnection }).createConnection = create;
-  return agent;
-}
-
-/** Agents kept before empty ones are dropped; see UpstreamAgents.get. */
-const AGENTS_BEFORE_SWEEP = 256;
-
-/** An agent with no channel open, none being opened and no request waiting. */
-function unused(agent: Agent): boolean {
-  const a = agent as Agent & { totalSocketCount?: number };
-  return (a.totalSocketCount ?? 0) === 0 && Object.keys(a.requests).length === 0;
+interface IdleEntry {
+  channel: ClientChannel;
+  timer: NodeJS.Timeout;
+  /** Removes the idle-time listeners and the timer. */
+  release(): void;
 }
 
 /**
- * One agent per (SSH endpoint, exporter address): idle channels are only reused for the same exporter.
- * Clients choose the targets (in sshified mode any port of any known host), so agents that hold no channel
- * are dropped once there are many: the map stays proportional to the exporters actually in use, not to every
- * target ever asked for.
+ * Idle channels to one exporter, most recently used first (LIFO: the channels that stay idle longest time out
+ * and close, so the list shrinks to what the load needs). An idle channel that closes, ends, errs or receives
+ * a byte (nothing may arrive between responses) leaves the list and is closed.
  */
-export class UpstreamAgents {
-  private readonly agents = new Map<string, Agent>();
-  private sweepAt = AGENTS_BEFORE_SWEEP;
+export class IdleChannels {
+  private readonly list: IdleEntry[] = [];
+  /** Exchanges using this exporter right now (holding a channel or opening one). */
+  inFlight = 0;
 
   constructor(private readonly idleMs: number) {}
 
-  get(key: string): Agent {
-    let agent = this.agents.get(key);
-    if (!agent) {
-      if (this.agents.size >= this.sweepAt) this.sweep();
-      agent = channelAgent({
-        keepAlive: true,
-        // An idle channel holds sshd's connection to the exporter open; close it after proxy.idleTimeout
-        // (sooner if the exporter's Keep-Alive header says so, which Node's Agent honours).
-        timeout: this.idleMs,
-        scheduling: "lifo",
-      });
-      this.agents.set(key, agent);
-    }
-    return agent;
+  /** The most recently used idle channel, or undefined. */
+  take(): ClientChannel | undefined {
+    const entry = this.list.pop();
+    entry?.release();
+    return entry?.channel;
   }
 
-  /** Drops unused agents; the next sweep waits until the map has doubled, so sweeping stays amortised O(1). */
-  private sweep(): void {
-    for (const [key, agent] of this.agents) if (unused(agent)) this.agents.delete(key);
-    this.sweepAt = Math.max(AGENTS_BEFORE_SWEEP, this.agents.size * 2);
+  /**
+   * Keeps a channel whose last response ended cleanly for the next request, for `proxy.idleTimeout` or less
+   * if the exporter's `Keep-Alive: timeout=N` says so (a second early, as node:http's Agent does).
+   */
+  put(channel: ClientChannel, keepAliveHintMs?: number): void {
+    const ms = keepAliveHintMs !== undefined ? Math.min(this.idleMs, keepAliveHintMs) : this.idleMs;
+    if (ms <= 0) {
+      channel.close();
+      return;
+    }
+    const drop = () => {
+      const i = this.list.indexOf(entry);
+      if (i >= 0) this.list.splice(i, 1);
+      entry.release();
+      channel.close();
+    };
+    const onError = () => drop();
+    const entry: IdleEntry = {
+      channel,
+      timer: setTimeout(drop, ms).unref(),
+      release: () => {
+        clearTimeout(entry.timer);
+        channel.off("data", drop);
+        channel.off("end", drop);
+        channel.off("close", drop);
+        channel.off("error", onError);
+      },
+    };
+    channel.on("data", drop);
+    channel.on("end", drop);
+    channel.on("close", drop);
+    channel.on("error", onError);
+    this.list.push(entry);
   }
 
   get size(): number {
-    return this.agents.size;
+    return this.list.length;
+  }
+
+  /** No idle channel and no exchange in flight: nothing is lost when the list is dropped. */
+  get unused(): boolean {
+    return this.list.length === 0 && this.inFlight === 0;
   }
 
   /** Closes every idle channel (shutdown). */
   destroy(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const entry of this.list.splice(0)) {
+      entry.release();
+      entry.channel.close();
+    }
   }
 }
 
-/** Makes an ssh2 channel usable as the socket of an http.ClientRequest (as ssh2's own HTTPAgent does). */
-function asSocket(channel: ClientChannel): Duplex {
-  const ch = channel as unknown as Record<string, unknown> & ClientChannel;
-  let timer: NodeJS.Timeout | undefined;
-  const self = () => channel;
-  ch.setKeepAlive = self;
-  ch.setNoDelay = self;
-  ch.ref = self;
-  ch.unref = self;
-  // The agent arms this when the channel goes idle and destroys the channel on 'timeout' if it is still idle.
-  ch.setTimeout = (ms: number) => {
-    clearTimeout(timer);
-    timer = ms > 0 ? setTimeout(() => channel.emit("timeout"), ms).unref() : undefined;
-    return channel;
-  };
-  channel.once("close", () => {
-    clearTimeout(timer);
-    // On a connection that died, ssh2 closes the channel without ending its writable side, and node:http's
-    // agent keeps a closed-but-writable socket in its idle list (removeSocket): mark it unwritable first.
-    (channel as { writable: boolean }).writable = false;
-  });
-  ch.destroySoon = channel.destroy.bind(channel);
-  return channel;
+/** Idle lists kept before unused ones are dropped; see UpstreamAgents.get. */
+const LISTS_BEFORE_SWEEP = 256;
+
+/**
+ * One idle list per (SSH endpoint, exporter address): idle channels are only reused for the same exporter.
+ * Clients choose the targets (in sshified mode any port of any known host), so lists that hold no channel and
+ * serve no exchange are dropped once there are many: the map stays proportional to the exporters actually in
+ * use, not to every target ever asked for.
+ */
+export class UpstreamAgents {
+  private readonly lists = new Map<string, IdleChannels>();
+  private sweepAt = LISTS_BEFORE_SWEEP;
+
+  constructor(private readonly idleMs: number) {}
+
+  get(key: string): IdleChannels {
+    let list = this.lists.get(key);
+    if (!list) {
+      if (this.lists.size >= this.sweepAt) this.sweep();
+      list = new IdleChannels(this.idleMs);
+      this.lists.set(key, list);
+    }
+    return list;
+  }
+
+  /** Drops unused lists; the next sweep waits until the map has doubled, so sweeping stays amortised O(1). */
+  private sweep(): void {
+    for (const [key, list] of this.lists) if (list.unused) this.lists.delete(key);
+    this.sweepAt = Math.max(LISTS_BEFORE_SWEEP, this.lists.size * 2);
+  }
+
+  get size(): number {
+    return this.lists.size;
+  }
+
+  /** Closes every idle channel (shutdown). */
+  destroy(): void {
+    for (const list of this.lists.values()) list.destroy();
+    this.lists.clear();
+  }
 }

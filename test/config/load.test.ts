@@ -84,7 +84,9 @@ describe("target list", () => {
     );
     expect(lines).toContain("list.yaml: targets[0].exporters[0].port: expected 1–65535 (line 7:29)");
     expect(lines.some((l) => l.startsWith("list.yaml: ssh.key.path: expected an absolute path"))).toBe(true);
-    expect(lines.some((l) => l.startsWith('list.yaml: ssh: unknown key "prt"'))).toBe(true);
+    expect(
+      lines.some((l) => l.startsWith('list.yaml: ssh.prt: unknown key "prt"; did you mean "port"?')),
+    ).toBe(true);
     expect(lines.some((l) => l.startsWith("list.yaml: targets[0].host: expected a DNS name"))).toBe(true);
     expect(
       lines.some((l) =>

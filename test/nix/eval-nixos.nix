@@ -66,6 +66,7 @@ walk {
   sshdConfig = etcText "ssh/sshd_config";
   scrapeConfigs = c.services.prometheus.scrapeConfigs;
   prometheusConfig = c.system.build.prometheusConfig;
+  ruleFiles = c.services.prometheus.ruleFiles;
   nodeExporter = c.services.prometheus.exporters.node;
   sshdExtraConfig = c.services.openssh.extraConfig;
   sops = c.sops.secrets;

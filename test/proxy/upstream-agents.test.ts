@@ -6,8 +6,8 @@ describe("UpstreamAgents", () => {
   it("drops agents that hold no channel once there are many, and keeps the one in use", () => {
     const agents = new UpstreamAgents(60_000);
     const busy = agents.get("busy");
-    // An agent opening a channel counts it before the channel exists.
-    (busy as unknown as { totalSocketCount: number }).totalSocketCount = 1;
+    // An exchange opening a channel counts before the channel exists.
+    busy.inFlight = 1;
     for (let i = 0; i < 2000; i++) agents.get(`target ${i}`);
     expect(agents.size).toBeLessThanOrEqual(257);
     expect(agents.get("busy")).toBe(busy);

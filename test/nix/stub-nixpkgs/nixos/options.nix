@@ -352,6 +352,7 @@ in
       checkConfig = opt (types.either types.bool (types.enum [ "syntax-only" ])) true;
       globalConfig = opt (types.attrsOf types.anything) { };
       scrapeConfigs = opt (types.listOf (types.submodule scrapeConfigModule)) [ ];
+      ruleFiles = opt (types.listOf types.path) [ ];
       exporters.node = nodeExporterOptions;
     };
 
@@ -423,6 +424,8 @@ in
       system.build.prometheusConfig = dropNulls {
         global = prom.globalConfig;
         scrape_configs = prom.scrapeConfigs;
+        # Each file wrapped in a `promtool check rules` derivation when checkConfig is on (not built here).
+        rule_files = prom.ruleFiles;
       };
     }
 

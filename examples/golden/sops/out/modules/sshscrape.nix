@@ -629,6 +629,22 @@ in
       };
     };
 
+    # docs/alerting.md: the rules read the proxy's own series, so they come with the job that scrapes them.
+    alertRules = {
+      enable = mkEnableOption ''
+        sshscrape's Prometheus alerting and recording rules (`alertRules.file`, added to
+        `services.prometheus.ruleFiles`) and the job `sshscrape` in `services.prometheus.scrapeConfigs` that
+        scrapes the proxy's own `/metrics`, which the rules read
+      '';
+      # From the package, not a path beside this file: the module is also used as a copy outside the source.
+      file = mkOption {
+        type = types.path;
+        default = "${cfg.package}/lib/node_modules/sshscrape/rules/sshscrape.rules.yml";
+        defaultText = literalExpression ''"''${config.services.sshscrape.package}/lib/node_modules/sshscrape/rules/sshscrape.rules.yml"'';
+        description = "The rules file: the one the package ships, or your edited copy of it.";
+      };
+    };
+
     settings = mkOption {
       type = json.type;
       default = { };
@@ -658,6 +674,12 @@ in
             cfg.shard == null
             || (cfg.shard.count >= 1 && cfg.shard.index >= 0 && cfg.shard.index < cfg.shard.count);
           message = "services.sshscrape.shard: expected count ≥ 1 and 0 ≤ index < count (shards are numbered 0 … count - 1).";
+        }
+        {
+          assertion =
+            cfg.alertRules.enable && cfg.scrapeConfigs.enable
+            -> !(lib.elem "sshscrape" (map (job: "${cfg.scrapeConfigs.jobNamePrefix}${job}") jobNames));
+          message = "services.sshscrape.alertRules.enable adds the Prometheus job \"sshscrape\" for the proxy's own metrics, and services.sshscrape.scrapeConfigs.jobNamePrefix + an exporter's name makes \"sshscrape\" too: rename that exporter or change the prefix.";
         }
         {
           assertion =
@@ -735,7 +757,22 @@ in
 
     services.openssh.knownHosts = mkIf viaKnownHosts (lib.listToAttrs knownHostEntries);
 
-    services.prometheus.scrapeConfigs = mkIf cfg.scrapeConfigs.enable (map scrapeConfig jobNames);
+    services.prometheus.scrapeConfigs =
+      lib.optionals cfg.scrapeConfigs.enable (map scrapeConfig jobNames)
+      ++ lib.optional cfg.alertRules.enable (
+        {
+          job_name = "sshscrape";
+          static_configs = [ { targets = [ (lib.removePrefix "http://" proxyUrl) ]; } ];
+        }
+        # /metrics is behind proxy.auth when that is set (Authorization: Basic); Prometheus reads the file.
+        // lib.optionalAttrs (merged.proxy.auth or null != null) {
+          basic_auth = {
+            inherit (merged.proxy.auth) username;
+            password_file = merged.proxy.auth.passwordFile;
+          };
+        }
+      );
+    services.prometheus.ruleFiles = mkIf cfg.alertRules.enable [ cfg.alertRules.file ];
 
     systemd.services.${unitName} = {
       description = "sshscrape: Prometheus forward proxy over SSH";

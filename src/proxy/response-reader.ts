@@ -1,0 +1,276 @@
+/**
+ * Reads an exporter's HTTP/1.1 response (RFC 9112) from the bytes of a channel: the status line and header
+ * fields, then only as much of the body framing as it takes to know where the response ends. Body bytes are
+ * handed on as slices of the chunks that arrived, never copied or re-parsed.
+ *
+ * Strict by construction, because a channel is reused for the next scrape: a response whose end cannot be
+ * known for sure (Content-Length and Transfer-Encoding together, differing Content-Lengths, a transfer coding
+ * other than chunked, obs-fold, a malformed chunk) is an error, never passed through (RFC 9112 §6.3, §11.2).
+ */
+
+/** node:http's default limit for a header block; a longer one is an error, as with node:http's client. */
+export const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
+const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+
+export class MalformedResponseError extends Error {}
+
+export interface ResponseHead {
+  status: number;
+  reason: string;
+  /** HTTP/1.0 or HTTP/1.1 */
+  minor: number;
+  /** name, value, name, value, … in arrival order, as node:http's rawHeaders. */
+  rawHeaders: string[];
+  /** Body length when framed by Content-Length; undefined for chunked or close-delimited bodies. */
+  contentLength: number | undefined;
+  /** Whether the channel may carry another request after this response (framing and Connection allow it). */
+  keepAlive: boolean;
+  /** `Keep-Alive: timeout=N`, in ms minus a second (as node:http's Agent reads it). */
+  keepAliveHintMs: number | undefined;
+}
+
+export interface ResponseEvents {
+  /** The final (non-1xx) response head. Return false to stop reading (the exchange is over). */
+  head(head: ResponseHead): boolean;
+  /** A slice of body bytes. Return false to stop reading. */
+  body(bytes: Buffer): boolean;
+}
+
+enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// reason-phrase = *( HTAB / SP / VCHAR / obs-text ) (RFC 9112 §4): node:http would refuse to send anything else.
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+const HEX = /^[0-9A-Fa-f]{1,8}$/;
+// Field values: visible characters, space and tab, obs-text (RFC 9110 §5.5); no CR, LF or NUL.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export class ResponseReader {
+  private state = State.Head;
+  /** Bytes of a head, chunk-size line or trailer section not yet complete. */
+  private pending: Buffer | undefined;
+  private remaining = 0;
+  private headFinal: ResponseHead | undefined;
+  private trailerBytes = 0;
+
+  constructor(
+    private readonly events: ResponseEvents,
+    /** The request was HEAD: the response has no body whatever its headers say (RFC 9110 §9.3.2). */
+    private readonly headRequest: boolean,
+  ) {}
+
+  /** True once the whole response has been read. */
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** True before the first byte of a (final or 1xx) response arrived. */
+  get untouched(): boolean {
+    return this.state === State.Head && this.pending === undefined && this.headFinal === undefined;
+  }
+
+  get closeDelimited(): boolean {
+    return this.state === State.UntilClose;
+  }
+
+  /**
+   * Feeds bytes in arrival order. Returns the number of bytes left over after the response ended (0 unless
+   * the exporter sent more than one response's worth), or -1 when an event handler stopped the reading.
+   * Throws MalformedResponseError.
+   */
+  push(data: Buffer): number {
+    let p = 0;
+    while (p < data.length) {
+      switch (this.state) {
+        case State.Head: {
+          const r = this.readLines(data, p, "\r\n\r\n", MAX_RESPONSE_HEAD_BYTES, "response head");
+          if (r === undefined) return 0;
+          p = r.next;
+          const head = parseHead(r.text);
+          if (head.status >= 100 && head.status < 200) {
+            // 101 would switch protocols on a channel we are about to reuse; nothing here asks for it.
+            if (head.status === 101) throw new MalformedResponseError("101 Switching Protocols");
+            continue; // 100 Continue, 103 Early Hints: an interim response, the final one follows.
+          }
+          this.headFinal = head;
+          this.state = this.framing(head);
+          if (!this.events.head(head)) return -1;
+          continue;
+        }
+        case State.Length:
+        case State.ChunkData: {
+          const n = Math.min(this.remaining, data.length - p);
+          const slice = p === 0 && n === data.length ? data : data.subarray(p, p + n);
+          p += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.state = this.state === State.Length ? State.Done : State.ChunkEnd;
+          if (!this.events.body(slice)) return -1;
+          continue;
+        }
+        case State.UntilClose: {
+          const slice = p === 0 ? data : data.subarray(p);
+          p = data.length;
+          if (!this.events.body(slice)) return -1;
+          continue;
+        }
+        case State.ChunkSize: {
+          const r = this.readLines(data, p, "\r\n", MAX_CHUNK_LINE_BYTES, "chunk-size line");
+          if (r === undefined) return 0;
+          p = r.next;
+          // chunk-size [ chunk-ext ] (RFC 9112 §7.1); extensions are ignored, as every recipient may.
+          const semi = r.text.indexOf(";");
+          const size = (semi < 0 ? r.text : r.text.slice(0, semi)).replace(/[ \t]+$/, "");
+          if (!HEX.test(size)) throw new MalformedResponseError(`bad chunk size ${JSON.stringify(r.text)}`);
+          this.remaining = Number.parseInt(size, 16);
+          this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
+          continue;
+        }
+        case State.ChunkEnd: {
+          // The CRLF after chunk-data, possibly split across two reads.
+          const want = this.remaining === 0 ? 13 : 10; // remaining reused: 0 = expect CR, 1 = expect LF
+          if (data[p] !== want) throw new MalformedResponseError("chunk data not followed by CRLF");
+          p++;
+          if (want === 13) this.remaining = 1;
+          else {
+            this.remaining = 0;
+            this.state = State.ChunkSize;
+          }
+          continue;
+        }
+        case State.Trailers: {
+          // trailer-section CRLF: lines until an empty one. Trailers are not forwarded (nor were they before).
+          const r = this.readLines(data, p, "\r\n", MAX_CHUNK_LINE_BYTES, "trailer line");
+          if (r === undefined) return 0;
+          p = r.next;
+          this.trailerBytes += r.text.length + 2;
+          if (this.trailerBytes > MAX_RESPONSE_HEAD_BYTES)
+            throw new MalformedResponseError("trailers too long");
+          if (r.text === "") this.state = State.Done;
+          continue;
+        }
+        case State.Done:
+          return data.length - p;
+      }
+    }
+    return 0;
+  }
+
+  private framing(head: ResponseHead): State {
+    if (this.headRequest || head.status === 204 || head.status === 304) {
+      head.contentLength = undefined;
+      return State.Done;
+    }
+    let te: string | undefined;
+    let cl: string | undefined;
+    const raw = head.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      const value = (raw[i + 1] as string).trim();
+      if (name === "transfer-encoding") te = te === undefined ? value : `${te}, ${value}`;
+      else if (name === "content-length") {
+        // A list of identical values is one length (RFC 9112 §6.3 item 5); anything else is ambiguous.
+        for (const v of value.split(",")) {
+          const t = v.trim();
+          if (!/^\d{1,15}$/.test(t))
+            throw new MalformedResponseError(`bad Content-Length ${JSON.stringify(value)}`);
+          if (cl !== undefined && cl !== t) throw new MalformedResponseError("conflicting Content-Length");
+          cl = t;
+        }
+      }
+    }
+    if (te !== undefined) {
+      if (cl !== undefined) throw new MalformedResponseError("both Transfer-Encoding and Content-Length");
+      if (te.toLowerCase() !== "chunked")
+        throw new MalformedResponseError(`unsupported Transfer-Encoding ${JSON.stringify(te)}`);
+      head.contentLength = undefined;
+      return State.ChunkSize;
+    }
+    if (cl !== undefined) {
+      head.contentLength = Number(cl);
+      this.remaining = head.contentLength;
+      return this.remaining === 0 ? State.Done : State.Length;
+    }
+    // Neither: the body runs until the exporter closes (RFC 9112 §6.3 item 8); the channel is not reused.
+    head.keepAlive = false;
+    head.contentLength = undefined;
+    return State.UntilClose;
+  }
+
+  /**
+   * Collects bytes up to and including `terminator` (which may arrive split across pushes). Returns the text
+   * before the terminator and the offset after it, or undefined when more bytes are needed.
+   */
+  private readLines(
+    data: Buffer,
+    p: number,
+    terminator: string,
+    limit: number,
+    what: string,
+  ): { text: string; next: number } | undefined {
+    const prev = this.pending;
+    const buf = prev ? Buffer.concat([prev, data.subarray(p)]) : data;
+    const from = prev ? 0 : p;
+    const end = buf.indexOf(terminator, from, "latin1");
+    if (end < 0 || end - from > limit) {
+      if (buf.length - from > limit) throw new MalformedResponseError(`${what} longer than ${limit} bytes`);
+      this.pending = prev ? buf : Buffer.from(data.subarray(p));
+      return undefined;
+    }
+    this.pending = undefined;
+    const text = buf.toString("latin1", from, end);
+    // Offset in `data` just after the terminator.
+    const next = prev ? p + end + terminator.length - prev.length : end + terminator.length;
+    return { text, next };
+  }
+}
+
+function parseHead(text: string): ResponseHead {
+  const lines = text.split("\r\n");
+  const m = STATUS_LINE.exec(lines[0] as string);
+  if (!m)
+    throw new MalformedResponseError(`bad status line ${JSON.stringify((lines[0] as string).slice(0, 80))}`);
+  const minor = Number(m[1]);
+  const rawHeaders: string[] = [];
+  let keepAlive = minor === 1;
+  let keepAliveHintMs: number | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(":");
+    const name = colon > 0 ? line.slice(0, colon) : "";
+    // No obs-fold (a line starting with whitespace), no whitespace before the colon (RFC 9112 §5.1, §5.2).
+    if (!TOKEN.test(name))
+      throw new MalformedResponseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    if (!FIELD_VALUE.test(value)) throw new MalformedResponseError(`bad value of header ${name}`);
+    rawHeaders.push(name, value);
+    const lower = name.toLowerCase();
+    if (lower === "connection") {
+      for (const t of value.toLowerCase().split(",")) {
+        const token = t.trim();
+        if (token === "close") keepAlive = false;
+        else if (token === "keep-alive" && minor === 0) keepAlive = true;
+      }
+    } else if (lower === "keep-alive") {
+      const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(value);
+      if (hint) keepAliveHintMs = Number(hint[1]) * 1000 - 1000;
+    }
+  }
+  return {
+    status: Number(m[2]),
+    reason: m[3] ?? "",
+    minor,
+    rawHeaders,
+    contentLength: undefined,
+    keepAlive,
+    keepAliveHintMs,
+  };
+}
