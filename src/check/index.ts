@@ -9,6 +9,7 @@ import {
   type LoadedConfig,
   loadConfig,
   parseDuration,
+  queryString,
   splitHostPort,
 } from "../config/index.js";
 import { mapLimit } from "../map-limit.js";
@@ -128,6 +129,8 @@ function planChecks(config: Config, timeoutMs: number | undefined) {
   return targets.flatMap((t) =>
     t.exporters.map((e) => {
       const target = joinHostPort(t.host, e.port);
+      // As Prometheus builds the scrape URL: the path, then the job's params.
+      const path = `${e.metricsPath}${queryString(e.params)}`;
       const timeout =
         timeoutMs ??
         parseDuration(e.scrapeTimeout ?? config.defaults.scrapeTimeout ?? `${DEFAULT_TIMEOUT_MS}ms`);
@@ -138,9 +141,9 @@ function planChecks(config: Config, timeoutMs: number | undefined) {
           port: e.port,
           job: e.name,
           scheme: e.scheme,
-          url: `${e.scheme}://${target}${e.metricsPath}`,
+          url: `${e.scheme}://${target}${path}`,
         },
-        request: { host: t.host, port: e.port, scheme: e.scheme, path: e.metricsPath, timeoutMs: timeout },
+        request: { host: t.host, port: e.port, scheme: e.scheme, path, timeoutMs: timeout },
       };
     }),
   );

@@ -198,6 +198,52 @@ export const exporterTls = () =>
       error: "expected at least one of caFile, serverName, insecureSkipVerify",
     });
 
+/**
+ * URL query parameters of an exporter's scrape (Prometheus' scrape_config `params`, e.g. blackbox's
+ * `module: [http_2xx]`). Names must also be label-name suffixes, because discovery carries each parameter as
+ * a `__param_<name>` label (prometheus scrape/target.go); values are plain strings like every other.
+ */
+export const MAX_PARAMS = 16;
+export const MAX_PARAM_VALUES = 16;
+export const MAX_PARAM_VALUE_LENGTH = 1024;
+
+const paramName = () =>
+  text().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, {
+    error:
+      "expected a parameter name usable in a __param_<name> label ([a-zA-Z_][a-zA-Z0-9_]*, ≤ 64 characters)",
+  });
+
+export const params = () =>
+  z
+    .record(
+      z.string(),
+      z
+        .array(
+          text().max(MAX_PARAM_VALUE_LENGTH, {
+            error: `expected at most ${MAX_PARAM_VALUE_LENGTH} characters`,
+          }),
+          { error: 'expected a list of strings, e.g. ["http_2xx"]' },
+        )
+        .min(1, { error: "expected at least one value" })
+        .max(MAX_PARAM_VALUES, { error: `expected at most ${MAX_PARAM_VALUES} values` }),
+      { error: 'expected a map of parameter name → list of strings, e.g. { module: ["http_2xx"] }' },
+    )
+    .superRefine((p, ctx) => {
+      const names = Object.keys(p);
+      if (names.length > MAX_PARAMS)
+        ctx.addIssue({ code: "custom", message: `expected at most ${MAX_PARAMS} parameters` });
+      // Checked here rather than as the record's key type, so the message says what is wrong with the name.
+      for (const name of names) {
+        const r = paramName().safeParse(name);
+        if (!r.success)
+          ctx.addIssue({
+            code: "custom",
+            path: [name],
+            message: r.error.issues[0]?.message ?? "invalid name",
+          });
+      }
+    });
+
 export const exporter = () =>
   z.strictObject({
     name: text().regex(/^[a-zA-Z_][a-zA-Z0-9_-]*$/, {
@@ -208,6 +254,7 @@ export const exporter = () =>
     metricsPath: text()
       .refine((p) => p.startsWith("/"), { error: 'expected a path starting with "/"' })
       .default("/metrics"),
+    params: params().optional(),
     labels: labels().optional(),
     scrapeInterval: duration().optional(),
     scrapeTimeout: duration().optional(),

@@ -6,7 +6,9 @@
  *
  * Each group carries the labels Prometheus reads before the job's own defaults (scrape/target.go,
  * PopulateLabels): `__scheme__`, `__metrics_path__`, and `__scrape_interval__`/`__scrape_timeout__` where the
- * list sets them; and the merged labels (defaults < target < exporter). `job`: a job that asks for one
+ * list sets them; `__param_<name>` for each of the exporter's `params` (a label holds one string, so only the
+ * first value: `generate --discovery http` refuses multi-valued params, docs/scaling.md); and the merged
+ * labels (defaults < target < exporter). `job`: a job that asks for one
  * exporter (`?job=NAME`) names its targets itself (`job_name`, as with static configs, whatever prefix a
  * NixOS module gives it); the whole list (no `?job=`) sets `job` = the exporter's name, so one job reading it
  * keeps the names apart. A `job` label in the list wins either way, as in the generated static configs.
@@ -14,7 +16,7 @@
  * the same string as with static configs (src/config/shard.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type Config, inShard, joinHostPort, type Shards } from "../config/index.js";
+import { type Config, inShard, joinHostPort, paramLabels, type Shards } from "../config/index.js";
 
 export interface TargetGroup {
   targets: string[];
@@ -50,6 +52,7 @@ export function targetGroups(config: Config, shards: Shards | undefined = config
         ...e.labels,
         __scheme__: e.scheme,
         __metrics_path__: e.metricsPath,
+        ...paramLabels(e.params),
         ...(interval ? { __scrape_interval__: interval } : {}),
         ...(timeout ? { __scrape_timeout__: timeout } : {}),
       });
