@@ -75,6 +75,12 @@ let
         default = "/metrics";
         description = "HTTP path of the metrics endpoint.";
       };
+      params = mkOption {
+        type = types.attrsOf (types.nonEmptyListOf types.str);
+        default = { };
+        example = lib.literalExpression ''{ module = [ "http_2xx" ]; }'';
+        description = "URL parameters of the scrape (the job's `params`, e.g. for blackbox or snmp exporters). With `scrapeConfigs.discovery = \"http\"` each travels as one `__param_<name>` label, so it may have one value only.";
+      };
       labels = mkOption {
         type = types.attrsOf types.str;
         default = { };
@@ -257,6 +263,7 @@ let
               port
               scheme
               metricsPath
+              params
               labels
               scrapeInterval
               scrapeTimeout
@@ -334,7 +341,7 @@ let
   usesOf = job: lib.filter (u: u.job == job) exporterUses;
   # Settings a Prometheus job has once; exporters sharing a name must agree on them.
   jobShape = e: {
-    inherit (e) scheme metricsPath scrapeInterval scrapeTimeout;
+    inherit (e) scheme metricsPath params scrapeInterval scrapeTimeout;
     tls = tlsConfig e;
   };
 
@@ -430,6 +437,7 @@ let
         )
       ) uses;
     }
+    // lib.optionalAttrs (e.params != { }) { inherit (e) params; }
     // lib.optionalAttrs (shardRelabel != [ ]) { relabel_configs = shardRelabel; }
     // lib.optionalAttrs (interval != null) { scrape_interval = interval; }
     // lib.optionalAttrs (timeout != null) { scrape_timeout = timeout; }
@@ -727,6 +735,12 @@ in
           message = "${opt}.exporters.${lib.strings.escapeNixIdentifier name}.port is 0: set the exporter's real port (1-65535).";
         }) t.exporters
         ++ lib.mapAttrsToList (name: e: {
+          # The proxy's /sd carries a parameter as one __param_<name> label, which replaces the job's list.
+          assertion =
+            cfg.scrapeConfigs.discovery == "http" -> lib.all (vs: lib.length vs == 1) (lib.attrValues e.params);
+          message = "${opt}.exporters.${lib.strings.escapeNixIdentifier name}.params: with services.sshscrape.scrapeConfigs.discovery = \"http\" each parameter travels as one __param_<name> label, so it may have one value only; use discovery = \"static\" for multi-valued params.";
+        }) t.exporters
+        ++ lib.mapAttrsToList (name: e: {
           assertion = tlsConfig e != { } -> e.scheme == "https";
           message = "${opt}.exporters.${lib.strings.escapeNixIdentifier name}.tls is set but scheme is \"${e.scheme}\": TLS settings apply to scheme = \"https\" only; set it or remove tls.";
         }) t.exporters
@@ -738,7 +752,7 @@ in
         in
         {
           assertion = lib.length shapes == 1;
-          message = "services.sshscrape.targets.<name>.exporters.${job}: exporters named \"${job}\" form one Prometheus job, so they must agree on scheme, metricsPath, scrapeInterval, scrapeTimeout and tls (found ${toString (lib.length shapes)} variants); rename one of them.";
+          message = "services.sshscrape.targets.<name>.exporters.${job}: exporters named \"${job}\" form one Prometheus job, so they must agree on scheme, metricsPath, params, scrapeInterval, scrapeTimeout and tls (found ${toString (lib.length shapes)} variants); rename one of them.";
         }
       ) jobNames;
 

@@ -8,7 +8,7 @@ import { packageRoot } from "../version.js";
 import { alertRules, RULES_FILE_NAME, shippedRules } from "./alert-rules.js";
 import { GenerateError } from "./errors.js";
 import { httpSdJobs } from "./http-sd.js";
-import { type ModelOptions, monitoringModel } from "./model.js";
+import { type ModelOptions, monitoringModel, multiValueParamProblems } from "./model.js";
 import { monitoringValues, remoteValues } from "./nixos.js";
 import { fileSdJson, prometheusYaml } from "./prometheus.js";
 import { render } from "./render.js";
@@ -72,6 +72,8 @@ export function generateFiles(loaded: LoadedConfig, options: GenerateOptions): G
   // file_sd groups hold no relabeling (that is the reading job's): a shard's file lists only its own hosts.
   if (options.format === "file-sd") {
     const own = { ...loaded.config, targets: loaded.config.targets.filter((t) => inShard(t.host, shards)) };
+    const multi = multiValueParamProblems(own, "file_sd");
+    if (multi.length > 0) throw new GenerateError(loaded.file, multi);
     return [
       {
         name: "sshscrape-targets.json",

@@ -7,7 +7,7 @@
  */
 import { type LoadedConfig, type Shards, shardRelabelConfigs } from "../config/index.js";
 import { GenerateError } from "./errors.js";
-import { cmp, proxyUrl, tlsOf } from "./model.js";
+import { cmp, multiValueParamProblems, proxyUrl, tlsOf } from "./model.js";
 import { tlsConfig } from "./prometheus.js";
 
 export function httpSdJobs(loaded: LoadedConfig, shards: Shards | undefined): Array<Record<string, unknown>> {
@@ -28,6 +28,7 @@ export function httpSdJobs(loaded: LoadedConfig, shards: Shards | undefined): Ar
       else if (seen.tls === "null" && tls !== "null") tlsByName.set(e.name, { tls, where });
     });
   });
+  problems.push(...multiValueParamProblems(config, "http_sd discovery (the proxy's /sd)"));
   if (problems.length > 0) throw new GenerateError(file, problems);
   // Prometheus re-reads /sd every refresh_interval (default 1m); the list's scrape interval keeps a change
   // from taking longer to show than a scrape.

@@ -10,9 +10,12 @@ import {
   joinHostPort,
   type KeySource,
   type LoadedConfig,
+  multiValued,
+  type Params,
   parseDuration,
   proxySettings,
   secretName,
+  sortedParams,
   splitHostPort,
 } from "../config/index.js";
 import type { NixData } from "../nix/value.js";
@@ -44,6 +47,8 @@ export interface Job {
   jobName: string;
   scheme?: "https";
   metricsPath?: string;
+  /** URL parameters of every scrape (Prometheus' `params`), names sorted. */
+  params?: Params;
   scrapeInterval?: string;
   scrapeTimeout?: string;
   /** Prometheus' tls_config for an https job: its certificate is checked end to end through the tunnel. */
@@ -139,6 +144,7 @@ function variantOf(e: Exporter, config: Config) {
   return {
     scheme: e.scheme,
     metricsPath: e.metricsPath,
+    params: sortedParams(e.params),
     scrapeInterval: e.scrapeInterval ?? config.defaults.scrapeInterval,
     scrapeTimeout: e.scrapeTimeout ?? config.defaults.scrapeTimeout,
     tls: tlsOf(e),
@@ -199,7 +205,7 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
       members.set(key, list);
     });
   });
-  // One job per exporter name; a name whose exporters differ in scheme, path, timing or TLS settings needs one job per
+  // One job per exporter name; a name whose exporters differ in scheme, path, params, timing or TLS settings needs one job per
   // variant (job_name must be unique), and those keep `job` = the name through a target label.
   const byName = new Map<string, string[]>();
   for (const [key, g] of groups) byName.set(g.name, [...(byName.get(g.name) ?? []), key]);
@@ -224,6 +230,7 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
         jobName: split && i > 0 ? `${name}-${i + 1}` : name,
         ...(g.variant.scheme === "https" ? { scheme: "https" as const } : {}),
         ...(g.variant.metricsPath !== "/metrics" ? { metricsPath: g.variant.metricsPath } : {}),
+        ...(g.variant.params ? { params: g.variant.params } : {}),
         ...(g.variant.scrapeInterval ? { scrapeInterval: g.variant.scrapeInterval } : {}),
         ...(g.variant.scrapeTimeout ? { scrapeTimeout: g.variant.scrapeTimeout } : {}),
         ...(g.variant.tls ? { tls: g.variant.tls } : {}),
@@ -233,6 +240,23 @@ function jobs(loaded: LoadedConfig, problems: string[]): Job[] {
     });
   }
   return out;
+}
+
+/**
+ * Exporters whose params have several values, where discovery carries them as `__param_<name>` labels that
+ * hold one value each (file_sd, http_sd): refused rather than silently cut to the first value.
+ */
+export function multiValueParamProblems(config: Config, how: string): string[] {
+  const problems: string[] = [];
+  config.targets.forEach((t, ti) => {
+    t.exporters.forEach((e, ei) => {
+      for (const name of multiValued(e.params))
+        problems.push(
+          `targets[${ti}].exporters[${ei}].params.${name}: has ${e.params?.[name]?.length} values, but ${how} carries each parameter as one __param_${name} label; give it one value, or use static scrape jobs (generate --format prometheus without --discovery http)`,
+        );
+    });
+  });
+  return problems;
 }
 
 export function monitoringModel(loaded: LoadedConfig, options: ModelOptions): MonitoringModel {

@@ -11,6 +11,7 @@ import {
   type LoadedConfig,
   normalizeHost,
   SYSTEM_KNOWN_HOSTS_FILE,
+  sortedParams,
   splitHostPort,
 } from "../config/index.js";
 import { nixAttr, nixPath } from "../nix/escape.js";
@@ -106,6 +107,7 @@ export function monitoringValues(
             port: e.port,
             scheme: e.scheme !== "http" ? e.scheme : undefined,
             metricsPath: e.metricsPath !== "/metrics" ? e.metricsPath : undefined,
+            params: sortedParams(e.params),
             labels: e.labels,
             scrapeInterval: e.scrapeInterval,
             scrapeTimeout: e.scrapeTimeout,
@@ -202,6 +204,7 @@ function moduleProblems(config: Config, file: string): string[] {
       const shape = JSON.stringify([
         e.scheme,
         e.metricsPath,
+        sortedParams(e.params) ?? null,
         e.scrapeInterval ?? null,
         e.scrapeTimeout ?? null,
         tlsOf(e) ?? null,
@@ -210,7 +213,7 @@ function moduleProblems(config: Config, file: string): string[] {
       if (!first) shapes.set(e.name, { shape, where: `targets[${i}].exporters[${ei}]` });
       else if (first.shape !== shape)
         problems.push(
-          `targets[${i}].exporters[${ei}]: exporters named "${e.name}" form one Prometheus job, so scheme, metricsPath, scrapeInterval, scrapeTimeout and tls must match ${first.where}; rename one`,
+          `targets[${i}].exporters[${ei}]: exporters named "${e.name}" form one Prometheus job, so scheme, metricsPath, params, scrapeInterval, scrapeTimeout and tls must match ${first.where}; rename one`,
         );
     });
   });

@@ -1,6 +1,6 @@
 /** Plain Prometheus outputs for users without NixOS: prometheus.yml scrape configs and file_sd JSON. */
 import { stringify } from "yaml";
-import { type ExporterTls, type Shards, shardRelabelConfigs } from "../config/index.js";
+import { type ExporterTls, paramLabels, type Shards, shardRelabelConfigs } from "../config/index.js";
 import { nixComment } from "../nix/escape.js";
 import type { AlertRules } from "./alert-rules.js";
 import type { Header, Job, MonitoringModel } from "./model.js";
@@ -12,6 +12,7 @@ export function prometheusJob(job: Job, shards?: Shards): Record<string, unknown
     job_name: job.jobName,
     ...(job.scheme ? { scheme: job.scheme } : {}),
     ...(job.metricsPath ? { metrics_path: job.metricsPath } : {}),
+    ...(job.params ? { params: job.params } : {}),
     proxy_url: job.proxyUrl,
     ...(job.scrapeInterval ? { scrape_interval: job.scrapeInterval } : {}),
     ...(job.scrapeTimeout ? { scrape_timeout: job.scrapeTimeout } : {}),
@@ -59,7 +60,8 @@ export function prometheusYaml(
 /**
  * file_sd target groups. A file_sd job has one proxy_url and no per-group scheme or path, so each group
  * carries them as the reserved labels Prometheus reads before its job defaults (`job`, `__scheme__`,
- * `__metrics_path__`, `__scrape_interval__`, `__scrape_timeout__`; prometheus scrape/target.go).
+ * `__metrics_path__`, `__scrape_interval__`, `__scrape_timeout__`, `__param_<name>`; prometheus
+ * scrape/target.go). A label holds one value, so generate refuses multi-valued params here (generate.ts).
  */
 export function fileSdJson(model: MonitoringModel): string {
   const groups = model.jobs.flatMap((job) =>
@@ -69,6 +71,7 @@ export function fileSdJson(model: MonitoringModel): string {
         job: sc.labels.job ?? job.jobName,
         ...(job.scheme ? { __scheme__: job.scheme } : {}),
         ...(job.metricsPath ? { __metrics_path__: job.metricsPath } : {}),
+        ...paramLabels(job.params),
         ...(job.scrapeInterval ? { __scrape_interval__: job.scrapeInterval } : {}),
         ...(job.scrapeTimeout ? { __scrape_timeout__: job.scrapeTimeout } : {}),
         ...sc.labels,

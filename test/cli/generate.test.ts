@@ -288,7 +288,7 @@ describe("sshscrape generate", () => {
     expect(error?.oclif?.exit).toBe(2);
     expect(stderr.trim().split("\n")).toEqual([
       `${file}: targets[0].hostKeys: services.sshscrape writes known_hosts from the targets' host keys, and a.example.org has none; run \`sshscrape keyscan ${file}\``,
-      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job, so scheme, metricsPath, scrapeInterval, scrapeTimeout and tls must match targets[0].exporters[0]; rename one`,
+      `${file}: targets[1].exporters[0]: exporters named "node" form one Prometheus job, so scheme, metricsPath, params, scrapeInterval, scrapeTimeout and tls must match targets[0].exporters[0]; rename one`,
     ]);
     // Plain Prometheus output has no such limit: the node exporters become two jobs.
     const prom = await run(["generate", file, "--format", "prometheus"]);

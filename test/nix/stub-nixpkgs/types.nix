@@ -271,6 +271,9 @@ let
             )
           );
       };
+    # lib/types.nix: listOf with a check refusing [ ] ("non-empty list of …").
+    nonEmptyListOf =
+      t: addCheck (listOf t) (l: l != [ ]) // { description = "non-empty list of ${t.description}"; };
     attrsOf =
       t:
       mkOptionType {

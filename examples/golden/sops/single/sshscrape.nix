@@ -68,6 +68,14 @@
       };
       "web1.example.org" = {
         exporters = {
+          blackbox = {
+            metricsPath = "/probe";
+            params = {
+              module = [ "http_2xx" ];
+              target = [ "http://127.0.0.1:8080/health" ];
+            };
+            port = 9115;
+          };
           nginx = {
             metricsPath = "/prometheus";
             port = 9113;

@@ -43,6 +43,7 @@
               permitOpen = [
                 "127.0.0.1:9100"
                 "127.0.0.1:9113"
+                "127.0.0.1:9115"
               ];
               publicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMaox8osPCTxv6HRrHRIGHDaD4dMA2LmU4tG8UKzxIwE sshscrape@monitoring";
             }
