@@ -30,6 +30,21 @@ export class NotAllowedError extends ProxyError {
   }
 }
 
+/**
+ * A GET/HEAD to a configured exporter for another path than its `metricsPath` (any query is fine: params).
+ * Without this check, a host:port on the list would expose everything its HTTP server serves.
+ */
+export class PathNotAllowedError extends ProxyError {
+  readonly code = "PATH_NOT_ALLOWED";
+  readonly status = 403;
+  override readonly phase: Phase = "allowlist";
+  constructor(target: string, path: string, allowed: string) {
+    super(
+      `${target}: path ${JSON.stringify(path)} is not this exporter's metricsPath ${JSON.stringify(allowed)} (the proxy forwards only that path, with any query; set metricsPath, or extraMethods for an exporter with an API)`,
+    );
+  }
+}
+
 export class ProxyAuthRequiredError extends ProxyError {
   readonly code = "PROXY_AUTH_REQUIRED";
   readonly status = 407;

@@ -8,7 +8,7 @@ import { joinHostPort } from "../config/index.js";
 import type { Allowlist } from "./allowlist.js";
 import { type Credentials, checkProxyAuth } from "./auth.js";
 import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
-import { ConnectToPlainHttpError, NotAllowedError } from "./errors.js";
+import { ConnectToPlainHttpError, NotAllowedError, PathNotAllowedError } from "./errors.js";
 import { decideFraming, type ForwardPlan } from "./framing.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
 import { type ProxyRuntime, type Route, routeFor } from "./settings.js";
@@ -49,7 +49,27 @@ export function admitRequest(req: IncomingMessage, deps: PrologueDeps, progress:
     extraMethods: deps.runtime().extraMethods?.get(admitted.label),
   });
   if (!decision.ok) throw decision.error;
+  checkPath(admitted.label, target.path, deps.runtime().paths?.get(admitted.label));
   return { ...admitted, plan: decision.plan, path: target.path };
+}
+
+/**
+ * A configured exporter answers its metricsPath only, with any query (its params). The path is compared as
+ * sent and percent-decoded, so `/%6Detrics` is `/metrics` as the exporter's router would see it.
+ */
+function checkPath(label: string, originForm: string, allowed: string | undefined): void {
+  if (allowed === undefined) return;
+  const q = originForm.indexOf("?");
+  const path = q === -1 ? originForm : originForm.slice(0, q);
+  if (path === allowed) return;
+  let decoded: string | undefined;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    decoded = undefined;
+  }
+  if (decoded === allowed) return;
+  throw new PathNotAllowedError(label, path, allowed);
 }
 
 /** A CONNECT request (`CONNECT host:port`): the tunnel carries TLS end to end, so there is nothing to frame. */

@@ -104,6 +104,12 @@ export interface ProxyRuntime {
    * `https` ones; absent for targets allowed by pattern or in sshified mode.
    */
   schemes?: Map<string, "http" | "https">;
+  /**
+   * The one path (its `metricsPath`) a configured plain-http exporter answers through the proxy, by
+   * `host:port`; any query string passes (params). Absent for exporters with `extraMethods` (an API such as a
+   * pushgateway's lives under other paths), for patterns and in sshified mode.
+   */
+  paths?: Map<string, string>;
 }
 
 /** Resolved SSH path to one target host. */
@@ -227,6 +233,7 @@ export function settingsFromConfig(
   const extraKnownHostsFrom: string[] = [];
   const extraMethods = new Map<string, ReadonlySet<string>>();
   const schemes = new Map<string, "http" | "https">();
+  const paths = new Map<string, string>();
   const globalAgent = agentSocket(config.ssh.key, `${file}: ssh.key`, env);
   config.targets.forEach((t, ti) => {
     // Another shard's hosts are neither allowed nor connected to: their Prometheus uses their own proxy.
@@ -246,6 +253,7 @@ export function settingsFromConfig(
       exact.push({ host, port: e.port });
       schemes.set(joinHostPort(host, e.port), e.scheme);
       if (e.extraMethods?.length) extraMethods.set(joinHostPort(host, e.port), new Set(e.extraMethods));
+      else paths.set(joinHostPort(host, e.port), e.metricsPath);
     }
     (t.hostKeys ?? []).forEach((k, ki) => {
       extraKnownHosts.push(knownHostsLine(host, s.port ?? config.ssh.port, k));
@@ -300,6 +308,7 @@ export function settingsFromConfig(
     preconnect: p.preconnect,
     extraMethods,
     schemes,
+    paths,
   };
 }
 

@@ -3,7 +3,8 @@
  * Prometheus runs the jobs `sshscrape generate --format prometheus` writes (a static job with `params`, and
  * a `--discovery http` job reading `__param_*` labels from the proxy's `GET /sd`), through the proxy (in
  * process, on port 0), OpenSSH and a channel to an exporter that records the request target it parsed. The
- * query reaches the exporter intact, and `sshscrape check` asks for the same URL.
+ * query reaches the exporter intact, other paths of the exporter are refused, and `sshscrape check` asks for
+ * the same URL.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +19,7 @@ import { CLI, REPO_ROOT } from "../e2e/proxy-process.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
 import { checkConfig, type Prometheus, startPrometheus } from "../helpers/prometheus.js";
-import { memoryLogger, viaProxy } from "../helpers/proxy.js";
+import { memoryLogger, rawRequest, viaProxy } from "../helpers/proxy.js";
 import { runCli } from "../helpers/run-cli.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -97,6 +98,33 @@ describe("params: a scrape with a query string through the proxy and SSH", () =>
     const res = await viaProxy(proxy.url, `http://127.0.0.1:${exporter.port}${path}`);
     expect(res.status).toBe(200);
     expect(exporter.requests.at(-1)?.url).toBe(path);
+  });
+
+  it("only the metricsPath passes (any query, or percent-encoded); other paths are 403 PATH_NOT_ALLOWED, never forwarded", async () => {
+    const before = exporter.requests.length;
+    const raw = (path: string) =>
+      rawRequest(
+        proxy.url,
+        `GET http://127.0.0.1:${exporter.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${exporter.port}\r\nConnection: close\r\n\r\n`,
+      );
+    for (const path of [
+      "/metrics",
+      "/",
+      "/probe/../metrics?module=x",
+      "/probe/",
+      "/prob",
+      "/probe%3F?x=1",
+      "?module=x",
+    ]) {
+      const answer = await raw(path);
+      expect(answer, path).toMatch(/^HTTP\/1\.1 403 /);
+      expect(answer, path).toMatch(/\r\nx-sshscrape-error: PATH_NOT_ALLOWED\r\n/i);
+    }
+    expect(exporter.requests.length).toBe(before);
+    for (const path of ["/probe", "/probe?", "/%70robe?module=x"]) {
+      expect(await raw(path), path).toMatch(/^HTTP\/1\.1 200 /);
+      expect(exporter.requests.at(-1)?.url).toBe(path);
+    }
   });
 
   it("Prometheus' static job (params) and http_sd job (__param_ labels) both scrape /probe?module=…&target=…", async () => {

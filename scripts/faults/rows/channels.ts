@@ -124,13 +124,13 @@ export const maxResponseBytes: Row = {
       const big = metricsBody(300_000);
       const exp = await lab.exporter({
         handler: (req: IncomingMessage, res: ServerResponse) => {
-          if (req.url === "/chunked") {
+          if (req.url === "/metrics?body=chunked") {
             res.writeHead(200, { "content-type": "text/plain" });
             for (let i = 0; i < big.length; i += 16_384) res.write(big.subarray(i, i + 16_384));
             res.end();
             return;
           }
-          const body = req.url === "/big" ? big : small;
+          const body = req.url === "/metrics?body=big" ? big : small;
           res.writeHead(200, { "content-type": "text/plain", "content-length": body.length });
           res.end(body);
         },
@@ -141,23 +141,23 @@ export const maxResponseBytes: Row = {
         targets: [Lab.target(sshd, [exp.port])],
       });
       const target = `127.0.0.1:${exp.port}`;
-      const ok = await scrape(proxy.port, target, { path: "/small" });
+      const ok = await scrape(proxy.port, target, { path: "/metrics?body=small" });
       c.check(
         ok.status === 200 && ok.body.equals(small),
         `50 kB: ${ok.status ?? ok.error}, ${ok.body.length} bytes`,
       );
-      const cl = await scrape(proxy.port, target, { path: "/big", timeoutMs: 10_000 });
+      const cl = await scrape(proxy.port, target, { path: "/metrics?body=big", timeoutMs: 10_000 });
       c.check(
         cl.status === 502,
         `300 kB with Content-Length: ${cl.status ?? cl.error}, ${cl.body.length} bytes ${quote(cl.body)}`,
       );
-      const ch = await scrape(proxy.port, target, { path: "/chunked", timeoutMs: 10_000 });
+      const ch = await scrape(proxy.port, target, { path: "/metrics?body=chunked", timeoutMs: 10_000 });
       const aborted = ch.status === 200 && !ch.complete;
       c.check(
         ch.status === 502 || (aborted && ch.body.length <= 100_000),
         `300 kB chunked: ${ch.status ?? "-"}${ch.error ? ` (${ch.error})` : ""}, ${ch.body.length} bytes, ${ch.complete ? "complete" : "incomplete"}`,
       );
-      const after = await scrape(proxy.port, target, { path: "/small" });
+      const after = await scrape(proxy.port, target, { path: "/metrics?body=small" });
       c.check(
         after.status === 200 && after.body.equals(small),
         `50 kB afterwards: ${after.status ?? after.error}`,
