@@ -7,6 +7,7 @@ import ssh2 from "ssh2";
 import { z } from "zod";
 import { isDuration } from "./duration.js";
 import { hostKind, joinHostPort, normalizeHost } from "./host.js";
+import { queryString } from "./params.js";
 
 // Unicode Cc: C0 controls, DEL and the C1 controls (U+0080–U+009F).
 const CONTROL = /\p{Cc}/u;
@@ -206,6 +207,8 @@ export const exporterTls = () =>
 export const MAX_PARAMS = 16;
 export const MAX_PARAM_VALUES = 16;
 export const MAX_PARAM_VALUE_LENGTH = 1024;
+/** The encoded query as Prometheus sends it; the proxy refuses request targets over 8 KiB (request-target.ts). */
+export const MAX_QUERY_LENGTH = 4096;
 
 const paramName = () =>
   text().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, {
@@ -232,6 +235,12 @@ export const params = () =>
       const names = Object.keys(p);
       if (names.length > MAX_PARAMS)
         ctx.addIssue({ code: "custom", message: `expected at most ${MAX_PARAMS} parameters` });
+      const query = queryString(p).length;
+      if (query > MAX_QUERY_LENGTH)
+        ctx.addIssue({
+          code: "custom",
+          message: `the encoded query string would be ${query} characters; expected at most ${MAX_QUERY_LENGTH}`,
+        });
       // Checked here rather than as the record's key type, so the message says what is wrong with the name.
       for (const name of names) {
         const r = paramName().safeParse(name);

@@ -85,6 +85,7 @@ describe("params in the target list", () => {
     [{ module: ["x".repeat(1025)] }, "params.module[0]", "at most 1024 characters"],
     [{ module: Array(17).fill("x") }, "params.module", "at most 16 values"],
     [Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, ["x"]])), "params", "at most 16"],
+    [{ a: Array(5).fill("/".repeat(300)) }, "params", "expected at most 4096"],
   ])("refuses %j at %s", (params, path, message) => {
     const problems = problemsOf({ ...BLACKBOX, params });
     expect(problems).toContain(`targets[0].exporters[1].${path}`);
