@@ -49,13 +49,15 @@ export const smuggling: Row = {
       const wrong: string[] = [];
       c.details.push("| probe | status | exporter saw | next scrape | result |", "|---|---|---|---|---|");
       for (const probe of SMUGGLING_PROBES) {
-        const warm = await scrapeOwn(plain, "/warm");
+        // A listed exporter answers only its metricsPath (PATH_NOT_ALLOWED otherwise): the query tells scrapes apart.
+        const warm = await scrapeOwn(plain, "/metrics?warm");
         plain.seen.length = 0;
         const r = await raw(proxy.port, probe.bytes(`127.0.0.1:${plain.port}`), { timeoutMs: 5000 });
-        const next = await scrapeOwn(plain, "/next");
+        const next = await scrapeOwn(plain, "/metrics?next");
         await sleep(SLOW_MS + 100);
         const saw = plain.seen.map((s) => `${s.method} ${s.path}`);
-        const ok = warm && (r.status === 400 || r.status === 405) && next && saw.join() === "GET /next";
+        const ok =
+          warm && (r.status === 400 || r.status === 405) && next && saw.join() === "GET /metrics?next";
         if (!ok) wrong.push(probe.name);
         c.details.push(
           `| ${probe.name} | ${r.status ?? (r.timedOut ? "hang" : "closed")} | ${saw.join(", ") || "nothing"} | ${next ? "own answer" : "**wrong answer**"} | ${ok ? "PASS" : "**FAIL**"} |`,
