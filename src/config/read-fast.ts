@@ -8,14 +8,18 @@ import { load } from "js-yaml";
  * errors carry line:column.
  *
  * Both parsers use the YAML 1.2 core schema. Inputs where they could still disagree go straight to the
- * Document parser: aliases (`maxAliases: 0` throws; the Document parser has an alias-expansion limit) and
- * `__proto__` keys (js-yaml builds plain objects). test/config/read-fast.test.ts checks that both give
- * equal data.
+ * Document parser: aliases (`maxAliases: 0` throws; the Document parser has an alias-expansion limit),
+ * `__proto__` keys (js-yaml builds plain objects), and block scalars with an explicit indentation indicator
+ * (`|1-`: for a top-level scalar the two disagree on the indentation it counts from). A false match only
+ * costs the slower parser. test/config/read-fast.test.ts checks that both give equal data.
  *
  * Returns `undefined` when the fast reader declines; it never throws.
  */
+/** A block scalar header with an explicit indentation indicator: `|1`, `>2-`, `|+3`. */
+const INDENTATION_INDICATOR = /(^|[\s:-])[|>][+-]?[1-9]/m;
+
 export function readFast(source: string): { data: unknown } | undefined {
-  if (source.includes("__proto__")) return undefined;
+  if (source.includes("__proto__") || INDENTATION_INDICATOR.test(source)) return undefined;
   try {
     return { data: load(source, { maxAliases: 0 }) };
   } catch {
