@@ -186,27 +186,44 @@ describe("rules and dashboard against a real proxy and Prometheus", () => {
       return !exposed(proxyMetrics, n);
     });
     expect(unknown).toEqual([]);
-    // And Prometheus has ingested each of them (Prometheus' own included).
-    for (const [n, where] of used) {
-      const found = await prometheus.query(`count({__name__=${JSON.stringify(n)}})`);
-      expect(found.length, `${n} (${where}) has no series in Prometheus`).toBe(1);
-    }
+    // And Prometheus has ingested each of them (Prometheus' own included). A recording rule over a rate has a
+    // series only after two scrapes and an evaluation: wait for that, then assert.
+    const notIngested = async () => {
+      const missing: string[] = [];
+      for (const [n, where] of used)
+        if ((await prometheus.query(`count({__name__=${JSON.stringify(n)}})`)).length !== 1)
+          missing.push(`${n} (${where})`);
+      return missing;
+    };
+    await waitFor("every metric name ingested", async () => (await notIngested()).length === 0, 30_000).catch(
+      () => undefined,
+    );
+    expect(await notIngested(), "names with no series in Prometheus").toEqual([]);
   }, 60_000);
 
   it("every recording rule and every dashboard query returns data", async () => {
-    const empty: string[] = [];
-    for (const r of rules.filter((x) => x.record))
-      if ((await prometheus.query(r.record as string)).length === 0) empty.push(`record ${r.record}`);
-    for (const q of panelQueries)
-      if ((await prometheus.query(asSent(q.expr))).length === 0) empty.push(`panel "${q.panel}": ${q.expr}`);
-    for (const v of variableQueries) {
+    const variables = variableQueries.map((v) => {
       const m = /^label_values\((.*),\s*(\w+)\s*\)$/.exec(v);
       expect(m, v).not.toBeNull();
-      const rows = await prometheus.query(asSent((m as RegExpExecArray)[1] as string));
-      if (!rows.some((r) => r.metric[(m as RegExpExecArray)[2] as string])) empty.push(`variable ${v}`);
-    }
-    expect(empty).toEqual([]);
-  }, 60_000);
+      return { v, expr: (m as RegExpExecArray)[1] as string, label: (m as RegExpExecArray)[2] as string };
+    });
+    const emptyQueries = async () => {
+      const empty: string[] = [];
+      for (const r of rules.filter((x) => x.record))
+        if ((await prometheus.query(r.record as string)).length === 0) empty.push(`record ${r.record}`);
+      for (const q of panelQueries)
+        if ((await prometheus.query(asSent(q.expr))).length === 0)
+          empty.push(`panel "${q.panel}": ${q.expr}`);
+      for (const { v, expr, label } of variables)
+        if (!(await prometheus.query(asSent(expr))).some((r) => r.metric[label])) empty.push(`variable ${v}`);
+      return empty;
+    };
+    // Rates need two scrapes and a rule evaluation after the failures began: wait for that, then assert.
+    await waitFor("every query has data", async () => (await emptyQueries()).length === 0, 30_000).catch(
+      () => undefined,
+    );
+    expect(await emptyQueries()).toEqual([]);
+  }, 90_000);
 
   it("raises SshscrapeProxyDown (pending) once the proxy stops answering", async () => {
     await proxy.close(200);
