@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientChannel } from "ssh2";
+import { setChannelSink } from "./channel-sink.js";
 import type { Deadline } from "./deadline.js";
 import {
   ClientGoneError,
@@ -47,6 +48,13 @@ function requestHead(plan: ForwardPlan, path: string): Buffer {
 
 /** ssh2's receive window per channel (lib/Channel.js MAX_WINDOW in ssh2 1.17, pinned in package.json). */
 const SSH2_MAX_WINDOW = 2 * 1024 * 1024;
+
+/**
+ * Response bytes buffered for a slow client before the channel is paused. node:http's write() says "full" at
+ * the socket's 16 KB high-water mark, i.e. after every 32 KB SSH packet; pausing there (and resuming a tick
+ * later on 'drain') sent each packet of one socket read in its own write.
+ */
+const MAX_BUFFERED_BYTES = 256 * 1024;
 
 /** How long a response may pause mid-body before this side sends a packet to carry its ACK to sshd. */
 const QUIET_MS = 3;
@@ -160,7 +168,7 @@ export function exchange(
               finish(new ResponseTooLargeError(target, maxBytes));
               return false;
             }
-            if (!res.write(bytes)) {
+            if (!res.write(bytes) && res.writableLength > MAX_BUFFERED_BYTES) {
               ch.pause();
               res.once("drain", onDrain);
             }
@@ -251,11 +259,13 @@ export function exchange(
       const onClose = () => onEnd();
       const onError = (err: Error) => fail(err);
       ch.on("data", onData);
+      setChannelSink(ch, onData);
       ch.on("end", onEnd);
       ch.on("close", onClose);
       ch.on("error", onError);
       detach = () => {
         clearTimeout(quiet);
+        setChannelSink(ch, undefined);
         ch.off("data", onData);
         ch.off("end", onEnd);
         ch.off("close", onClose);
