@@ -22,6 +22,7 @@ import {
 import type { ForwardPlan } from "./framing.js";
 import { endToEndHeaders } from "./hop-by-hop.js";
 import { MalformedResponseError, type ResponseHead, ResponseReader } from "./response-reader.js";
+import { corkForThisTurn } from "./ssh-cork.js";
 import type { IdleChannels } from "./upstream.js";
 
 /** Where an exchange gets its channel: an idle one, or a fresh one from the pool. */
@@ -273,6 +274,7 @@ export function exchange(
         res.off("drain", onDrain);
       };
 
+      corkForThisTurn(ch);
       ch.write(requestBytes);
       if (plan.body.kind === "none") {
         // Whatever the client still sends is never read as part of this request (framing.ts).

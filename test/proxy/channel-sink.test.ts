@@ -2,12 +2,12 @@
  * The channel-data short cut (src/proxy/channel-sink.ts) against real OpenSSH: it depends on ssh2 handing a
  * channel's data to `channel.push`, and must keep every byte in order when the stream is paused.
  */
-import { readFileSync } from "node:fs";
-import { Client, type ClientChannel } from "ssh2";
+import type { Client, ClientChannel } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setChannelSink } from "../../src/proxy/channel-sink.js";
 import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
+import { connectSsh2, forwardOut } from "../helpers/ssh2-client.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -17,19 +17,7 @@ let client: Client;
 beforeAll(async () => {
   exporter = await startExporter({ body: metricsBody(100_000) });
   sshd = await startSshd({ permitOpen: [exporter.port] });
-  client = new Client();
-  await new Promise<void>((resolve, reject) => {
-    client.once("ready", () => resolve());
-    client.once("error", reject);
-    client.connect({
-      host: "127.0.0.1",
-      port: sshd.port,
-      username: sshd.user,
-      privateKey: readFileSync(sshd.clientKeyPath),
-      // Test-only: this sshd's key is the one the helper just generated.
-      hostVerifier: () => true,
-    });
-  });
+  client = await connectSsh2(sshd);
 });
 
 afterAll(async () => {
@@ -38,13 +26,7 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-function openChannel(): Promise<ClientChannel> {
-  return new Promise((resolve, reject) =>
-    client.forwardOut("127.0.0.1", 0, "127.0.0.1", exporter.port, (err, ch) =>
-      err ? reject(err) : resolve(ch),
-    ),
-  );
-}
+const openChannel = () => forwardOut(client, exporter.port);
 
 const REQUEST = "GET /metrics HTTP/1.1\r\nHost: exporter\r\nConnection: close\r\n\r\n";
 
