@@ -1,0 +1,189 @@
+/**
+ * `npx tsx scripts/bench-ab.ts`: a same-run A/B of proxy builds (or of node flags on one build), quicker and
+ * with more detail than `npm run bench -- --proxy-b`. One sshd and one exporter (as in scripts/bench.ts); each
+ * `--proxy "NAME [NODE-ARGS…] BIN"` is started on them and the builds take turns in short rounds at each
+ * concurrency, driven by the bench's load generator (scripts/bench-load.ts). Per build it prints req/s, p50,
+ * p99, CPU per request (user and system, from /proc/PID/stat), read and write syscalls per request
+ * (/proc/PID/io), context switches per request and RSS; ratios are against the last build given.
+ *
+ *   npx tsx scripts/bench-ab.ts --proxy "new bin/run.js" --proxy "main ../main/bin/run.js"
+ *   npx tsx scripts/bench-ab.ts -c 16,64 --rounds 14 --proxy "yg4 --max-semi-space-size=4 bin/run.js" --proxy "now bin/run.js"
+ *
+ * It always exits 0 after printing: a benchmark, not a test (docs/benchmarks.md, "CPU per scrape, second round").
+ */
+import { fork } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { metricsBody, startExporter } from "../test/helpers/exporter.js";
+import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
+import { startSshd } from "../test/helpers/sshd.js";
+import type { RoundRequest, RoundResult } from "./bench-load.js";
+
+const { values: flags } = parseArgs({
+  options: {
+    concurrency: { type: "string", short: "c", default: "1,16,64" },
+    rounds: { type: "string", default: "10" },
+    round: { type: "string", default: "500" },
+    body: { type: "string", default: "100000" },
+    proxy: { type: "string", multiple: true, default: [] },
+  },
+});
+if (flags.proxy.length === 0) {
+  console.error(
+    'usage: npx tsx scripts/bench-ab.ts [-c 1,16,64] [--rounds N] [--round MS] [--body BYTES] --proxy "NAME [NODE-ARGS…] BIN" …',
+  );
+  process.exit(2);
+}
+
+interface Build {
+  name: string;
+  bin: string;
+  nodeArgs: string[];
+  proc?: Started;
+  port?: number;
+}
+const builds: Build[] = flags.proxy.map((spec) => {
+  const parts = spec.trim().split(/\s+/);
+  const name = parts.shift() as string;
+  const bin = parts.pop() as string;
+  return { name, bin, nodeArgs: parts };
+});
+
+const CLK_TCK = 100;
+/** CPU, syscalls, context switches and RSS of a process from /proc. */
+function sample(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const num = (re: RegExp, text: string) => Number(re.exec(text)?.[1] ?? Number.NaN);
+  return {
+    user: (Number(f[11]) * 1000) / CLK_TCK,
+    sys: (Number(f[12]) * 1000) / CLK_TCK,
+    reads: num(/^syscr: (\d+)/m, io),
+    writes: num(/^syscw: (\d+)/m, io),
+    switches:
+      num(/^voluntary_ctxt_switches:\s+(\d+)/m, status) +
+      num(/^nonvoluntary_ctxt_switches:\s+(\d+)/m, status),
+    rssMb: num(/^VmRSS:\s+(\d+)/m, status) / 1024,
+  };
+}
+type Sample = ReturnType<typeof sample>;
+
+const sshd = await startSshd({ highLimits: true });
+const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
+const knownHosts = join(sshd.dir, "known_hosts");
+writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
+const config = join(sshd.dir, "ab-targets.json");
+writeFileSync(
+  config,
+  JSON.stringify({
+    proxy: { knownHostsFile: knownHosts },
+    ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
+    targets: [{ host: "127.0.0.1", exporters: [{ name: "ab", port: exporter.port }] }],
+  }),
+);
+for (const b of builds) {
+  b.port = await freePort();
+  b.proc = start(process.execPath, [
+    ...b.nodeArgs,
+    b.bin,
+    "proxy",
+    "--config",
+    config,
+    "--listen",
+    `127.0.0.1:${b.port}`,
+  ]);
+  const proc = b.proc;
+  await waitFor(
+    `${b.name} to listen\n${proc.output()}`,
+    () => proc.output().includes('"msg":"listening"'),
+    20_000,
+  );
+}
+
+const generator = fork(join(import.meta.dirname, "bench-load.ts"), [], {
+  execArgv: ["--import", "tsx"],
+  stdio: ["ignore", "inherit", "inherit", "ipc"],
+});
+let nextId = 0;
+const waiting = new Map<number, (r: RoundResult) => void>();
+generator.on("message", (m: RoundResult | { type: "closed" }) => {
+  if (m.type === "result") waiting.get(m.id)?.(m);
+  else waiting.get(-1)?.(m as unknown as RoundResult);
+});
+const round = (b: Build, concurrency: number, durationMs: number): Promise<RoundResult> =>
+  new Promise((resolve) => {
+    const id = nextId++;
+    waiting.set(id, resolve);
+    generator.send({
+      type: "round",
+      id,
+      agentKey: `${b.name}:${concurrency}`,
+      host: "127.0.0.1",
+      port: b.port as number,
+      path: exporter.url,
+      hostHeader: `127.0.0.1:${exporter.port}`,
+      concurrency,
+      durationMs,
+      expectBytes: exporter.body.length,
+    } satisfies RoundRequest);
+  });
+const closeConnections = (): Promise<void> =>
+  new Promise((resolve) => {
+    waiting.set(-1, () => resolve());
+    generator.send({ type: "close" });
+  });
+
+const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+console.log(`${new Date().toISOString()}, load average ${loadavg()}`);
+for (const c of flags.concurrency.split(",").map(Number)) {
+  for (const b of builds) await round(b, c, 500); // warm-up: connections, SSH login, JIT
+  const totals = new Map(
+    builds.map((b) => [
+      b.name,
+      { ok: 0, errors: 0, wallMs: 0, latencies: [] as number[], d: undefined as Sample | undefined },
+    ]),
+  );
+  for (let r = 0; r < Number(flags.rounds); r++) {
+    for (let i = 0; i < builds.length; i++) {
+      const b = builds[(i + r) % builds.length] as Build;
+      const pid = b.proc?.child.pid as number;
+      const before = sample(pid);
+      const res = await round(b, c, Number(flags.round));
+      const after = sample(pid);
+      const t = totals.get(b.name) as NonNullable<ReturnType<typeof totals.get>>;
+      t.ok += res.ok;
+      t.errors += res.errors;
+      t.wallMs += res.wallMs;
+      for (const l of res.latencies) t.latencies.push(l);
+      const d = t.d ?? { user: 0, sys: 0, reads: 0, writes: 0, switches: 0, rssMb: 0 };
+      for (const k of ["user", "sys", "reads", "writes", "switches"] as const) d[k] += after[k] - before[k];
+      d.rssMb = after.rssMb;
+      t.d = d;
+    }
+  }
+  await closeConnections();
+  const last = totals.get((builds.at(-1) as Build).name);
+  const cpu = (t: typeof last) => ((t?.d?.user ?? 0) + (t?.d?.sys ?? 0)) / (t?.ok || 1);
+  for (const b of builds) {
+    const t = totals.get(b.name) as NonNullable<typeof last>;
+    const d = t.d as Sample;
+    t.latencies.sort((x, y) => x - y);
+    const pct = (p: number) =>
+      t.latencies[Math.max(0, Math.ceil((p / 100) * t.latencies.length) - 1)] ?? Number.NaN;
+    const per = (v: number) => (v / (t.ok || 1)).toFixed(2);
+    console.log(
+      `c=${c} ${b.name.padEnd(10)} ${((t.ok / t.wallMs) * 1000).toFixed(0).padStart(6)} req/s  p50 ${pct(50).toFixed(2)}  p99 ${pct(99).toFixed(2)} ms  ` +
+        `CPU ${cpu(t).toFixed(3)} ms/req (user ${(d.user / (t.ok || 1)).toFixed(3)}, sys ${(d.sys / (t.ok || 1)).toFixed(3)}) ${(cpu(t) / cpu(last)).toFixed(2)}×  ` +
+        `reads ${per(d.reads)} writes ${per(d.writes)} switches ${per(d.switches)} per req  RSS ${d.rssMb.toFixed(0)} MB  errors ${t.errors}`,
+    );
+  }
+}
+console.log(`load average ${loadavg()} at the end`);
+generator.kill();
+for (const b of builds) await b.proc?.stop();
+await exporter.close();
+await sshd.stop();
+process.exit(0);
