@@ -7,6 +7,7 @@ import ssh2 from "ssh2";
 import { z } from "zod";
 import { isDuration } from "./duration.js";
 import { hostKind, joinHostPort, normalizeHost } from "./host.js";
+import { SYSTEM_KNOWN_HOSTS_FILE } from "./known-hosts-file.js";
 import { queryString } from "./params.js";
 
 // Unicode Cc: C0 controls, DEL and the C1 controls (U+0080–U+009F).
@@ -325,8 +326,7 @@ export const allowPattern = () =>
     error: 'expected HOST:PORT with optional * or ? wildcards, e.g. "*.example.org:9100" or "10.0.0.*:*"',
   });
 
-/** Where NixOS writes `services.openssh.knownHosts` (and OpenSSH's system-wide known_hosts): the default. */
-export const SYSTEM_KNOWN_HOSTS_FILE = "/etc/ssh/ssh_known_hosts";
+export { SYSTEM_KNOWN_HOSTS_FILE };
 
 export const proxySettings = () =>
   z.strictObject({

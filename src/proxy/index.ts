@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type Logger, pino } from "pino";
-import { joinHostPort } from "../config/index.js";
+import { joinHostPort } from "../config/host.js";
 import { serveAdmin } from "./admin.js";
 import { Allowlist } from "./allowlist.js";
 import { describeCause, ListenError, ProxySettingsError } from "./errors.js";
