@@ -61,7 +61,8 @@ const TICK_MS = 10; // getconf CLK_TCK = 100 on Linux
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  // utime + stime, plus cutime + cstime: the CPU of any child process it waited for counts as its own.
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_MS;
 }
 
 function memKb(pid: number): { rss: number; anon: number; file: number } {

@@ -5,7 +5,7 @@
  * parsing the same flags (PROXY_FLAGS) itself.
  */
 import { pino } from "pino";
-import { loadConfig } from "../config/load.js";
+import { loadConfigIsolated, loadConfigIsolatedAsync } from "../config/load-isolated.js";
 import { isSshscrapeError } from "../errors.js";
 import { argsFromFlags, logLevelOf, type ProxyFlags, parseProxyArgv, runtimeFromArgs } from "./cli-args.js";
 import { startProxy } from "./index.js";
@@ -19,12 +19,19 @@ export interface ProxyResult {
 export async function runProxy(flags: ProxyFlags): Promise<ProxyResult> {
   const logger = pino({ name: "sshscrape", level: logLevelOf(flags) });
   const args = argsFromFlags(flags);
-  const runtime = runtimeFromArgs(args, (file) => loadConfig(file));
+  // The target list is read and validated in a child process: the proxy never loads the schema (zod).
+  const runtime = runtimeFromArgs(args, loadConfigIsolated);
+  const { config } = args;
   const running = await startProxy(runtime, {
     logger,
     installSignalHandlers: true,
     // SIGHUP re-reads the target list too: added and removed targets take effect at once.
-    reloadRuntime: args.config ? () => runtimeFromArgs(args, (file) => loadConfig(file)) : undefined,
+    reloadRuntime: config
+      ? async () => {
+          const loaded = await loadConfigIsolatedAsync(config);
+          return runtimeFromArgs(args, () => loaded);
+        }
+      : undefined,
   });
   await running.closed;
   logger.flush();

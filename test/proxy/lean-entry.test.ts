@@ -18,6 +18,14 @@ import { BIN, launchProxy } from "../helpers/proxy-cli.js";
 const RECORDER = join(import.meta.dirname, "../helpers/record-resolutions.mjs");
 const work = mkdtempSync(join(tmpdir(), "sshscrape-lean-entry-"));
 
+/** The module specifiers process PID resolved, from a RECORDER file. */
+function resolvedBy(record: string, pid: number | undefined): string[] {
+  return readFileSync(record, "utf8")
+    .split("\n")
+    .filter((line) => line.startsWith(`${pid} `))
+    .map((line) => line.slice(`${pid} `.length));
+}
+
 /** oclif's reading of ARGV with the command's flags: its flag values, or undefined when it refuses. */
 async function oclifParse(argv: string[]): Promise<Record<string, unknown> | undefined> {
   try {
@@ -136,16 +144,52 @@ describe("bin/run.js proxy", () => {
     expect(health.status).toBe(200);
     await proxy.proc.stop();
     expect(await proxy.exited).toBe(0);
-    const resolved = readFileSync(record, "utf8");
-    expect(resolved).toContain("/proxy/main.js");
-    expect(resolved).not.toContain("@oclif/core");
+    const resolved = resolvedBy(record, proxy.proc.child.pid);
+    expect(resolved).toContain("../dist/src/proxy/main.js");
+    expect(resolved.filter((s) => s.includes("@oclif/core"))).toEqual([]);
+  });
+
+  it("reads the target list in a child process: the proxy process never loads the schema (zod) or a YAML parser", async () => {
+    const record = join(work, "config.txt");
+    const list = join(work, "targets.yaml");
+    const listText = (port: number) =>
+      `proxy: { knownHostsFile: ${knownHosts} }\nssh: { user: u, key: { path: ${key} } }\n` +
+      `targets: [{ host: 127.0.0.1, exporters: [{ name: node, port: ${port} }] }]\n`;
+    writeFileSync(list, listText(9100));
+    const proxy = await launchProxy(["--config", list], {
+      NODE_OPTIONS: `--import=${RECORDER}`,
+      RECORD_RESOLUTIONS: record,
+    });
+    expect(await (await fetch(`${proxy.url}/sd`)).text()).toContain("127.0.0.1:9100");
+    // SIGHUP reads the list again (in a child process too): the new exporter is served at once.
+    writeFileSync(list, listText(9200));
+    const from = proxy.proc.output().length;
+    proxy.proc.child.kill("SIGHUP");
+    await proxy.logged("reloaded known_hosts, keys and credentials", from);
+    expect(await (await fetch(`${proxy.url}/sd`)).text()).toContain("127.0.0.1:9200");
+    await proxy.proc.stop();
+
+    const pid = proxy.proc.child.pid;
+    const own = resolvedBy(record, pid);
+    const children = readFileSync(record, "utf8")
+      .split("\n")
+      .filter((line) => line && !line.startsWith(`${pid} `));
+    expect(own.filter((s) => /zod|yaml/.test(s))).toEqual([]);
+    // The recorder does see them where they are loaded: in the children, one per read of the list.
+    expect(children.some((line) => line.endsWith(" zod"))).toBe(true);
+    expect(new Set(children.map((line) => line.split(" ")[0])).size).toBe(2);
   });
 
   const run = (args: string[]) => {
     const record = join(work, `r-${Math.random()}.txt`);
     writeFileSync(record, "");
-    const r = spawnSync(process.execPath, ["--import", RECORDER, BIN, "proxy", ...args], {
-      env: { ...process.env, NODE_ENV: "production", RECORD_RESOLUTIONS: record },
+    const r = spawnSync(process.execPath, [BIN, "proxy", ...args], {
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        NODE_OPTIONS: `--import=${RECORDER}`,
+        RECORD_RESOLUTIONS: record,
+      },
       encoding: "utf8",
       timeout: 30_000,
     });
