@@ -11,14 +11,16 @@
  * its utime+stime ("CPU to ready") and VmRSS / RssAnon / RssFile from /proc; again after `--idle` seconds
  * (default 3) without requests; then SIGTERM. Prints the median and range per variant and the load average.
  * `--smaps` also prints, for the first start of each variant, the resident MB per mapping (the node binary,
- * anonymous memory, …); `--probe CMD` runs CMD with the proxy's PID at that moment.
+ * anonymous memory, …); `--probe CMD` runs CMD with the proxy's PID at that moment. `--scrapes N` then sends N
+ * scrapes of a 100 KB body through it, 16 at a time, and reports its CPU per scrape and RSS after them: a
+ * quick check that a start-up setting (environment, V8 flag) costs nothing on the hot path.
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
+import { Agent, type IncomingMessage, request } from "node:http";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type Exporter, startExporter } from "../test/helpers/exporter.js";
+import { type Exporter, metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { start } from "../test/helpers/processes.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 
@@ -37,6 +39,9 @@ interface Sample {
   file: number;
   idleRss: number;
   idleAnon: number;
+  /** With --scrapes: the proxy's own CPU per scrape (ms) and its RSS (KB) after them. */
+  scrapeCpuMs: number;
+  scrapeRss: number;
 }
 
 function parseVariant(spec: string): Variant {
@@ -71,12 +76,16 @@ function memKb(pid: number): { rss: number; anon: number; file: number } {
   return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
-function get(url: string): Promise<number> {
+function get(url: string, proxy?: { port: number; agent: Agent }): Promise<number> {
   return new Promise((res) => {
-    const req = request(url, { agent: false }, (r) => {
+    const onResponse = (r: IncomingMessage) => {
       r.resume();
       r.on("end", () => res(r.statusCode ?? 0));
-    });
+    };
+    // Through the proxy: absolute-form request target, as Prometheus sends it.
+    const req = proxy
+      ? request({ host: "127.0.0.1", port: proxy.port, path: url, agent: proxy.agent }, onResponse)
+      : request(url, { agent: false }, onResponse);
     req.on("error", () => res(0));
     req.end();
   });
@@ -106,6 +115,7 @@ async function once(
   idleS: number,
   smaps = false,
   probe?: string,
+  scrapes?: { count: number; target: string },
 ): Promise<Sample> {
   const t0 = performance.now();
   const proc = start(
@@ -137,6 +147,25 @@ async function once(
     // --probe CMD: run with the proxy's PID as its last argument, at idle, in the first round (e.g. a heap
     // snapshot through --heapsnapshot-signal, or a page-residency script).
     if (smaps && probe) console.log(execFileSync("sh", ["-c", `${probe} ${pid}`], { encoding: "utf8" }));
+    // --scrapes N: the hot path, for settings that could cost CPU per scrape (16 at a time, keep-alive).
+    let scrapeCpuMs = Number.NaN;
+    let scrapeRss = Number.NaN;
+    if (scrapes && scrapes.count > 0) {
+      const proxy = {
+        port: Number(new URL(url).port),
+        agent: new Agent({ keepAlive: true, maxSockets: 16 }),
+      };
+      const before = cpuMs(pid);
+      let left = scrapes.count;
+      const worker = async () => {
+        while (left-- > 0)
+          if ((await get(scrapes.target, proxy)) !== 200) throw new Error(`${v.name}: scrape failed`);
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+      scrapeCpuMs = (cpuMs(pid) - before) / scrapes.count;
+      scrapeRss = memKb(pid).rss;
+      proxy.agent.destroy();
+    }
     return {
       cpuMs: cpu,
       wallMs,
@@ -145,6 +174,8 @@ async function once(
       file: m.file,
       idleRss: idle.rss,
       idleAnon: idle.anon,
+      scrapeCpuMs,
+      scrapeRss,
     };
   } finally {
     await proc.stop();
@@ -195,6 +226,7 @@ async function main() {
       variant: { type: "string", multiple: true },
       smaps: { type: "boolean", default: false },
       probe: { type: "string" },
+      scrapes: { type: "string", default: "0" },
     },
   });
   const variants = (values.variant ?? []).map(parseVariant);
@@ -205,7 +237,7 @@ async function main() {
   let sshd: Sshd | undefined;
   let exporter: Exporter | undefined;
   try {
-    exporter = await startExporter({ body: "up 1\n" });
+    exporter = await startExporter({ body: metricsBody(100_000) });
     sshd = await startSshd({ permitOpen: [exporter.port] });
     const knownHosts = join(sshd.dir, "bench-startup-known-hosts");
     writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
@@ -222,15 +254,23 @@ async function main() {
     const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
     for (let r = 0; r < rounds; r++)
       for (const v of variants)
-        samples.get(v.name)?.push(await once(v, config, idleS, values.smaps && r === 0, values.probe));
+        samples.get(v.name)?.push(
+          await once(v, config, idleS, values.smaps && r === 0, values.probe, {
+            count: Number(values.scrapes),
+            target: exporter.url,
+          }),
+        );
     const loadAfter = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
     console.log(`${rounds} starts per variant, taking turns; load average ${loadBefore} → ${loadAfter}`);
     console.log(`median (min–max); RSS in MB; idle = ${idleS} s after /readyz\n`);
+    const scraped = Number(values.scrapes) > 0;
     console.log(
-      "| variant | CPU to ready ms | wall to ready ms | RSS at ready | RssAnon | RssFile | RSS idle | RssAnon idle |",
+      `| variant | CPU to ready ms | wall to ready ms | RSS at ready | RssAnon | RssFile | RSS idle | RssAnon idle |${
+        scraped ? ` CPU ms/scrape (${values.scrapes} × 100 KB, c=16) | RSS after scrapes |` : ""
+      }`,
     );
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|${scraped ? "---:|---:|" : ""}`);
     for (const v of variants) {
       const s = samples.get(v.name) ?? [];
       const col = (pick: (x: Sample) => number, scale = 1024, digits = 1) => fmt(s.map(pick), scale, digits);
@@ -242,6 +282,7 @@ async function main() {
         col((x) => x.file),
         col((x) => x.idleRss),
         col((x) => x.idleAnon),
+        ...(Number(values.scrapes) > 0 ? [col((x) => x.scrapeCpuMs, 1, 3), col((x) => x.scrapeRss)] : []),
       ];
       console.log(`| ${v.name} | ${cells.join(" | ")} |`);
     }
