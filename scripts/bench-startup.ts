@@ -2,7 +2,7 @@
  * Start-up cost of `sshscrape proxy`: CPU to ready and idle RSS, for several builds or settings taking turns
  * (A, B, A, B, …), against a real sshd with one target (docs/benchmarks.md, "Start-up memory").
  *
- *   npx tsx scripts/bench-startup.ts --rounds 5 \
+ *   npm run bench:startup -- --rounds 5 \
  *     --variant "main=../main/bin/run.js" --variant "this=bin/run.js" \
  *     --variant "arena2=bin/run.js;env=MALLOC_ARENA_MAX=2" --variant "lazy=bin/run.js;node=--max-lazy"
  *
