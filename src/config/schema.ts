@@ -3,7 +3,7 @@
  * (`sshscrape proxy --config`). Every object is strict (unknown keys are errors) and every message names
  * what was expected, because a user reads these as `FILE: targets[3].exporters[0].port: expected 1–65535`.
  */
-import ssh2 from "ssh2";
+import { createRequire } from "node:module";
 import { z } from "zod";
 import { isDuration } from "./duration.js";
 import { hostKind, joinHostPort, normalizeHost } from "./host.js";
@@ -92,10 +92,17 @@ export const unixName = () =>
       "expected a user name: lower-case letters, digits, _ or -, starting with a letter or _, ≤ 32 characters",
   });
 
+// ssh2 is loaded on the first host key to check: most lists have none (the NixOS module puts them in
+// known_hosts), and loading it costs ~45 ms of every proxy start and reload (docs/benchmarks.md, "Start-up
+// memory").
+const require = createRequire(import.meta.url);
+const parseKey = (line: string): ReturnType<typeof import("ssh2").utils.parseKey> =>
+  (require("ssh2") as typeof import("ssh2")).utils.parseKey(line);
+
 /** An OpenSSH public key line (`type base64 [comment]`), checked with ssh2's key parser. */
 export const publicKey = () =>
   text().superRefine((line, ctx) => {
-    const parsed = ssh2.utils.parseKey(line);
+    const parsed = parseKey(line);
     if (parsed instanceof Error) {
       ctx.addIssue({
         code: "custom",
