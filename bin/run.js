@@ -16,7 +16,7 @@ const proxy = process.argv[2] === "proxy";
 if (proxy && !/semi[-_]space/.test(`${process.execArgv} ${process.env.NODE_OPTIONS}`))
   setFlagsFromString("--semi-space-growth-factor=1 --heap-growing-percent=100");
 
-// `sshscrape proxy` with a plain, valid command line starts without oclif: 6 MB less resident and ~80 ms
+// `sshscrape proxy` with a plain, valid command line starts without oclif: ~5 MB less resident and ~90 ms
 // less CPU at every start (docs/benchmarks.md, "Start-up memory"). The flags are the oclif command's
 // (src/proxy/cli-args.ts); help, and any command line it would refuse, still go through oclif below.
 if (!proxy || !(await (await import("../dist/src/proxy/main.js")).runProxyCli(process.argv.slice(3)))) {

@@ -1,6 +1,6 @@
 /**
  * `sshscrape proxy` itself, for both ways in: bin/run.js calls runProxyCli for a plain command line without
- * loading oclif (its ~6 MB and ~80 ms of start-up buy nothing for a proxy that runs for months;
+ * loading oclif (its ~5 MB and ~90 ms of start-up buy nothing for a proxy that runs for months;
  * docs/benchmarks.md, "Start-up memory"), and the oclif command (cli/commands/proxy.ts) calls runProxy after
  * parsing the same flags (PROXY_FLAGS) itself.
  */
