@@ -13,7 +13,8 @@
  * `--smaps` also prints, for the first start of each variant, the resident MB per mapping (the node binary,
  * anonymous memory, …); `--probe CMD` runs CMD with the proxy's PID at that moment. `--scrapes N` then sends N
  * scrapes of a 100 KB body through it, 16 at a time, and reports its CPU per scrape and RSS after them: a
- * quick check that a start-up setting (environment, V8 flag) costs nothing on the hot path.
+ * quick check that a start-up setting (environment, V8 flag) costs nothing on the hot path. `--gc` starts every
+ * variant with `--inspect=127.0.0.1:0` and also reports the RSS after a full GC forced through the inspector.
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
@@ -23,6 +24,7 @@ import { parseArgs } from "node:util";
 import { type Exporter, metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { start } from "../test/helpers/processes.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
+import { connectInspector, inspectorUrl } from "./faults/inspector.js";
 
 interface Variant {
   name: string;
@@ -39,6 +41,8 @@ interface Sample {
   file: number;
   idleRss: number;
   idleAnon: number;
+  /** With --gc: VmRSS (KB) after a full garbage collection, at idle. */
+  gcRss: number;
   /** With --scrapes: the proxy's own CPU per scrape (ms) and its RSS (KB) after them. */
   scrapeCpuMs: number;
   scrapeRss: number;
@@ -116,11 +120,23 @@ async function once(
   smaps = false,
   probe?: string,
   scrapes?: { count: number; target: string },
+  gc = false,
 ): Promise<Sample> {
   const t0 = performance.now();
   const proc = start(
     process.execPath,
-    [...v.nodeArgs, v.entry, "proxy", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn"],
+    [
+      ...(gc ? ["--inspect=127.0.0.1:0"] : []),
+      ...v.nodeArgs,
+      v.entry,
+      "proxy",
+      "--config",
+      config,
+      "--listen",
+      "127.0.0.1:0",
+      "--log-level",
+      "warn",
+    ],
     { env: { ...process.env, ...v.env } },
   );
   const pid = proc.child.pid as number;
@@ -130,7 +146,13 @@ async function once(
     while (!url) {
       if (proc.child.exitCode !== null) throw new Error(`${v.name} exited:\n${proc.output()}`);
       if (performance.now() - t0 > 20_000) throw new Error(`${v.name} did not listen:\n${proc.output()}`);
-      const port = listeningPort(pid);
+      // With --gc the inspector listens too: the proxy's port is the other one.
+      const inspector = inspectorUrl(proc.output());
+      if (gc && !inspector) {
+        await sleep(5);
+        continue;
+      }
+      const port = listeningPort(pid, inspector ? Number(new URL(inspector).port) : undefined);
       if (port) url = `http://127.0.0.1:${port}`;
       else await sleep(5);
     }
@@ -143,6 +165,19 @@ async function once(
     const m = memKb(pid);
     await sleep(idleS * 1000);
     const idle = memKb(pid);
+    // --gc: a full collection through the inspector (as the fault matrix does), so variants compare live
+    // memory rather than two points of V8's collection cycle. --inspect itself costs some memory in every
+    // variant alike.
+    let gcRss = Number.NaN;
+    if (gc) {
+      const ws = inspectorUrl(proc.output());
+      if (!ws) throw new Error(`${v.name}: no inspector URL in its output:\n${proc.output()}`);
+      const inspector = await connectInspector(ws);
+      await inspector.collectGarbage();
+      inspector.close();
+      await sleep(500);
+      gcRss = memKb(pid).rss;
+    }
     if (smaps) console.log(`${v.name}: ${smapsSummary(pid)}`);
     // --probe CMD: run with the proxy's PID as its last argument, at idle, in the first round (e.g. a heap
     // snapshot through --heapsnapshot-signal, or a page-residency script).
@@ -174,6 +209,7 @@ async function once(
       file: m.file,
       idleRss: idle.rss,
       idleAnon: idle.anon,
+      gcRss,
       scrapeCpuMs,
       scrapeRss,
     };
@@ -182,8 +218,8 @@ async function once(
   }
 }
 
-/** The TCP port `pid` listens on (its one listening socket), from /proc/net/tcp and its fds. */
-function listeningPort(pid: number): number | undefined {
+/** A TCP port `pid` listens on (other than `except`), from /proc/net/tcp and its fds. */
+function listeningPort(pid: number, except?: number): number | undefined {
   let inodes: Set<string>;
   try {
     inodes = new Set(
@@ -202,7 +238,8 @@ function listeningPort(pid: number): number | undefined {
   }
   for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[3] === "0A" && inodes.has(f[9] ?? "")) return Number.parseInt(f[1]?.split(":")[1] ?? "", 16);
+    const port = Number.parseInt(f[1]?.split(":")[1] ?? "", 16);
+    if (f[3] === "0A" && inodes.has(f[9] ?? "") && port !== except) return port;
   }
   return undefined;
 }
@@ -227,6 +264,7 @@ async function main() {
       smaps: { type: "boolean", default: false },
       probe: { type: "string" },
       scrapes: { type: "string", default: "0" },
+      gc: { type: "boolean", default: false },
     },
   });
   const variants = (values.variant ?? []).map(parseVariant);
@@ -255,10 +293,18 @@ async function main() {
     for (let r = 0; r < rounds; r++)
       for (const v of variants)
         samples.get(v.name)?.push(
-          await once(v, config, idleS, values.smaps && r === 0, values.probe, {
-            count: Number(values.scrapes),
-            target: exporter.url,
-          }),
+          await once(
+            v,
+            config,
+            idleS,
+            values.smaps && r === 0,
+            values.probe,
+            {
+              count: Number(values.scrapes),
+              target: exporter.url,
+            },
+            values.gc,
+          ),
         );
     const loadAfter = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
@@ -267,10 +313,12 @@ async function main() {
     const scraped = Number(values.scrapes) > 0;
     console.log(
       `| variant | CPU to ready ms | wall to ready ms | RSS at ready | RssAnon | RssFile | RSS idle | RssAnon idle |${
-        scraped ? ` CPU ms/scrape (${values.scrapes} × 100 KB, c=16) | RSS after scrapes |` : ""
-      }`,
+        values.gc ? " RSS after full GC |" : ""
+      }${scraped ? ` CPU ms/scrape (${values.scrapes} × 100 KB, c=16) | RSS after scrapes |` : ""}`,
     );
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|${scraped ? "---:|---:|" : ""}`);
+    console.log(
+      `|---|---:|---:|---:|---:|---:|---:|---:|${values.gc ? "---:|" : ""}${scraped ? "---:|---:|" : ""}`,
+    );
     for (const v of variants) {
       const s = samples.get(v.name) ?? [];
       const col = (pick: (x: Sample) => number, scale = 1024, digits = 1) => fmt(s.map(pick), scale, digits);
@@ -282,6 +330,7 @@ async function main() {
         col((x) => x.file),
         col((x) => x.idleRss),
         col((x) => x.idleAnon),
+        ...(values.gc ? [col((x) => x.gcRss)] : []),
         ...(Number(values.scrapes) > 0 ? [col((x) => x.scrapeCpuMs, 1, 3), col((x) => x.scrapeRss)] : []),
       ];
       console.log(`| ${v.name} | ${cells.join(" | ")} |`);
