@@ -31,9 +31,9 @@ import { metricsBody } from "../test/helpers/exporter.js";
 import { startNodeExporter } from "../test/helpers/node-exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
-import { type Sshd, startSshd } from "../test/helpers/sshd.js";
+import type { Sshd } from "../test/helpers/sshd.js";
+import { alias, SSHD_MAX_LISTEN, startSshds } from "./bench-scale-lab.js";
 
-const SSHD_MAX_LISTEN = 16;
 const EXPORTER_SERVERS = 10;
 
 const { values: flags } = parseArgs({
@@ -73,9 +73,6 @@ if (!Number.isInteger(N) || N < 1 || N > 60_000)
 const durationMs = parseDuration(flags.duration);
 const intervalMs = parseDuration(flags.interval);
 const intervalS = intervalMs / 1000;
-
-/** 127.1.0.1, 127.1.0.2, … — clear of 127.0.0.x, which the tests use. */
-const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
 const log = (msg: string) =>
   process.stderr.write(`[bench:scale ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -177,30 +174,6 @@ async function startStaticExporter(body: Buffer, gz: Buffer): Promise<{ port: nu
   return { port: typeof addr === "object" && addr ? addr.port : 0, server };
 }
 
-async function startSshds(port: number): Promise<Sshd[]> {
-  const groups: string[][] = [];
-  for (let i = 0; i < N; i += SSHD_MAX_LISTEN) {
-    groups.push(Array.from({ length: Math.min(SSHD_MAX_LISTEN, N - i) }, (_, j) => alias(i + j)));
-  }
-  const sshds: Sshd[] = [];
-  // A few at a time: each start runs ssh-keygen twice and waits for the banner.
-  for (let i = 0; i < groups.length; i += 8) {
-    const batch = await Promise.all(
-      groups.slice(i, i + 8).map((addresses) => startSshd({ addresses, port, highLimits: true })),
-    );
-    for (const s of batch)
-      cleanups.push(async () => {
-        await s.stop();
-        rmSync(s.dir, { recursive: true, force: true });
-      });
-    sshds.push(...batch);
-  }
-  // One client key for all of them, as one proxy has one key for a fleet.
-  const first = sshds[0] as Sshd;
-  for (const s of sshds) s.setAuthorizedKeys(`${first.clientKeyPub}\n`);
-  return sshds;
-}
-
 interface Result {
   machine: string;
   targets: number;
@@ -278,7 +251,7 @@ async function main(): Promise<Result> {
   log(
     `starting ${Math.ceil(N / SSHD_MAX_LISTEN)} sshd processes for ${N} loopback aliases on port ${sshPort}`,
   );
-  const sshds = await startSshds(sshPort);
+  const sshds = await startSshds(N, sshPort, cleanups);
   const first = sshds[0] as Sshd;
   const knownHostsFile = join(dir, "known_hosts");
   writeFileSync(knownHostsFile, `${sshds.map((s) => s.knownHostsLine()).join("\n")}\n`);

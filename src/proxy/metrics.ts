@@ -148,7 +148,7 @@ export class ProxyMetrics {
   private isReady: () => boolean = () => true;
   readonly ready: Gauge = new Gauge({
     name: "sshscrape_ready",
-    help: "1 when /readyz answers 200 (every configured host tried once, or 60 s passed), else 0.",
+    help: "1 when /readyz answers 200 (every configured host tried once, or the proxy gave up waiting), else 0.",
     registers: [this.registry],
     collect: () => this.ready.set(this.isReady() ? 1 : 0),
   });

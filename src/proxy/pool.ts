@@ -166,7 +166,14 @@ export class SshPool {
     if (failed && failed.until > now) throw new BackoffError(name, failed.error, failed.until - now);
     const attempt = this.attempts.get(name);
     if (!attempt) return this.startAttempt(endpoint, name, priority);
-    if (!priority.background) attempt.priority.background = false;
+    if (!priority.background && attempt.priority.background) {
+      attempt.priority.background = false;
+      if (attempt.phase === "queue")
+        this.opts.logger.debug(
+          { host: name },
+          "a request raised the host's queued preconnect ahead of the rest",
+        );
+    }
     return attempt;
   }
 
