@@ -41,6 +41,8 @@ const { values: flags } = parseArgs({
     "heap-snapshot": { type: "string" },
     /** After the pooled measurement, scrape every target once through the proxy and measure again. */
     scrape: { type: "boolean", default: false },
+    /** Seconds to leave the pooled connections idle, measuring the proxy's CPU (keepalives). */
+    "idle-cpu": { type: "string", default: "0" },
     json: { type: "boolean", default: false },
   },
 });
@@ -55,11 +57,12 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 const HOOK = `
 import { writeFileSync } from "node:fs";
 import { writeHeapSnapshot } from "node:v8";
+let n = 0;
 process.on("SIGUSR2", () => {
   globalThis.gc();
   globalThis.gc();
   const out = process.memoryUsage();
-  if (process.env.BENCH_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_SNAPSHOT);
+  if (process.env.BENCH_SNAPSHOT) writeHeapSnapshot(\`\${process.env.BENCH_SNAPSHOT}-\${++n}.heapsnapshot\`);
   writeFileSync(process.env.BENCH_MEMFILE, JSON.stringify(out));
 });
 `;
@@ -118,7 +121,7 @@ async function memory(run: Run, memFile: string): Promise<Memory> {
 
 let hookFile = "";
 
-let exporterPort = 9100;
+let exporterPort = 0;
 
 interface Sample {
   build: string;
@@ -126,6 +129,8 @@ interface Sample {
   pooled: Memory;
   scraped?: Memory;
   scrapeCpuMs?: number;
+  /** Proxy CPU while the pooled connections sat idle, % of one core. */
+  idleCpuPct?: number;
   handshakeCpuMs: number;
   preconnectS: number;
 }
@@ -147,10 +152,10 @@ async function measure(
       stringify({
         proxy: { listen: `127.0.0.1:${port}`, knownHostsFile: join(dir, "known_hosts"), preconnect },
         ssh: { user: first.user, port: sshPort, key: { path: first.clientKeyPath } },
-        // One exporter port per host: only the SSH connections matter here.
+        // One exporter for every host (this script's, on 127.0.0.1): only the SSH connections differ.
         targets: Array.from({ length: N }, (_, i) => ({
           host: alias(i),
-          exporters: [{ name: "node", port: 9100 }],
+          exporters: [{ name: "node", port: exporterPort }],
         })),
       }),
     );
@@ -159,7 +164,7 @@ async function measure(
   const memFile = join(dir, `mem-${build}.json`);
   const snapshot = (what: string) =>
     flags["heap-snapshot"]
-      ? { BENCH_SNAPSHOT: resolve(flags["heap-snapshot"], `${build}-${what}-r${round}.heapsnapshot`) }
+      ? { BENCH_SNAPSHOT: resolve(flags["heap-snapshot"], `${build}-${what}-r${round}`) }
       : {};
 
   const idleList = await listFor(false);
@@ -192,6 +197,13 @@ async function measure(
     throw new Error(`${build}: not every host connected: ${readyText.trim()}`);
   await new Promise((r) => setTimeout(r, 2000));
   const pooled = await memory(run, memFile);
+  let idleCpuPct: number | undefined;
+  const idleS = Number(flags["idle-cpu"]);
+  if (idleS > 0) {
+    const i0 = cpuTicks(pid);
+    await new Promise((r) => setTimeout(r, idleS * 1000));
+    idleCpuPct = ((cpuTicks(pid) - i0) / CLK_TCK / idleS) * 100;
+  }
   let scraped: Memory | undefined;
   let scrapeCpuMs: number | undefined;
   if (flags.scrape) {
@@ -206,7 +218,7 @@ async function measure(
         ),
       );
       const bad = batch.find((r) => r.status !== 200);
-      if (bad) throw new Error(`${build}: a scrape through the proxy answered ${bad.status}`);
+      if (bad) throw new Error(`${build}: a scrape through the proxy answered ${bad.status}: ${bad.body}`);
     }
     scrapeCpuMs = ((cpuTicks(pid) - s0) / CLK_TCK / N) * 1000;
     await new Promise((r) => setTimeout(r, 2000));
@@ -219,6 +231,7 @@ async function measure(
     pooled,
     scraped,
     scrapeCpuMs,
+    idleCpuPct,
     handshakeCpuMs: ((t1 - t0) / CLK_TCK / N) * 1000,
     preconnectS,
   };
@@ -268,6 +281,9 @@ function describe(s: Sample): string {
     `per idle pooled connection: heap ${per("heapUsed")}, external ${per("external")} ` +
     `(arrayBuffers ${per("arrayBuffers")}), RSS ${per("rss")}; pooled RSS ${(s.pooled.rss / 2 ** 20).toFixed(1)} MB, ` +
     `idle RSS ${(s.idle.rss / 2 ** 20).toFixed(1)} MB` +
+    (s.idleCpuPct !== undefined
+      ? `; CPU with the connections idle ${s.idleCpuPct.toFixed(2)} % of a core`
+      : "") +
     (s.scraped
       ? `; after one scrape each (${s.scrapeCpuMs?.toFixed(2)} ms CPU per scrape), per host: heap ${kb((s.scraped.heapUsed - s.idle.heapUsed) / N)}, ` +
         `external ${kb((s.scraped.external - s.idle.external) / N)}, RSS ${kb((s.scraped.rss - s.idle.rss) / N)}`

@@ -307,7 +307,7 @@ async function main(): Promise<Result> {
   if (startMode === "after-ready") {
     // What the generated unit's ExecStartPost does before systemd starts Prometheus: wait for /readyz.
     const readyz = `${proxy.url}/readyz`;
-    await waitFor("the proxy's /readyz to answer 200", async () => (await fetch(readyz)).ok, 120_000);
+    await waitFor("the proxy's /readyz to answer 200", async () => (await fetch(readyz)).ok, 300_000);
     readyS = (Date.now() - proxyStartedAt) / 1000;
     readyText = (await (await fetch(readyz)).text()).trim();
     log(`${readyText} — ${readyS.toFixed(1)} s after the proxy started; starting Prometheus`);

@@ -7,7 +7,7 @@
  */
 import { type Socket, connect as tcpConnect } from "node:net";
 import type { Logger } from "pino";
-import { Client, type ClientChannel } from "ssh2";
+import { Client, type ClientChannel, type PublicKeyAuthMethod } from "ssh2";
 import { abortable, Deadline, withTimeout } from "./deadline.js";
 import {
   BackoffError,
@@ -27,6 +27,7 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
+import { releaseKexKeys } from "./ssh2-kex.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
@@ -321,6 +322,7 @@ export class SshPool {
         ready = true;
         this.pending.delete(client);
         clearTimeout(timer);
+        releaseKexKeys(client);
         resolve(conn);
       });
       // One 'error' listener for the client's whole life: an ssh2 error must never crash the process.
@@ -345,13 +347,16 @@ export class SshPool {
         client.connect({
           sock,
           username: endpoint.user,
-          ...(key ? { privateKey: key.key, passphrase: key.passphrase } : { agent: endpoint.agent }),
+          // The key parsed once at load, not the file: ssh2 would parse it on every handshake. Public key
+          // only: ssh2's default first tries "none", a round trip every sshd with keys alone refuses.
+          ...(key ? { authHandler: publicKeyOnly(endpoint.user, key.parsed) } : { agent: endpoint.agent }),
           // Strict checking against known_hosts: an unknown or changed key is refused, never learned.
           hostVerifier: (blob: Buffer) => {
             attempt.phase = "host-key";
             const verdict = knownHosts.verify(endpoint.host, endpoint.port, blob);
             if (verdict.ok) {
-              conn.hostKey = blob;
+              // A copy: `blob` is a view into the whole key-exchange reply, kept for the connection's life.
+              conn.hostKey = Buffer.from(blob);
               attempt.phase = "ssh-auth";
               return true;
             }
@@ -596,6 +601,10 @@ export class SshPool {
       ),
     );
   }
+}
+
+function publicKeyOnly(username: string, key: PublicKeyAuthMethod["key"]): PublicKeyAuthMethod[] {
+  return [{ type: "publickey", username, key }];
 }
 
 /** 504 bodies name the four phases users know; host-key and auth checks are part of the handshake. */

@@ -1,0 +1,85 @@
+/**
+ * releaseKexKeys (src/proxy/ssh2-kex.ts) against the installed ssh2 and a real OpenSSH sshd: it finds the
+ * finished exchange's ephemeral key pair where it expects it, and connections without it keep working
+ * through re-keys — sshd here re-keys after every kilobyte (RekeyLimit), so each scrape re-keys several times.
+ */
+import { readFileSync } from "node:fs";
+import ssh2 from "ssh2";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startProxy } from "../../src/proxy/index.js";
+import { releaseKexKeys } from "../../src/proxy/ssh2-kex.js";
+import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
+import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
+import { type Sshd, startSshd } from "../helpers/sshd.js";
+
+let sshd: Sshd;
+let exporter: Exporter;
+const body = metricsBody(50_000);
+
+beforeAll(async () => {
+  exporter = await startExporter({ body });
+  sshd = await startSshd({ permitOpen: [exporter.port], extraConfig: ["RekeyLimit 1K"] });
+});
+
+afterAll(async () => {
+  await exporter?.close();
+  await sshd?.stop();
+});
+
+it("drops the ephemeral key pair of the finished key exchange, and the connection still re-keys", async () => {
+  const client = new ssh2.Client();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once("ready", resolve).once("error", reject);
+      client.connect({
+        host: "127.0.0.1",
+        port: sshd.port,
+        username: sshd.user,
+        privateKey: readFileSync(sshd.clientKeyPath),
+        hostVerifier: () => true,
+      });
+    });
+    const kex = (client as unknown as { _protocol: { _kex: { _keys: unknown } } })._protocol._kex;
+    expect(kex._keys).not.toBeNull();
+    expect(releaseKexKeys(client)).toBe(true);
+    expect(kex._keys).toBeNull();
+    expect(releaseKexKeys(client)).toBe(false);
+    // sshd re-keys within the first response: a channel carrying 50 KB still works.
+    const got = await new Promise<string>((resolve, reject) => {
+      client.forwardOut("127.0.0.1", 0, "127.0.0.1", exporter.port, (err, ch) => {
+        if (err) return reject(err);
+        const chunks: Buffer[] = [];
+        ch.on("data", (c: Buffer) => chunks.push(c)).on("close", () =>
+          resolve(Buffer.concat(chunks).toString()),
+        );
+        ch.end("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+      });
+    });
+    expect(got.endsWith(body.toString())).toBe(true);
+    // It did re-key: ssh2 made a new exchange object (which, unreleased, holds a fresh pair).
+    const after = (client as unknown as { _protocol: { _kex: { _keys: unknown } } })._protocol._kex;
+    expect(after).not.toBe(kex);
+    expect(releaseKexKeys(client)).toBe(true);
+  } finally {
+    client.end();
+  }
+});
+
+it("keeps pooled connections (their key pairs dropped) working across sshd's re-keys", async () => {
+  const log = memoryLogger("warn");
+  const p = await startProxy(runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port: exporter.port }] }), {
+    logger: log.logger,
+  });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await viaProxy(p.url, `http://127.0.0.1:${exporter.port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.body.equals(body)).toBe(true);
+    }
+    const text = await fetch(`${p.url}/metrics`).then((r) => r.text());
+    expect(metricValue(text, "sshscrape_ssh_handshakes_total", { result: "success" })).toBe(1);
+    expect(log.records).toEqual([]);
+  } finally {
+    await p.close(100);
+  }
+});
