@@ -43,6 +43,8 @@ const { values: flags } = parseArgs({
     scrape: { type: "boolean", default: false },
     /** Seconds to leave the pooled connections idle, measuring the proxy's CPU (keepalives). */
     "idle-cpu": { type: "string", default: "0" },
+    /** proxy.keepaliveInterval in the target list (default: the proxy's). */
+    keepalive: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
@@ -150,7 +152,12 @@ async function measure(
     writeFileSync(
       file,
       stringify({
-        proxy: { listen: `127.0.0.1:${port}`, knownHostsFile: join(dir, "known_hosts"), preconnect },
+        proxy: {
+          listen: `127.0.0.1:${port}`,
+          knownHostsFile: join(dir, "known_hosts"),
+          preconnect,
+          ...(flags.keepalive ? { keepaliveInterval: flags.keepalive } : {}),
+        },
         ssh: { user: first.user, port: sshPort, key: { path: first.clientKeyPath } },
         // One exporter for every host (this script's, on 127.0.0.1): only the SSH connections differ.
         targets: Array.from({ length: N }, (_, i) => ({

@@ -27,7 +27,7 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
-import { releaseKexKeys } from "./ssh2-kex.js";
+import { postponeKeepalive, releaseKexKeys } from "./ssh2-internals.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
@@ -49,6 +49,8 @@ interface Connection {
   channels: number;
   closed: boolean;
   since: number;
+  /** When the server last sent anything (Date.now()): the keepalive sweep postpones pings until it is old. */
+  lastRx: number;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -84,6 +86,8 @@ export class SshPool {
   private readonly pending = new Set<{ destroy(): unknown }>();
   /** The connection each channel runs on, to tell an exporter's failure from the SSH connection's. */
   private readonly owners = new WeakMap<ClientChannel, Connection>();
+  /** Runs while there are connections: see sweepKeepalives(). */
+  private keepaliveSweep?: NodeJS.Timeout;
 
   constructor(private readonly opts: PoolOptions) {
     this.slots = new Semaphore(opts.maxHandshakes);
@@ -304,6 +308,7 @@ export class SshPool {
         channels: 0,
         closed: false,
         since: Date.now(),
+        lastRx: Date.now(),
       };
       const fail = (e: ProxyError) => {
         if (ready) return;
@@ -342,6 +347,9 @@ export class SshPool {
       });
       sock.on("error", () => {
         // ssh2 reports socket errors through the client's 'error' event; this only keeps node from throwing.
+      });
+      sock.on("data", () => {
+        conn.lastRx = Date.now();
       });
       try {
         client.connect({
@@ -382,6 +390,29 @@ export class SshPool {
     this.opts.metrics.up.set({ host: conn.name }, 1);
     this.opts.logger.debug({ host: conn.name }, "SSH connection established");
     this.armIdle(conn);
+    const interval = this.opts.timeouts.keepaliveInterval;
+    if (!this.keepaliveSweep && interval > 0) {
+      this.keepaliveSweep = setInterval(() => this.sweepKeepalives(), interval / 3);
+      this.keepaliveSweep.unref();
+    }
+  }
+
+  /**
+   * Keepalives only for connections that went quiet, as OpenSSH's ServerAliveInterval does: every third of
+   * keepaliveInterval, each connection that received anything within the last keepaliveInterval has ssh2's
+   * keepalive postponed by a full interval (postponeKeepalive). A connection scraped at least once per
+   * interval then sends none; one silent for an interval is pinged as before, and ssh2 still closes it after
+   * keepaliveCountMax unanswered pings — at most an interval and a third later than without the sweep.
+   */
+  private sweepKeepalives(): void {
+    if (this.conns.size === 0) {
+      clearInterval(this.keepaliveSweep);
+      this.keepaliveSweep = undefined;
+      return;
+    }
+    const quiet = Date.now() - this.opts.timeouts.keepaliveInterval;
+    for (const conn of this.conns.values())
+      if (!conn.closed && conn.lastRx > quiet) postponeKeepalive(conn.client);
   }
 
   private forward(
@@ -580,6 +611,7 @@ export class SshPool {
   /** Ends every connection (SSH disconnect, then the socket); resolves when all are closed or after `ms`. */
   async close(ms = 2000): Promise<void> {
     this.closing = true;
+    clearInterval(this.keepaliveSweep);
     for (const p of this.pending) p.destroy();
     this.pending.clear();
     const conns = [...this.conns.values()];

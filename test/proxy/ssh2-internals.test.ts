@@ -1,14 +1,18 @@
 /**
- * releaseKexKeys (src/proxy/ssh2-kex.ts) against the installed ssh2 and a real OpenSSH sshd: it finds the
- * finished exchange's ephemeral key pair where it expects it, and connections without it keep working
- * through re-keys — sshd here re-keys after every kilobyte (RekeyLimit), so each scrape re-keys several times.
+ * src/proxy/ssh2-internals.ts against the installed ssh2 and a real OpenSSH sshd.
+ * - releaseKexKeys finds the finished exchange's ephemeral key pair where it expects it, and connections
+ *   without it keep working through re-keys: sshd here re-keys after every kilobyte (RekeyLimit), so each
+ *   scrape re-keys several times.
+ * - postponeKeepalive keeps ssh2 from pinging a connection for as long as it is called within the interval,
+ *   and ssh2 pings again once it is not.
  */
 import { readFileSync } from "node:fs";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startProxy } from "../../src/proxy/index.js";
-import { releaseKexKeys } from "../../src/proxy/ssh2-kex.js";
+import { postponeKeepalive, releaseKexKeys } from "../../src/proxy/ssh2-internals.js";
 import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
+import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -82,4 +86,40 @@ it("keeps pooled connections (their key pairs dropped) working across sshd's re-
   } finally {
     await p.close(100);
   }
+});
+
+it("postpones ssh2's keepalive while called within the interval; ssh2 pings once it is not", async () => {
+  const client = new ssh2.Client();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once("ready", resolve).once("error", reject);
+      client.connect({
+        host: "127.0.0.1",
+        port: sshd.port,
+        username: sshd.user,
+        privateKey: readFileSync(sshd.clientKeyPath),
+        hostVerifier: () => true,
+        keepaliveInterval: 3000,
+      });
+    });
+    const proto = (client as unknown as { _protocol: { ping: () => void } })._protocol;
+    let pings = 0;
+    const ping = proto.ping.bind(proto);
+    proto.ping = () => {
+      pings++;
+      ping();
+    };
+    // 4 s, longer than the 3 s interval, postponing every 0.2 s: no keepalive goes out.
+    for (let i = 0; i < 20; i++) {
+      expect(postponeKeepalive(client)).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(pings).toBe(0);
+    // Left alone, ssh2 pings again (and sshd answers: the connection stays up).
+    await waitFor("a keepalive", () => pings >= 1, 10_000);
+    await waitFor("a second keepalive", () => pings >= 2, 10_000);
+  } finally {
+    client.end();
+  }
+  expect(postponeKeepalive(new ssh2.Client())).toBe(false);
 });
