@@ -206,6 +206,10 @@ interface Result {
   proxyRssEndMB: number;
   proxyCpuSteadyPct: number;
   warmupProxyCpuPct: number;
+  /** Proxy CPU from its start until /readyz said 200 (start-up + preconnect), ÷ targets (after-ready only). */
+  readyCpuPerHandshakeMs?: number;
+  /** Proxy CPU from its start until the steady state (also the first round of scrapes), ÷ targets. */
+  warmupCpuPerHandshakeMs: number;
   warmupSshdCpuPct: number;
   warmupPrometheusCpuPct: number;
   /** This script's own process: the ten static exporters and the polling. */
@@ -309,12 +313,15 @@ async function main(): Promise<Result> {
   const warm0 = { sshd: treeTicks(sshdPids), machine: machineTicks(), at: Date.now() };
 
   let readyS: number | undefined;
+  /** Proxy CPU ticks when /readyz said 200: start-up plus the preconnect handshakes. */
+  let readyTicks: number | undefined;
   let readyText: string | undefined;
   if (startMode === "after-ready") {
     // What the generated unit's ExecStartPost does before systemd starts Prometheus: wait for /readyz.
     const readyz = `${proxy.url}/readyz`;
     await waitFor("the proxy's /readyz to answer 200", async () => (await fetch(readyz)).ok, 300_000);
     readyS = (Date.now() - proxyStartedAt) / 1000;
+    readyTicks = procSample(proxyPid).ticks;
     readyText = (await (await fetch(readyz)).text()).trim();
     log(`${readyText} — ${readyS.toFixed(1)} s after the proxy started; starting Prometheus`);
   }
@@ -480,6 +487,9 @@ async function main(): Promise<Result> {
         1000,
     ),
     warmupProxyCpuPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, steadyStart, steadyStartAt - proxyStartedAt)),
+    readyCpuPerHandshakeMs:
+      readyTicks === undefined ? undefined : round((readyTicks / CLK_TCK / N) * 1000, 2),
+    warmupCpuPerHandshakeMs: round((steadyStart.ticks / CLK_TCK / N) * 1000, 2),
     warmupPrometheusCpuPct: round(
       (others0.prometheus / CLK_TCK / ((steadyStartAt - promStartedAt) / 1000)) * 100,
     ),
@@ -560,6 +570,10 @@ function table(r: Result): string {
     [
       "proxy CPU, steady state / whole run incl. handshakes",
       `${r.proxyCpuSteadyPct} % / ${r.proxyCpuWholeRunPct} % of one core`,
+    ],
+    [
+      "proxy CPU ÷ hosts: start until /readyz 200 (start-up + handshakes) / until steady (+ first scrapes)",
+      `${r.readyCpuPerHandshakeMs ?? "–"} / ${r.warmupCpuPerHandshakeMs} ms`,
     ],
     [
       "proxy event-loop lag p99 (prom-client) / mean request time (own histogram)",

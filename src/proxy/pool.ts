@@ -27,7 +27,7 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
-import { postponeKeepalive, releaseKexKeys } from "./ssh2-internals.js";
+import { postponeKeepalive, releaseHandshakeState, unpooledCopy } from "./ssh2-internals.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
@@ -327,7 +327,7 @@ export class SshPool {
         ready = true;
         this.pending.delete(client);
         clearTimeout(timer);
-        releaseKexKeys(client);
+        releaseHandshakeState(client);
         resolve(conn);
       });
       // One 'error' listener for the client's whole life: an ssh2 error must never crash the process.
@@ -363,8 +363,9 @@ export class SshPool {
             attempt.phase = "host-key";
             const verdict = knownHosts.verify(endpoint.host, endpoint.port, blob);
             if (verdict.ok) {
-              // A copy: `blob` is a view into the whole key-exchange reply, kept for the connection's life.
-              conn.hostKey = Buffer.from(blob);
+              // A copy: `blob` is a view into the whole key-exchange reply, kept for the connection's life
+              // (and outside the Buffer pool, whose slabs it would pin: see ssh2-internals.ts).
+              conn.hostKey = unpooledCopy(blob);
               attempt.phase = "ssh-auth";
               return true;
             }

@@ -1,8 +1,8 @@
 /**
  * src/proxy/ssh2-internals.ts against the installed ssh2 and a real OpenSSH sshd.
- * - releaseKexKeys finds the finished exchange's ephemeral key pair where it expects it, and connections
- *   without it keep working through re-keys: sshd here re-keys after every kilobyte (RekeyLimit), so each
- *   scrape re-keys several times.
+ * - releaseHandshakeState finds the finished exchange's ephemeral key pair and the pooled buffers where it
+ *   expects them, and connections it released keep working through re-keys: sshd here re-keys after every
+ *   kilobyte (RekeyLimit), so each scrape re-keys several times.
  * - postponeKeepalive keeps ssh2 from pinging a connection for as long as it is called within the interval,
  *   and ssh2 pings again once it is not.
  */
@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startProxy } from "../../src/proxy/index.js";
-import { postponeKeepalive, releaseKexKeys } from "../../src/proxy/ssh2-internals.js";
+import { postponeKeepalive, releaseHandshakeState } from "../../src/proxy/ssh2-internals.js";
 import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
@@ -43,11 +43,18 @@ it("drops the ephemeral key pair of the finished key exchange, and the connectio
         hostVerifier: () => true,
       });
     });
-    const kex = (client as unknown as { _protocol: { _kex: { _keys: unknown } } })._protocol._kex;
+    const proto = (client as unknown as { _protocol: { _kex: { _keys: unknown }; _remoteIdentRaw: Buffer } })
+      ._protocol;
+    const kex = proto._kex;
+    const ident = proto._remoteIdentRaw.toString();
+    expect(ident).toMatch(/^SSH-2\.0-OpenSSH_/);
     expect(kex._keys).not.toBeNull();
-    expect(releaseKexKeys(client)).toBe(true);
+    expect(releaseHandshakeState(client)).toEqual({ kexKeys: true, ident: true, tag: true });
     expect(kex._keys).toBeNull();
-    expect(releaseKexKeys(client)).toBe(false);
+    // Same identification string, in a buffer of its own (a re-key hashes it again).
+    expect(proto._remoteIdentRaw.toString()).toBe(ident);
+    expect(proto._remoteIdentRaw.buffer.byteLength).toBe(proto._remoteIdentRaw.length);
+    expect(releaseHandshakeState(client)).toEqual({ kexKeys: false, ident: false, tag: false });
     // sshd re-keys within the first response: a channel carrying 50 KB still works.
     const got = await new Promise<string>((resolve, reject) => {
       client.forwardOut("127.0.0.1", 0, "127.0.0.1", exporter.port, (err, ch) => {
@@ -63,7 +70,7 @@ it("drops the ephemeral key pair of the finished key exchange, and the connectio
     // It did re-key: ssh2 made a new exchange object (which, unreleased, holds a fresh pair).
     const after = (client as unknown as { _protocol: { _kex: { _keys: unknown } } })._protocol._kex;
     expect(after).not.toBe(kex);
-    expect(releaseKexKeys(client)).toBe(true);
+    expect(releaseHandshakeState(client).kexKeys).toBe(true);
   } finally {
     client.end();
   }
