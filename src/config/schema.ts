@@ -3,10 +3,11 @@
  * (`sshscrape proxy --config`). Every object is strict (unknown keys are errors) and every message names
  * what was expected, because a user reads these as `FILE: targets[3].exporters[0].port: expected 1–65535`.
  */
-import ssh2 from "ssh2";
+import { createRequire } from "node:module";
 import { z } from "zod";
 import { isDuration } from "./duration.js";
 import { hostKind, joinHostPort, normalizeHost } from "./host.js";
+import { SYSTEM_KNOWN_HOSTS_FILE } from "./known-hosts-file.js";
 import { queryString } from "./params.js";
 
 // Unicode Cc: C0 controls, DEL and the C1 controls (U+0080–U+009F).
@@ -91,10 +92,17 @@ export const unixName = () =>
       "expected a user name: lower-case letters, digits, _ or -, starting with a letter or _, ≤ 32 characters",
   });
 
+// ssh2 is loaded on the first host key to check: most lists have none (the NixOS module puts them in
+// known_hosts), and loading it costs ~45 ms of every proxy start and reload (docs/benchmarks.md, "Start-up
+// memory").
+const require = createRequire(import.meta.url);
+const parseKey = (line: string): ReturnType<typeof import("ssh2").utils.parseKey> =>
+  (require("ssh2") as typeof import("ssh2")).utils.parseKey(line);
+
 /** An OpenSSH public key line (`type base64 [comment]`), checked with ssh2's key parser. */
 export const publicKey = () =>
   text().superRefine((line, ctx) => {
-    const parsed = ssh2.utils.parseKey(line);
+    const parsed = parseKey(line);
     if (parsed instanceof Error) {
       ctx.addIssue({
         code: "custom",
@@ -325,8 +333,7 @@ export const allowPattern = () =>
     error: 'expected HOST:PORT with optional * or ? wildcards, e.g. "*.example.org:9100" or "10.0.0.*:*"',
   });
 
-/** Where NixOS writes `services.openssh.knownHosts` (and OpenSSH's system-wide known_hosts): the default. */
-export const SYSTEM_KNOWN_HOSTS_FILE = "/etc/ssh/ssh_known_hosts";
+export { SYSTEM_KNOWN_HOSTS_FILE };
 
 export const proxySettings = () =>
   z.strictObject({

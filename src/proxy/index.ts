@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type Logger, pino } from "pino";
-import { joinHostPort } from "../config/index.js";
+import { joinHostPort } from "../config/host.js";
 import { serveAdmin } from "./admin.js";
 import { Allowlist } from "./allowlist.js";
 import { describeCause, ListenError, ProxySettingsError } from "./errors.js";
@@ -48,7 +48,7 @@ export interface StartOptions {
    * Reads the settings again on reload (the target list, for `--config`): targets added or removed, their
    * routes, keys, the allowlist and /sd change at once. Without it a reload re-reads only the files.
    */
-  reloadRuntime?: () => ProxyRuntime;
+  reloadRuntime?: () => ProxyRuntime | Promise<ProxyRuntime>;
 }
 
 /** known_hosts from the file, plus the target list's `hostKeys` when it has any. */
@@ -180,9 +180,9 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   logger.info({ url, metricsUrl, mode: rt.mode, source: rt.source }, "listening");
   if (rt.preconnect) void preconnect(endpoints, pool, readiness, logger);
 
-  const reload = async () => {
+  const reloadOnce = async () => {
     try {
-      const next = opts.reloadRuntime ? keepFixedSettings(rt, opts.reloadRuntime(), logger) : rt;
+      const next = opts.reloadRuntime ? keepFixedSettings(rt, await opts.reloadRuntime(), logger) : rt;
       // All or nothing: read every file before changing anything (keys.load replaces the keys only once
       // every key file loaded), so one bad file leaves the previous state whole.
       const nextKnown = loadKnownHosts(next);
@@ -224,6 +224,14 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
       logger.error({ cause: describeCause(err) }, "reload failed; keeping the previous known_hosts and keys");
       throw err;
     }
+  };
+
+  // One reload at a time, in the order asked: reading the target list is asynchronous, and a later SIGHUP
+  // must not be overtaken by an earlier one still reading an older file.
+  let lastReload: Promise<void> = Promise.resolve();
+  const reload = (): Promise<void> => {
+    lastReload = lastReload.catch(() => {}).then(reloadOnce);
+    return lastReload;
   };
 
   let resolveClosed: () => void = () => {};

@@ -1,12 +1,17 @@
 /** Reads SSH private keys once (start and SIGHUP), so a request never touches the disk. */
 import { readFileSync, statSync } from "node:fs";
-import ssh2 from "ssh2";
+import ssh2, { type ParsedKey } from "ssh2";
 import { describeCause, KeyFileError } from "./errors.js";
 
 export interface LoadedKey {
   file: string;
   key: Buffer;
   passphrase?: string;
+  /**
+   * The key as ssh2 parsed it, shared by every connection: given the file instead, ssh2 parses (and
+   * decrypts) it again on each handshake and keeps a copy per connection (docs/benchmarks-scale.md).
+   */
+  parsed: ParsedKey;
 }
 
 function readKeyFile(file: string, what: string): Buffer {
@@ -45,7 +50,7 @@ export function loadPrivateKey(file: string, passphraseFile?: string): LoadedKey
   const first = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!first?.isPrivateKey())
     throw new KeyFileError(file, "holds a public key; expected the private key (without .pub)");
-  return { file, key, passphrase };
+  return { file, key, passphrase, parsed: first };
 }
 
 /** A warning when the key file can be read by group or others (ssh(1) refuses such keys outright). */

@@ -7,7 +7,7 @@
  */
 import { type Socket, connect as tcpConnect } from "node:net";
 import type { Logger } from "pino";
-import { Client, type ClientChannel } from "ssh2";
+import { Client, type ClientChannel, type PublicKeyAuthMethod } from "ssh2";
 import { abortable, Deadline, withTimeout } from "./deadline.js";
 import {
   BackoffError,
@@ -27,6 +27,7 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
+import { postponeKeepalive, releaseHandshakeState, unpooledCopy } from "./ssh2-internals.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
@@ -48,6 +49,8 @@ interface Connection {
   channels: number;
   closed: boolean;
   since: number;
+  /** When the server last sent anything (Date.now()): the keepalive sweep postpones pings until it is old. */
+  lastRx: number;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -83,6 +86,8 @@ export class SshPool {
   private readonly pending = new Set<{ destroy(): unknown }>();
   /** The connection each channel runs on, to tell an exporter's failure from the SSH connection's. */
   private readonly owners = new WeakMap<ClientChannel, Connection>();
+  /** Runs while there are connections: see sweepKeepalives(). */
+  private keepaliveSweep?: NodeJS.Timeout;
 
   constructor(private readonly opts: PoolOptions) {
     this.slots = new Semaphore(opts.maxHandshakes);
@@ -166,7 +171,14 @@ export class SshPool {
     if (failed && failed.until > now) throw new BackoffError(name, failed.error, failed.until - now);
     const attempt = this.attempts.get(name);
     if (!attempt) return this.startAttempt(endpoint, name, priority);
-    if (!priority.background) attempt.priority.background = false;
+    if (!priority.background && attempt.priority.background) {
+      attempt.priority.background = false;
+      if (attempt.phase === "queue")
+        this.opts.logger.debug(
+          { host: name },
+          "a request raised the host's queued preconnect ahead of the rest",
+        );
+    }
     return attempt;
   }
 
@@ -296,6 +308,7 @@ export class SshPool {
         channels: 0,
         closed: false,
         since: Date.now(),
+        lastRx: Date.now(),
       };
       const fail = (e: ProxyError) => {
         if (ready) return;
@@ -314,6 +327,7 @@ export class SshPool {
         ready = true;
         this.pending.delete(client);
         clearTimeout(timer);
+        releaseHandshakeState(client);
         resolve(conn);
       });
       // One 'error' listener for the client's whole life: an ssh2 error must never crash the process.
@@ -334,17 +348,24 @@ export class SshPool {
       sock.on("error", () => {
         // ssh2 reports socket errors through the client's 'error' event; this only keeps node from throwing.
       });
+      sock.on("data", () => {
+        conn.lastRx = Date.now();
+      });
       try {
         client.connect({
           sock,
           username: endpoint.user,
-          ...(key ? { privateKey: key.key, passphrase: key.passphrase } : { agent: endpoint.agent }),
+          // The key parsed once at load, not the file: ssh2 would parse it on every handshake. Public key
+          // only: ssh2's default first tries "none", a round trip every sshd with keys alone refuses.
+          ...(key ? { authHandler: publicKeyOnly(endpoint.user, key.parsed) } : { agent: endpoint.agent }),
           // Strict checking against known_hosts: an unknown or changed key is refused, never learned.
           hostVerifier: (blob: Buffer) => {
             attempt.phase = "host-key";
             const verdict = knownHosts.verify(endpoint.host, endpoint.port, blob);
             if (verdict.ok) {
-              conn.hostKey = blob;
+              // A copy: `blob` is a view into the whole key-exchange reply, kept for the connection's life
+              // (and outside the Buffer pool, whose slabs it would pin: see ssh2-internals.ts).
+              conn.hostKey = unpooledCopy(blob);
               attempt.phase = "ssh-auth";
               return true;
             }
@@ -370,6 +391,29 @@ export class SshPool {
     this.opts.metrics.up.set({ host: conn.name }, 1);
     this.opts.logger.debug({ host: conn.name }, "SSH connection established");
     this.armIdle(conn);
+    const interval = this.opts.timeouts.keepaliveInterval;
+    if (!this.keepaliveSweep && interval > 0) {
+      this.keepaliveSweep = setInterval(() => this.sweepKeepalives(), interval / 3);
+      this.keepaliveSweep.unref();
+    }
+  }
+
+  /**
+   * Keepalives only for connections that went quiet, as OpenSSH's ServerAliveInterval does: every third of
+   * keepaliveInterval, each connection that received anything within the last keepaliveInterval has ssh2's
+   * keepalive postponed by a full interval (postponeKeepalive). A connection scraped at least once per
+   * interval then sends none; one silent for an interval is pinged as before, and ssh2 still closes it after
+   * keepaliveCountMax unanswered pings — at most an interval and a third later than without the sweep.
+   */
+  private sweepKeepalives(): void {
+    if (this.conns.size === 0) {
+      clearInterval(this.keepaliveSweep);
+      this.keepaliveSweep = undefined;
+      return;
+    }
+    const quiet = Date.now() - this.opts.timeouts.keepaliveInterval;
+    for (const conn of this.conns.values())
+      if (!conn.closed && conn.lastRx > quiet) postponeKeepalive(conn.client);
   }
 
   private forward(
@@ -568,6 +612,7 @@ export class SshPool {
   /** Ends every connection (SSH disconnect, then the socket); resolves when all are closed or after `ms`. */
   async close(ms = 2000): Promise<void> {
     this.closing = true;
+    clearInterval(this.keepaliveSweep);
     for (const p of this.pending) p.destroy();
     this.pending.clear();
     const conns = [...this.conns.values()];
@@ -589,6 +634,10 @@ export class SshPool {
       ),
     );
   }
+}
+
+function publicKeyOnly(username: string, key: PublicKeyAuthMethod["key"]): PublicKeyAuthMethod[] {
+  return [{ type: "publickey", username, key }];
 }
 
 /** 504 bodies name the four phases users know; host-key and auth checks are part of the handshake. */

@@ -4,7 +4,7 @@
  * the deadline. Nothing reaches an SSH connection before all of it has passed.
  */
 import type { IncomingMessage } from "node:http";
-import { joinHostPort } from "../config/index.js";
+import { joinHostPort } from "../config/host.js";
 import type { Allowlist } from "./allowlist.js";
 import { type Credentials, checkProxyAuth } from "./auth.js";
 import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";

@@ -16,7 +16,10 @@
  * the same string as with static configs (src/config/shard.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type Config, inShard, joinHostPort, paramLabels, type Shards } from "../config/index.js";
+import { joinHostPort } from "../config/host.js";
+import { paramLabels } from "../config/params.js";
+import type { Config } from "../config/schema.js";
+import { inShard, type Shards } from "../config/shard.js";
 
 export interface TargetGroup {
   targets: string[];

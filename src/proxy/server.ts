@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
-import { joinHostPort } from "../config/index.js";
+import { joinHostPort } from "../config/host.js";
 import { serveAdmin } from "./admin.js";
 import type { Allowlist } from "./allowlist.js";
 import type { Credentials } from "./auth.js";

@@ -6,20 +6,13 @@
  */
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import {
-  type Config,
-  hostKind,
-  inShard,
-  type JumpHost,
-  joinHostPort,
-  type KeySource,
-  normalizeHost,
-  parseDuration,
-  runtimeKeyPath,
-  type Shards,
-  SYSTEM_KNOWN_HOSTS_FILE,
-  secretName,
-} from "../config/index.js";
+// Each config module on its own, not ../config/index.js: the proxy process does not load the schema (zod).
+import { parseDuration } from "../config/duration.js";
+import { hostKind, joinHostPort, normalizeHost } from "../config/host.js";
+import { runtimeKeyPath, secretName } from "../config/key-path.js";
+import { SYSTEM_KNOWN_HOSTS_FILE } from "../config/known-hosts-file.js";
+import type { Config, JumpHost, KeySource } from "../config/schema.js";
+import { inShard, type Shards } from "../config/shard.js";
 import { ProxySettingsError } from "./errors.js";
 import { KnownHosts } from "./known-hosts.js";
 import { canonicalHost } from "./request-target.js";

@@ -22,10 +22,19 @@ export interface RunningCli {
 }
 
 /** `sshscrape proxy --config LIST`, answering at the list's `proxy.listen`. */
-export async function startProxyCli(listFile: string, extraArgs: string[] = []): Promise<RunningCli> {
+export async function startProxyCli(
+  listFile: string,
+  extraArgs: string[] = [],
+  nodeArgs: string[] = [],
+): Promise<RunningCli> {
   const listen = (parse(readFileSync(listFile, "utf8")) as { proxy?: { listen?: string } }).proxy?.listen;
   if (!listen) throw new Error(`${listFile}: the target list must set proxy.listen`);
-  return startProxyProcess(["proxy", "--config", listFile, ...extraArgs], `http://${listen}`);
+  return startProxyProcess(
+    ["proxy", "--config", listFile, ...extraArgs],
+    `http://${listen}`,
+    15_000,
+    nodeArgs,
+  );
 }
 
 /** The built CLI with `args` (starting with "proxy"), ready once `${url}/healthz` answers. */
@@ -33,8 +42,10 @@ export async function startProxyProcess(
   args: string[],
   url: string,
   timeoutMs = 15_000,
+  /** Node's own flags, before the script (e.g. --cpu-prof for scripts/bench-scale.ts). */
+  nodeArgs: string[] = [],
 ): Promise<RunningCli> {
-  const proc: Started = start(process.execPath, [CLI, ...args], { cwd: REPO_ROOT });
+  const proc: Started = start(process.execPath, [...nodeArgs, CLI, ...args], { cwd: REPO_ROOT });
   const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
   try {
     // Its own "listening" line first: another program on the same port would answer /healthz too.
