@@ -7,6 +7,7 @@
   runCommand,
   nodejs,
   cacert,
+  python3,
 }:
 
 let
@@ -49,11 +50,15 @@ buildNpmPackage {
   # `npm run build`: tsc to dist/ plus the oclif command manifest (buildNpmPackage's default npmBuildScript).
   npmBuildScript = "build";
 
-  # npmConfigHook runs `npm rebuild` after installing; skip install scripts there. The only packages with
-  # scripts are ssh2 (an optional native crypto binding) and its optional dependency cpu-features (node-gyp),
-  # plus esbuild (a dev tool, unused by the build). Without them ssh2 uses Node's own crypto and works fully,
-  # and the build needs no compiler and no network.
-  npmRebuildFlags = [ "--ignore-scripts" ];
+  # npmConfigHook installs with --ignore-scripts, then runs `npm rebuild $npmRebuildFlags`. Rebuild only ssh2:
+  # its install script compiles ssh2's optional native crypto binding (AES-GCM and ChaCha20-Poly1305 over
+  # OpenSSL) with node-gyp, against the headers the hook points npm_config_nodedir at, offline. Without it ssh2
+  # falls back to Node's crypto API per packet, which costs 1.4× the proxy CPU per scrape (docs/benchmarks.md,
+  # "The package's crypto path"). If the compile fails, ssh2's script says "Failed to build optional crypto
+  # binding" and the package still builds and works, on the fallback. Not rebuilt: cpu-features (ssh2 uses it
+  # only to put ChaCha20 first on CPUs without AES instructions) and esbuild (a dev tool the build does not use).
+  npmRebuildFlags = [ "ssh2" ];
+  nativeBuildInputs = [ python3 ];
 
   passthru = {
     inherit npmDeps;

@@ -99,6 +99,16 @@ interface Totals {
   rssBytes?: number;
 }
 
+/**
+ * Whether the build at `bin` (a bin/run.js) has ssh2's optional native crypto binding: without it ssh2 decrypts
+ * through Node's crypto API per packet, at 1.4× the proxy CPU per scrape (docs/benchmarks.md, "The package's
+ * crypto path"), so every table says which path it measured.
+ */
+function cryptoPath(bin: string): string {
+  const built = join(bin, "../../node_modules/ssh2/lib/protocol/crypto/build/Release/sshcrypto.node");
+  return existsSync(built) ? "ssh2 native crypto binding" : "ssh2 on Node's crypto API (no native binding)";
+}
+
 /** The proxy as users run it: the built CLI, rebuilt first when src/ or cli/ is newer than dist/. */
 function ensureBuilt(): void {
   const built = join(ROOT, "dist/cli/commands/proxy.js");
@@ -486,6 +496,7 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
   out.push(
     `Machine: ${nproc} CPUs (nproc), ${cpuModel} (${cpus().length} in os.cpus()); Node ${process.version}; ${sshVersion}. ` +
       `Load average ${load0} at the start, ${loadAverage()} at the end.`,
+    `sshscrape: ${cryptoPath(BIN)}${flags["proxy-b"] ? `; sshscrape-B: ${cryptoPath(flags["proxy-b"])}` : ""}.`,
   );
   out.push(
     `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved; ` +

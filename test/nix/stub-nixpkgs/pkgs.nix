@@ -120,6 +120,8 @@ let
     prometheus-node-exporter = hostPackage "prometheus-node-exporter" "prometheus-node-exporter";
     curl = hostPackage "curl" "curl";
     jq = hostPackage "jq" "jq";
+    # Only named as a build input (node-gyp for ssh2's binding); the stub never builds the package.
+    python3 = hostPackage "python3" "python3";
     nixfmt-tree = mkDerivation { name = "nixfmt-tree-stub"; } // {
       meta.mainProgram = "treefmt";
     };
