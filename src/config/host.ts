@@ -16,7 +16,8 @@ export function hostKind(host: string): HostKind | undefined {
 
 /** `host:port` as URLs and Prometheus targets write it: IPv6 literals in brackets. */
 export function joinHostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  // Every IPv6 literal has a ":"; testing for it first skips net.isIPv6's long RegExp for names and IPv4.
+  return host.includes(":") && isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Canonical form used for comparisons: lower case, no trailing dot, no IPv6 brackets. */

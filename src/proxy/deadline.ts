@@ -87,3 +87,61 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
     );
   });
 }
+
+/** One entry of a DeadlineTimers set: fires `onExpire` at `at` (Date.now() time) unless removed first. */
+export interface Expiring {
+  at: number;
+  onExpire: () => void;
+}
+
+/**
+ * Many deadlines on one Timeout, armed for the earliest. Every exchange used to create and clear its own
+ * Timeout; each budget (`deadline.remaining()`) is a different duration, so Node also created and dropped a
+ * timer list and a priority-queue entry per request. Here adding and removing is a Set operation; the Timeout
+ * is re-armed only when an earlier deadline comes in (rare: budgets are the same for most requests) and when
+ * it fires. Expiry is as exact as a Timeout of its own would be.
+ */
+export class DeadlineTimers {
+  private readonly pending = new Set<Expiring>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
+
+  add(e: Expiring): void {
+    this.pending.add(e);
+    if (e.at < this.armedAt) this.arm(e.at);
+  }
+
+  remove(e: Expiring): void {
+    this.pending.delete(e);
+    if (this.pending.size === 0 && this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.armedAt = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.armedAt = at;
+    this.timer = setTimeout(this.fire, Math.max(0, at - Date.now()));
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    const due: Expiring[] = [];
+    for (const e of this.pending) {
+      if (e.at <= now) due.push(e);
+      else if (e.at < next) next = e.at;
+    }
+    for (const e of due) this.pending.delete(e);
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    for (const e of due) e.onExpire();
+  };
+}

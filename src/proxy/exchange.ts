@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientChannel } from "ssh2";
 import { setChannelSink } from "./channel-sink.js";
-import type { Deadline } from "./deadline.js";
+import { type Deadline, DeadlineTimers, type Expiring } from "./deadline.js";
 import {
   ClientGoneError,
   ProxyError,
@@ -82,6 +82,9 @@ function adjustWindowNow(ch: ClientChannel): void {
   c._client._protocol.channelWindowAdjust(c.outgoing.id, bytes);
 }
 
+/** The response deadlines of every exchange in flight, on one Timeout. */
+const responseDeadlines = new DeadlineTimers();
+
 /**
  * Sends the request over an idle channel (or a fresh one), streams the response to `res`, and resolves once
  * the client has the whole response; a channel whose response ended cleanly goes back to the idle list.
@@ -106,7 +109,7 @@ export function exchange(
     const isHead = plan.method === "HEAD";
     let channel: ClientChannel | undefined;
     let detach: (() => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Expiring | undefined;
     let settled = false;
     let requestSent = false;
 
@@ -115,7 +118,7 @@ export function exchange(
       if (settled) return;
       settled = true;
       via.idle.inFlight--;
-      clearTimeout(timer);
+      if (timer) responseDeadlines.remove(timer);
       client.onGone = undefined;
       detach?.();
       if (err) {
@@ -130,12 +133,14 @@ export function exchange(
 
     const armTimer = () => {
       if (timer !== undefined) return;
-      const budget = deadline.remaining();
-      timer = setTimeout(
-        () =>
+      const now = Date.now();
+      const budget = deadline.remaining(now);
+      timer = {
+        at: now + budget,
+        onExpire: () =>
           finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
-        budget,
-      );
+      };
+      responseDeadlines.add(timer);
     };
 
     const use = (ch: ClientChannel, reused: boolean) => {

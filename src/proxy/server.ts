@@ -27,7 +27,7 @@ import type { SshPool } from "./pool.js";
 import { admitConnect, admitRequest, type Progress } from "./prologue.js";
 import type { Readiness } from "./readiness.js";
 import { RequestLog } from "./request-log.js";
-import { endpointName, type ProxyRuntime } from "./settings.js";
+import { endpointName, type ProxyRuntime, type Route } from "./settings.js";
 import { UpstreamAgents } from "./upstream.js";
 
 /** node:http's default; a larger header block is answered 431 by the parser. */
@@ -97,6 +97,23 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     void proxyRequest(req, res);
   });
 
+  // The idle-list key of a route and port, built once per cached route (prologue.ts) rather than per request.
+  const agentKeys = new WeakMap<Route, Map<number, string>>();
+  const agentKey = (route: Route, port: number): string => {
+    let byPort = agentKeys.get(route);
+    if (!byPort) {
+      byPort = new Map();
+      agentKeys.set(route, byPort);
+    }
+    let key = byPort.get(port);
+    if (key === undefined) {
+      if (byPort.size >= 256) byPort.clear(); // clients choose the port (sshified mode): keep it bounded
+      key = `${endpointName(route.ssh)} ${joinHostPort(route.remoteAddress, port)}`;
+      byPort.set(port, key);
+    }
+    return key;
+  };
+
   const proxyRequest = async (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
     const progress: Progress = { label: "other" };
@@ -119,7 +136,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     try {
       const a = admitRequest(req, deps, progress);
       const upstream: Upstream = {
-        idle: agents.get(`${endpointName(a.route.ssh)} ${joinHostPort(a.route.remoteAddress, a.port)}`),
+        idle: agents.get(agentKey(a.route, a.port)),
         openChannel: () => pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, signal()),
         connectionLost: (channel) => pool.connectionLost(channel),
         connectionName: (channel) => pool.connectionName(channel),

@@ -9,8 +9,9 @@ import type { ClientChannel } from "ssh2";
 
 interface IdleEntry {
   channel: ClientChannel;
-  timer: NodeJS.Timeout;
-  /** Removes the idle-time listeners and the timer. */
+  /** Date.now() time at which the channel has been idle too long. */
+  expires: number;
+  /** Removes the idle-time listeners. */
   release(): void;
 }
 
@@ -18,9 +19,15 @@ interface IdleEntry {
  * Idle channels to one exporter, most recently used first (LIFO: the channels that stay idle longest time out
  * and close, so the list shrinks to what the load needs). An idle channel that closes, ends, errs or receives
  * a byte (nothing may arrive between responses) leaves the list and is closed.
+ *
+ * The idle timeouts share one Timeout per list, armed for the earliest expiry: a Timeout created on every put
+ * and cleared on every take was part of the proxy's fixed cost per request (docs/benchmarks.md, "Fixed cost
+ * per request").
  */
 export class IdleChannels {
   private readonly list: IdleEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
   /** Exchanges using this exporter right now (holding a channel or opening one). */
   inFlight = 0;
 
@@ -29,8 +36,10 @@ export class IdleChannels {
   /** The most recently used idle channel, or undefined. */
   take(): ClientChannel | undefined {
     const entry = this.list.pop();
-    entry?.release();
-    return entry?.channel;
+    if (!entry) return undefined;
+    entry.release();
+    if (this.list.length === 0) this.disarm();
+    return entry.channel;
   }
 
   /**
@@ -46,15 +55,15 @@ export class IdleChannels {
     const drop = () => {
       const i = this.list.indexOf(entry);
       if (i >= 0) this.list.splice(i, 1);
+      if (this.list.length === 0) this.disarm();
       entry.release();
       channel.close();
     };
     const onError = () => drop();
     const entry: IdleEntry = {
       channel,
-      timer: setTimeout(drop, ms).unref(),
+      expires: Date.now() + ms,
       release: () => {
-        clearTimeout(entry.timer);
         channel.off("data", drop);
         channel.off("end", drop);
         channel.off("close", drop);
@@ -66,7 +75,44 @@ export class IdleChannels {
     channel.on("close", drop);
     channel.on("error", onError);
     this.list.push(entry);
+    if (entry.expires < this.armedAt) this.arm(entry.expires);
   }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.armedAt = at;
+    this.timer = setTimeout(this.expire, Math.max(0, at - Date.now())).unref();
+  }
+
+  private disarm(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Closes the channels idle for too long and arms the timer for the next one. */
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    const keep: IdleEntry[] = [];
+    const gone: IdleEntry[] = [];
+    for (const e of this.list) {
+      if (e.expires <= now) gone.push(e);
+      else {
+        keep.push(e);
+        if (e.expires < next) next = e.expires;
+      }
+    }
+    this.list.splice(0, this.list.length, ...keep);
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    for (const e of gone) {
+      e.release();
+      e.channel.close();
+    }
+  };
 
   get size(): number {
     return this.list.length;
@@ -79,6 +125,7 @@ export class IdleChannels {
 
   /** Closes every idle channel (shutdown). */
   destroy(): void {
+    this.disarm();
     for (const entry of this.list.splice(0)) {
       entry.release();
       entry.channel.close();
