@@ -55,3 +55,36 @@ export function setChannelSink(channel: ClientChannel, sink: ChannelSink | undef
   if (c.push !== sinkPush) c.push = sinkPush;
   c[kSink] = sink;
 }
+
+/** What a channel's current user (an exchange, or the idle list holding it) does with its events. */
+export interface ChannelHandler {
+  data(chunk: Buffer): void;
+  end(): void;
+  close(): void;
+  error(err: Error): void;
+}
+
+const kHandler = Symbol("sshscrape.channelHandler");
+
+interface Routed {
+  [kHandler]?: ChannelHandler | undefined;
+}
+
+/**
+ * Routes the channel's 'data', 'end', 'close' and 'error' events (and its data short cut) to `handler`, or
+ * to nobody when undefined. The four listeners are added once per channel and stay: an exchange and the idle
+ * list each used to add and remove their own on every request (16 listener operations per scrape, part of the
+ * fixed cost per request in docs/benchmarks.md). With no handler, data is dropped as it was when nobody
+ * listened: the channel is then either closing (and drained) or between two users in the same tick.
+ */
+export function setChannelHandler(channel: ClientChannel, handler: ChannelHandler | undefined): void {
+  const r = channel as unknown as Routed;
+  if (!(kHandler in r)) {
+    channel.on("data", (chunk: Buffer) => r[kHandler]?.data(chunk));
+    channel.on("end", () => r[kHandler]?.end());
+    channel.on("close", () => r[kHandler]?.close());
+    channel.on("error", (err: Error) => r[kHandler]?.error(err));
+  }
+  r[kHandler] = handler;
+  setChannelSink(channel, handler?.data);
+}

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientChannel } from "ssh2";
-import { setChannelSink } from "./channel-sink.js";
+import { setChannelHandler } from "./channel-sink.js";
 import { type Deadline, DeadlineTimers, type Expiring } from "./deadline.js";
 import {
   ClientGoneError,
@@ -264,18 +264,10 @@ export function exchange(
       };
       const onClose = () => onEnd();
       const onError = (err: Error) => fail(err);
-      ch.on("data", onData);
-      setChannelSink(ch, onData);
-      ch.on("end", onEnd);
-      ch.on("close", onClose);
-      ch.on("error", onError);
+      setChannelHandler(ch, { data: onData, end: onEnd, close: onClose, error: onError });
       detach = () => {
         clearTimeout(quiet);
-        setChannelSink(ch, undefined);
-        ch.off("data", onData);
-        ch.off("end", onEnd);
-        ch.off("close", onClose);
-        ch.off("error", onError);
+        setChannelHandler(ch, undefined);
         res.off("drain", onDrain);
       };
 

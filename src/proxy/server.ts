@@ -89,8 +89,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     active++;
-    res.once("close", () => active--);
     if (req.url?.startsWith("/")) {
+      res.once("close", () => active--);
       serveAdmin(admin, req, res);
       return;
     }
@@ -122,7 +122,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     // idle one, and a controller per scrape (an EventTarget with its listeners) cost ~15 µs each time.
     const client: ClientSide = { gone: false };
     let abort: AbortController | undefined;
-    res.once("close", () => {
+    // One listener for both jobs ('close' is emitted once): `active` and the client going away.
+    res.on("close", () => {
+      active--;
       if (res.writableFinished) return;
       client.gone = true;
       abort?.abort(new ClientGoneError());

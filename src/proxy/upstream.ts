@@ -6,6 +6,7 @@
  * slower than a tunnel at one scrape at a time (docs/benchmarks.md). The exchange itself is src/proxy/exchange.ts.
  */
 import type { ClientChannel } from "ssh2";
+import { setChannelHandler } from "./channel-sink.js";
 
 interface IdleEntry {
   channel: ClientChannel;
@@ -63,17 +64,9 @@ export class IdleChannels {
     const entry: IdleEntry = {
       channel,
       expires: Date.now() + ms,
-      release: () => {
-        channel.off("data", drop);
-        channel.off("end", drop);
-        channel.off("close", drop);
-        channel.off("error", onError);
-      },
+      release: () => setChannelHandler(channel, undefined),
     };
-    channel.on("data", drop);
-    channel.on("end", drop);
-    channel.on("close", drop);
-    channel.on("error", onError);
+    setChannelHandler(channel, { data: drop, end: drop, close: drop, error: onError });
     this.list.push(entry);
     if (entry.expires < this.armedAt) this.arm(entry.expires);
   }
