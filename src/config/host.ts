@@ -9,7 +9,7 @@ export type HostKind = "dns" | "ipv4" | "ipv6";
 /** What kind of host a string is, or undefined when it is none (IPv6 must be written without brackets). */
 export function hostKind(host: string): HostKind | undefined {
   if (isIPv4(host)) return "ipv4";
-  if (isIPv6(host)) return "ipv6";
+  if (host.includes(":") && isIPv6(host)) return "ipv6";
   if (DNS_NAME.test(host) && !/^[\d.]+$/.test(host)) return "dns";
   return undefined;
 }

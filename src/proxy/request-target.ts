@@ -42,6 +42,16 @@ const DOTTED_QUAD = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\
 // WHATWG's "ends in a number" rule: such a host is parsed as IPv4, so only a strict dotted quad is allowed.
 const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/;
 
+/**
+ * Authorities of absolute-form targets already parsed, exactly as sent, to their canonical host and port.
+ * Prometheus asks for the same few targets again and again; parsing one (and, for a DNS name, three
+ * RegExps of hostKind) was a few percent of the proxy's CPU per request (docs/benchmarks.md, "Fixed cost per
+ * request"). Only authorities that passed are kept, so a refused one is refused again, with its message.
+ */
+const authorities = new Map<string, { readonly host: string; readonly port: number }>();
+/** Clients choose the targets: the cache is dropped when it reaches this size. */
+const MAX_CACHED_AUTHORITIES = 4096;
+
 /** Absolute-form GET/HEAD/POST target → canonical host, port (default 80), origin-form path. */
 export function parseAbsoluteTarget(url: string): RequestTarget {
   checkLength(url);
@@ -63,7 +73,13 @@ export function parseAbsoluteTarget(url: string): RequestTarget {
   const end = afterSlashes.search(/[/?]/);
   const authority = end === -1 ? afterSlashes : afterSlashes.slice(0, end);
   const tail = end === -1 ? "" : afterSlashes.slice(end);
-  const { host, port } = parseAuthority(authority, shown, 80);
+  let hostPort = authorities.get(authority);
+  if (hostPort === undefined) {
+    hostPort = parseAuthority(authority, shown, 80);
+    if (authorities.size >= MAX_CACHED_AUTHORITIES) authorities.clear();
+    authorities.set(authority, hostPort);
+  }
+  const { host, port } = hostPort;
   const path = tail === "" ? "/" : tail.startsWith("?") ? `/${tail}` : tail;
   return { host, port, path, scheme: "http" };
 }
