@@ -233,6 +233,44 @@ export class ResponseReader {
   }
 }
 
+interface HeaderLine {
+  readonly name: string;
+  readonly value: string;
+  readonly lower: string;
+}
+
+/**
+ * Header lines already checked, as received. An exporter sends the same lines in every response (only Date,
+ * and Content-Length for some, change), and checking each line (two RegExps, a trim, a lower-casing) was a
+ * few percent of the proxy's CPU per request (docs/benchmarks.md, "Fixed cost per request"). Only lines that
+ * passed are kept; the cache is bounded and dropped when full, as exporters' lines are theirs to choose.
+ */
+const checkedLines = new Map<string, HeaderLine>();
+const MAX_CHECKED_LINES = 64;
+/**
+ * Longer lines are checked every time. A cached line may keep its whole response head (≤ 16 KB) alive, as
+ * V8 slices strings: at most 64 heads, 1 MB, for an exporter that sends nothing but long lines.
+ */
+const MAX_CHECKED_LINE_LENGTH = 256;
+
+function headerLine(line: string): HeaderLine {
+  const known = checkedLines.get(line);
+  if (known !== undefined) return known;
+  const colon = line.indexOf(":");
+  const name = colon > 0 ? line.slice(0, colon) : "";
+  // No obs-fold (a line starting with whitespace), no whitespace before the colon (RFC 9112 §5.1, §5.2).
+  if (!TOKEN.test(name))
+    throw new MalformedResponseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
+  const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+  if (!FIELD_VALUE.test(value)) throw new MalformedResponseError(`bad value of header ${name}`);
+  const checked = { name, value, lower: name.toLowerCase() };
+  if (line.length <= MAX_CHECKED_LINE_LENGTH) {
+    if (checkedLines.size >= MAX_CHECKED_LINES) checkedLines.clear();
+    checkedLines.set(line, checked);
+  }
+  return checked;
+}
+
 function parseHead(text: string): ResponseHead {
   const lines = text.split("\r\n");
   const m = STATUS_LINE.exec(lines[0] as string);
@@ -244,15 +282,8 @@ function parseHead(text: string): ResponseHead {
   let keepAliveHintMs: number | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon) : "";
-    // No obs-fold (a line starting with whitespace), no whitespace before the colon (RFC 9112 §5.1, §5.2).
-    if (!TOKEN.test(name))
-      throw new MalformedResponseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (!FIELD_VALUE.test(value)) throw new MalformedResponseError(`bad value of header ${name}`);
+    const { name, value, lower } = headerLine(line);
     rawHeaders.push(name, value);
-    const lower = name.toLowerCase();
     if (lower === "connection") {
       for (const t of value.toLowerCase().split(",")) {
         const token = t.trim();
