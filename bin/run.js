@@ -13,8 +13,12 @@ import { setFlagsFromString } from "node:v8";
 // Both flags are read at each sizing decision, so setting them here works, unlike --max-semi-space-size;
 // they must come before oclif is loaded. NODE_OPTIONS with a semi-space flag turns both off (experiments).
 const proxy = process.argv[2] === "proxy";
-if (proxy && !/semi[-_]space/.test(`${process.execArgv} ${process.env.NODE_OPTIONS}`))
+// With a large fleet the proxy lowers the growing factor to 1.5 once it has read the target list
+// (src/proxy/heap-growth.ts): the marker below tells it these flags are its to change.
+if (proxy && !/semi[-_]space/.test(`${process.execArgv} ${process.env.NODE_OPTIONS}`)) {
   setFlagsFromString("--semi-space-growth-factor=1 --heap-growing-percent=100");
+  globalThis[Symbol.for("sshscrape.heapTuning")] = true;
+}
 
 // `sshscrape proxy` with a plain, valid command line starts without oclif: ~5 MB less resident and ~90 ms
 // less CPU at every start (docs/benchmarks.md, "Start-up memory"). The flags are the oclif command's

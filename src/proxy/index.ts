@@ -9,6 +9,7 @@ import { joinHostPort } from "../config/host.js";
 import { serveAdmin } from "./admin.js";
 import { Allowlist } from "./allowlist.js";
 import { describeCause, ListenError, ProxySettingsError } from "./errors.js";
+import { fitHeap } from "./heap-growth.js";
 import { KeyStore } from "./keys.js";
 import { KnownHosts } from "./known-hosts.js";
 import { ProxyMetrics } from "./metrics.js";
@@ -135,6 +136,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
     configuredEndpointsOf(rt).map(endpointName),
   );
   metrics.readinessFrom(() => readiness.ready);
+  fitHeap(configuredEndpointsOf(rt).length, logger);
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,
@@ -199,6 +201,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
         rt.allow.exact.map((t) => joinHostPort(t.host, t.port)),
         configuredEndpointsOf(rt).map(endpointName),
       );
+      fitHeap(configuredEndpointsOf(rt).length, logger);
       pool.clearBackoff();
       pool.recheckHostKeys();
       const now = configuredEndpointsOf(rt);

@@ -1,0 +1,44 @@
+/**
+ * V8's old-generation growing factor for the fleet the proxy serves (docs/benchmarks-scale.md, "Peak RSS at
+ * 2 000 targets"). bin/run.js starts `sshscrape proxy` with a factor of 2 (`--heap-growing-percent=100`):
+ * after each full GC, V8 lets the old generation grow to twice what survived before it collects again.
+ *
+ * With a large fleet, most of what survives is per-host state (~16–20 KB of heap per SSH connection with its
+ * idle channel and series), and each scrape promotes ~10 KB that dies in the old generation by the next
+ * one. So the headroom of a factor 2 grows with the fleet: ~22 MB of RSS at 1 000 hosts, ~40 MB at 2 000,
+ * for full GCs that cost ~30 ms every 20–40 s. A factor of 1.5 halves that headroom (1 000 hosts: RSS peak
+ * 103 vs 113–119 MB) and leaves the GC's share of the CPU under 1 % of a core at fleet scale. With few
+ * hosts the live heap is small and the same factor only makes the full GCs more frequent at high request
+ * rates (one host at 64 concurrent scrapes: 1.15–1.18× the proxy CPU per scrape), so small fleets keep 2.
+ *
+ * V8 reads the flag at each full GC's sizing, so setting it at start and on reload takes effect at the next
+ * one. Only in a process whose flags bin/run.js set (not in tests, not under NODE_OPTIONS experiments).
+ */
+import { setFlagsFromString } from "node:v8";
+import type { Logger } from "pino";
+
+/** From this many configured SSH hosts on, the per-host state is most of the heap (≥ ~5 MB live). */
+export const FLEET_HOSTS = 250;
+
+/** `--heap-growing-percent` for a proxy with `hosts` configured SSH hosts. */
+export function heapGrowingPercent(hosts: number): number {
+  return hosts >= FLEET_HOSTS ? 50 : 100;
+}
+
+/** Set by bin/run.js when it tuned V8's heap for `sshscrape proxy`. */
+const TUNED = Symbol.for("sshscrape.heapTuning");
+
+/** Applies heapGrowingPercent(hosts); returns it, or undefined when bin/run.js did not tune this process. */
+export function sizeHeapForFleet(hosts: number): number | undefined {
+  if ((globalThis as Record<symbol, unknown>)[TUNED] !== true) return undefined;
+  const percent = heapGrowingPercent(hosts);
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
+  return percent;
+}
+
+/** sizeHeapForFleet, logged (`heapGrowingPercent`) when applied: at start and on each reload. */
+export function fitHeap(hosts: number, logger: Pick<Logger, "info">): void {
+  const percent = sizeHeapForFleet(hosts);
+  if (percent !== undefined)
+    logger.info({ hosts, heapGrowingPercent: percent }, "V8 old-generation growing factor set for the fleet");
+}

@@ -1,0 +1,81 @@
+/**
+ * The proxy sizes V8's old-generation headroom for its fleet (src/proxy/heap-growth.ts): bin/run.js starts
+ * `sshscrape proxy` with a growing factor of 2, and a proxy configured for FLEET_HOSTS or more SSH hosts
+ * lowers it to 1.5, at start and on reload. The memory effect is a benchmark's to show
+ * (docs/benchmarks-scale.md); this checks the decision, in the process the user runs, without asserting on
+ * memory or time. The flag itself is V8's: V8 has no API to read it back, so the log line is what is checked.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { FLEET_HOSTS, heapGrowingPercent, sizeHeapForFleet } from "../../src/proxy/heap-growth.js";
+import { startProxyCli } from "../e2e/proxy-process.js";
+import { withReservedPort } from "../helpers/ports.js";
+import { waitFor } from "../helpers/processes.js";
+
+const work = mkdtempSync(join(tmpdir(), "sshscrape-heap-growth-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const keyPath = join(work, "id_ed25519");
+execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyPath]);
+writeFileSync(join(work, "known_hosts"), "");
+
+/** A target list of `hosts` loopback aliases (never connected: preconnect off, no scrape). */
+function list(file: string, port: number, hosts: number): string {
+  writeFileSync(
+    file,
+    stringify({
+      proxy: { listen: `127.0.0.1:${port}`, knownHostsFile: join(work, "known_hosts"), preconnect: false },
+      ssh: { user: "prometheus", key: { path: keyPath } },
+      targets: Array.from({ length: hosts }, (_, i) => ({
+        host: `127.2.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+        exporters: [{ name: "node", port: 9100 }],
+      })),
+    }),
+  );
+  return file;
+}
+
+/** The growing-factor log lines the proxy wrote so far, as {hosts, heapGrowingPercent}. */
+function sized(output: string): Array<{ hosts: number; heapGrowingPercent: number }> {
+  return output
+    .split("\n")
+    .filter((l) => l.includes('"heapGrowingPercent"'))
+    .map((l) => {
+      const { hosts, heapGrowingPercent } = JSON.parse(l) as { hosts: number; heapGrowingPercent: number };
+      return { hosts, heapGrowingPercent };
+    });
+}
+
+describe("the old generation's growing factor follows the fleet", () => {
+  it("is 2 below FLEET_HOSTS configured hosts and 1.5 from there on", () => {
+    expect(heapGrowingPercent(1)).toBe(100);
+    expect(heapGrowingPercent(FLEET_HOSTS - 1)).toBe(100);
+    expect(heapGrowingPercent(FLEET_HOSTS)).toBe(50);
+    expect(heapGrowingPercent(2000)).toBe(50);
+  });
+
+  it("leaves the flags alone in a process bin/run.js did not tune (this test runner)", () => {
+    expect(sizeHeapForFleet(2000)).toBeUndefined();
+  });
+
+  it("is set by `sshscrape proxy` at start and again on reload when the list grows or shrinks", async () => {
+    const file = join(work, "targets.yaml");
+    const proxy = await withReservedPort((port) => {
+      list(file, port, FLEET_HOSTS + 50);
+      return startProxyCli(file);
+    });
+    try {
+      expect(sized(proxy.output())).toEqual([{ hosts: FLEET_HOSTS + 50, heapGrowingPercent: 50 }]);
+      const port = Number(new URL(proxy.url).port);
+      list(file, port, 3);
+      proxy.child.kill("SIGHUP");
+      await waitFor("the reload's growing factor", () => sized(proxy.output()).length === 2, 15_000);
+      expect(sized(proxy.output())[1]).toEqual({ hosts: 3, heapGrowingPercent: 100 });
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
