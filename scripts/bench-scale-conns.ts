@@ -19,7 +19,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -30,7 +29,7 @@ import { metricsBody } from "../test/helpers/exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { viaProxy } from "../test/helpers/proxy.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { alias, startSshds } from "./bench-scale-lab.js";
+import { alias, startSshds, startStaticExporter } from "./bench-scale-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -251,18 +250,9 @@ async function main(): Promise<Sample[]> {
   writeFileSync(hookFile, HOOK);
   const body = metricsBody(56_000);
   const gz = gzipSync(body);
-  const exporter = createServer((req, res) => {
-    const gzip = /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
-    res.writeHead(200, {
-      "content-type": "text/plain; version=0.0.4",
-      "content-length": (gzip ? gz : body).length,
-      ...(gzip ? { "content-encoding": "gzip" } : {}),
-    });
-    res.end(gzip ? gz : body);
-  });
-  await new Promise<void>((r) => exporter.listen(0, "127.0.0.1", r));
-  cleanups.push(() => new Promise((r) => exporter.close(r)));
-  exporterPort = (exporter.address() as { port: number }).port;
+  const exporter = await startStaticExporter(body, gz);
+  cleanups.push(() => new Promise((r) => exporter.server.close(r)));
+  exporterPort = exporter.port;
   const sshPort = await freePort();
   log(`starting ${Math.ceil(N / 16)} sshds for ${N} aliases on port ${sshPort}`);
   const sshds = await startSshds(N, sshPort, cleanups);

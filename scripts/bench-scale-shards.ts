@@ -9,7 +9,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -21,7 +20,8 @@ import { type RunningCli, startProxyCli } from "../test/e2e/proxy-process.js";
 import { metricsBody } from "../test/helpers/exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
-import { type Sshd, startSshd } from "../test/helpers/sshd.js";
+import type { Sshd } from "../test/helpers/sshd.js";
+import { SSHD_MAX_LISTEN, startSshds, startStaticExporter } from "./bench-scale-lab.js";
 
 export interface ShardFlags {
   shards?: string;
@@ -31,7 +31,6 @@ export interface ShardFlags {
   json: boolean;
 }
 
-const SSHD_MAX_LISTEN = 16;
 const EXPORTER_SERVERS = 10;
 /** 127.2.x.y: clear of the tests' 127.0.x.y and bench-scale.ts' 127.1.x.y. */
 const alias = (i: number) => `127.2.${Math.floor(i / 250)}.${(i % 250) + 1}`;
@@ -77,47 +76,16 @@ export async function runShards(flags: ShardFlags): Promise<number> {
   try {
     const body = metricsBody(56 * 1024);
     const gz = gzipSync(body);
-    const exporters: Server[] = [];
-    const ports: number[] = [];
-    for (let i = 0; i < EXPORTER_SERVERS; i++) {
-      const server = createServer((req, res) => {
-        const gzip = /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
-        res.writeHead(200, {
-          "content-type": "text/plain; version=0.0.4",
-          "content-length": (gzip ? gz : body).length,
-          ...(gzip ? { "content-encoding": "gzip" } : {}),
-        });
-        res.end(gzip ? gz : body);
-      });
-      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-      const a = server.address();
-      ports.push(typeof a === "object" && a ? a.port : 0);
-      exporters.push(server);
-      cleanups.push(() => new Promise((r) => server.close(r)));
-    }
+    const exporters = await Promise.all(
+      Array.from({ length: EXPORTER_SERVERS }, () => startStaticExporter(body, gz)),
+    );
+    for (const e of exporters) cleanups.push(() => new Promise((r) => e.server.close(r)));
+    const ports = exporters.map((e) => e.port);
 
     const sshPort = await freePort();
     log(`starting ${Math.ceil(N / SSHD_MAX_LISTEN)} sshd processes for ${N} hosts`);
-    const sshds: Sshd[] = [];
-    for (let i = 0; i < N; i += SSHD_MAX_LISTEN * 8) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(8, Math.ceil((N - i) / SSHD_MAX_LISTEN)) }, (_, b) => {
-          const from = i + b * SSHD_MAX_LISTEN;
-          const addresses = Array.from({ length: Math.min(SSHD_MAX_LISTEN, N - from) }, (_, j) =>
-            alias(from + j),
-          );
-          return startSshd({ addresses, port: sshPort, highLimits: true });
-        }),
-      );
-      for (const s of batch)
-        cleanups.push(async () => {
-          await s.stop();
-          rmSync(s.dir, { recursive: true, force: true });
-        });
-      sshds.push(...batch);
-    }
+    const sshds = await startSshds(N, sshPort, cleanups, alias);
     const first = sshds[0] as Sshd;
-    for (const s of sshds) s.setAuthorizedKeys(`${first.clientKeyPub}\n`);
     const knownHostsFile = join(dir, "known_hosts");
     writeFileSync(knownHostsFile, `${sshds.map((s) => s.knownHostsLine()).join("\n")}\n`);
 

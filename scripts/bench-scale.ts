@@ -18,7 +18,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -32,7 +31,7 @@ import { startNodeExporter } from "../test/helpers/node-exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { alias, SSHD_MAX_LISTEN, startSshds } from "./bench-scale-lab.js";
+import { alias, SSHD_MAX_LISTEN, startSshds, startStaticExporter } from "./bench-scale-lab.js";
 
 const EXPORTER_SERVERS = 10;
 
@@ -158,22 +157,6 @@ async function captureNodeExporterBody(): Promise<Buffer> {
   } finally {
     await ne.stop();
   }
-}
-
-async function startStaticExporter(body: Buffer, gz: Buffer): Promise<{ port: number; server: Server }> {
-  const server = createServer((req, res) => {
-    const gzip = /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
-    const payload = gzip ? gz : body;
-    res.writeHead(200, {
-      "content-type": "text/plain; version=0.0.4; charset=utf-8",
-      "content-length": payload.length,
-      ...(gzip ? { "content-encoding": "gzip" } : {}),
-    });
-    res.end(payload);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const addr = server.address();
-  return { port: typeof addr === "object" && addr ? addr.port : 0, server };
 }
 
 interface Result {

@@ -1,9 +1,10 @@
 /** A bare ssh2 client logged in to a test sshd, for tests of what the proxy relies on in ssh2 itself. */
 import { readFileSync } from "node:fs";
-import { Client, type ClientChannel } from "ssh2";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import type { Sshd } from "./sshd.js";
 
-export async function connectSsh2(sshd: Sshd): Promise<Client> {
+/** `extra` adds to (or overrides) the connect options, e.g. `keepaliveInterval`. */
+export async function connectSsh2(sshd: Sshd, extra: ConnectConfig = {}): Promise<Client> {
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
     client.once("ready", () => resolve());
@@ -15,6 +16,7 @@ export async function connectSsh2(sshd: Sshd): Promise<Client> {
       privateKey: readFileSync(sshd.clientKeyPath),
       // Test-only: this sshd's host key is the one the helper just generated.
       hostVerifier: () => true,
+      ...extra,
     });
   });
   return client;

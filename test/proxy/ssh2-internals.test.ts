@@ -6,7 +6,6 @@
  * - postponeKeepalive keeps ssh2 from pinging a connection for as long as it is called within the interval,
  *   and ssh2 pings again once it is not.
  */
-import { readFileSync } from "node:fs";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startProxy } from "../../src/proxy/index.js";
@@ -14,6 +13,7 @@ import { postponeKeepalive, releaseHandshakeState } from "../../src/proxy/ssh2-i
 import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
+import { connectSsh2 } from "../helpers/ssh2-client.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -31,18 +31,8 @@ afterAll(async () => {
 });
 
 it("drops the ephemeral key pair of the finished key exchange, and the connection still re-keys", async () => {
-  const client = new ssh2.Client();
+  const client = await connectSsh2(sshd);
   try {
-    await new Promise<void>((resolve, reject) => {
-      client.once("ready", resolve).once("error", reject);
-      client.connect({
-        host: "127.0.0.1",
-        port: sshd.port,
-        username: sshd.user,
-        privateKey: readFileSync(sshd.clientKeyPath),
-        hostVerifier: () => true,
-      });
-    });
     const proto = (client as unknown as { _protocol: { _kex: { _keys: unknown }; _remoteIdentRaw: Buffer } })
       ._protocol;
     const kex = proto._kex;
@@ -96,19 +86,8 @@ it("keeps pooled connections (their key pairs dropped) working across sshd's re-
 });
 
 it("postpones ssh2's keepalive while called within the interval; ssh2 pings once it is not", async () => {
-  const client = new ssh2.Client();
+  const client = await connectSsh2(sshd, { keepaliveInterval: 3000 });
   try {
-    await new Promise<void>((resolve, reject) => {
-      client.once("ready", resolve).once("error", reject);
-      client.connect({
-        host: "127.0.0.1",
-        port: sshd.port,
-        username: sshd.user,
-        privateKey: readFileSync(sshd.clientKeyPath),
-        hostVerifier: () => true,
-        keepaliveInterval: 3000,
-      });
-    });
     const proto = (client as unknown as { _protocol: { ping: () => void } })._protocol;
     let pings = 0;
     const ping = proto.ping.bind(proto);
