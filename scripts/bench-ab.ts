@@ -1,7 +1,7 @@
 /**
  * `npx tsx scripts/bench-ab.ts`: a same-run A/B of proxy builds (or of node flags on one build), quicker and
  * with more detail than `npm run bench -- --proxy-b`. One sshd and one exporter (as in scripts/bench.ts); each
- * `--proxy "NAME [NODE-ARGS…] BIN"` is started on them and the builds take turns in short rounds at each
+ * `--proxy "NAME [NODE-ARGS…] [VAR=VALUE…] BIN"` is started on them and the builds take turns in short rounds at each
  * concurrency, driven by the bench's load generator (scripts/bench-load.ts). Per build it prints req/s, p50,
  * p99, CPU per request (user and system, from /proc/PID/stat), read and write syscalls per request
  * (/proc/PID/io), context switches per request and RSS; ratios are against the last build given.
@@ -18,7 +18,7 @@
  *
  * It always exits 0 after printing: a benchmark, not a test (docs/benchmarks.md, "CPU per scrape, second round").
  */
-import { fork, spawnSync } from "node:child_process";
+import { execFileSync, fork, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -77,6 +77,8 @@ interface Build {
   /** A proxy build's bin/run.js; undefined for the tunnel. */
   bin?: string;
   nodeArgs: string[];
+  /** `NAME=VALUE` words of the spec: environment variables for this build's process only. */
+  env: Record<string, string>;
   proc?: Started;
   port?: number;
 }
@@ -84,7 +86,10 @@ const builds: Build[] = flags.proxy.map((spec) => {
   const parts = spec.trim().split(/\s+/);
   const name = parts.shift() as string;
   const bin = parts.pop() as string;
-  return { name, bin, nodeArgs: parts };
+  const env: Record<string, string> = {};
+  for (const p of parts.filter((x) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(x)))
+    env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
+  return { name, bin, nodeArgs: parts.filter((x) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(x)), env };
 });
 
 const CLK_TCK = 100;
@@ -124,15 +129,11 @@ writeFileSync(
 for (const b of builds) {
   if (b.bin === undefined) continue;
   b.port = await freePort();
-  b.proc = start(process.execPath, [
-    ...b.nodeArgs,
-    b.bin,
-    "proxy",
-    "--config",
-    config,
-    "--listen",
-    `127.0.0.1:${b.port}`,
-  ]);
+  b.proc = start(
+    process.execPath,
+    [...b.nodeArgs, b.bin, "proxy", "--config", config, "--listen", `127.0.0.1:${b.port}`],
+    { env: { ...process.env, ...b.env } },
+  );
   const proc = b.proc;
   await waitFor(
     `${b.name} to listen\n${proc.output()}`,
@@ -143,7 +144,7 @@ for (const b of builds) {
 
 if (flags.tunnel) {
   const t = await startTunnel(sshd, knownHosts, exporter, BEST_TUNNEL);
-  builds.push({ name: "tunnel", nodeArgs: [], proc: t.proc, port: t.port });
+  builds.push({ name: "tunnel", nodeArgs: [], env: {}, proc: t.proc, port: t.port });
 }
 const ratioTo = builds.filter((b) => b.bin !== undefined).at(-1) as Build;
 
@@ -182,7 +183,9 @@ const closeConnections = (): Promise<void> =>
   });
 
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-const mtu = readFileSync("/sys/class/net/lo/mtu", "utf8").trim();
+// Not /sys/class/net/lo/mtu: sysfs shows the host's namespace unless it is mounted again inside this one.
+const mtu =
+  /\bmtu (\d+)/.exec(execFileSync("ip", ["-o", "link", "show", "lo"], { encoding: "utf8" }))?.[1] ?? "?";
 console.log(`${new Date().toISOString()}, loopback MTU ${mtu}, load average ${loadavg()}`);
 if (flags.dump) mkdirSync(flags.dump, { recursive: true });
 for (const c of flags.concurrency.split(",").map(Number)) {

@@ -36,22 +36,61 @@ export function adjustWindowNow(ch: ClientChannel): boolean {
   return true;
 }
 
+/** The SSH connection's socket reads, and the responses being read on it. */
+interface Connection {
+  reading: Set<AckNudge>;
+}
+const connections = new WeakMap<object, Connection>();
+
+/** ssh2 1.17 keeps the socket of a channel's connection in `channel._client._sock` (as ssh-cork.ts). */
+function connectionOf(ch: ClientChannel): Connection | undefined {
+  const sock = (ch as unknown as { _client?: { _sock?: NodeJS.EventEmitter } })._client?._sock;
+  if (sock === undefined || typeof sock.on !== "function") return undefined;
+  let conn = connections.get(sock);
+  if (conn === undefined) {
+    const c: Connection = { reading: new Set() };
+    connections.set(sock, c);
+    // After ssh2's own listener (added when it connected), so the read's packets were handled already.
+    sock.on("data", () => {
+      if (c.reading.size !== 1) return;
+      for (const n of c.reading) n.soloRead();
+    });
+    conn = c;
+  }
+  return conn;
+}
+
 /**
  * One response's nudge. `more()` after each piece of the response that leaves more of it due; `stop()` when
- * the exchange is over. Once per response: one ACK releases what sshd holds; more packets only cost CPU at
- * MTU 1500, where reads come in many small pieces and pauses are common but no stall happens.
+ * the exchange is over.
+ *
+ * - While it is the only response being read on its SSH connection (one scrape at a time: nothing else on
+ *   the connection carries an ACK back to sshd), the nudge is sent after every read of the SSH socket that
+ *   leaves the response incomplete, a tick after the read (once its packets were handled). sshd's Nagle
+ *   can hold the last segment of any SSH packet, not only the response's last one, and then the whole
+ *   packet waits: at MTU 1500 that was the second packet of a 100 KB response in ~12 % of scrapes. A
+ *   timer can only cut such a stall short (docs/benchmarks.md, "Latency at c=1").
+ * - With other responses in flight on the connection, their requests and window adjustments carry ACKs
+ *   often enough: after a 3 ms pause, once per response. More packets only cost CPU there.
  */
 export class AckNudge {
   private quiet: NodeJS.Timeout | undefined;
   private nudged = false;
+  private tick = false;
+  private readonly conn: Connection | undefined;
+  private open = true;
 
   constructor(
     private readonly ch: ClientChannel,
-    /** Whether the response is still being read from this channel when the timer fires. */
+    /** Whether the response is still being read from this channel when the nudge is due. */
     private readonly waiting: () => boolean,
-  ) {}
+  ) {
+    this.conn = connectionOf(ch);
+    this.conn?.reading.add(this);
+  }
 
   more(): void {
+    if (this.conn?.reading.size === 1) return; // soloRead() after the socket read
     if (this.quiet) this.quiet.refresh();
     else if (!this.nudged) this.quiet = setTimeout(onQuiet, QUIET_MS, this).unref();
   }
@@ -59,17 +98,34 @@ export class AckNudge {
   stop(): void {
     clearTimeout(this.quiet);
     this.quiet = undefined;
+    this.open = false;
+    this.conn?.reading.delete(this);
+  }
+
+  /** @internal A read of the SSH socket while this was the only response being read on it. */
+  soloRead(): void {
+    if (this.tick || !this.open) return;
+    this.tick = true;
+    process.nextTick(nudgeNow, this);
   }
 
   /** @internal */
-  fire(): void {
-    this.quiet = undefined;
-    if (!this.waiting()) return;
-    this.nudged = true;
+  fire(timer: boolean): void {
+    if (timer) this.quiet = undefined;
+    else this.tick = false;
+    if (!this.open || !this.waiting()) return;
+    // A channel paused for a slow client (exchange.ts) gets its window back only as its data is taken:
+    // that is the backpressure that stops sshd (test/proxy/backpressure.test.ts).
+    if (this.ch.isPaused() || this.ch.readableLength > 0) return;
+    if (timer) this.nudged = true;
     adjustWindowNow(this.ch);
   }
 }
 
 function onQuiet(nudge: AckNudge): void {
-  nudge.fire();
+  nudge.fire(true);
+}
+
+function nudgeNow(nudge: AckNudge): void {
+  nudge.fire(false);
 }
