@@ -1,7 +1,7 @@
 /**
  * `npx tsx scripts/bench-ab.ts`: a same-run A/B of proxy builds (or of node flags on one build), quicker and
  * with more detail than `npm run bench -- --proxy-b`. One sshd and one exporter (as in scripts/bench.ts); each
- * `--proxy "NAME [NODE-ARGS…] [VAR=VALUE…] BIN"` is started on them and the builds take turns in short rounds at each
+ * `--proxy "NAME [NODE-ARGS…] [VAR=VALUE…] [proxy.KEY=JSON…] BIN"` is started on them and the builds take turns in short rounds at each
  * concurrency, driven by the bench's load generator (scripts/bench-load.ts). Per build it prints req/s, p50,
  * p99, CPU per request (user and system, from /proc/PID/stat), read and write syscalls per request
  * (/proc/PID/io), context switches per request and RSS; ratios are against the last build given.
@@ -79,6 +79,8 @@ interface Build {
   nodeArgs: string[];
   /** `NAME=VALUE` words of the spec: environment variables for this build's process only. */
   env: Record<string, string>;
+  /** `proxy.KEY=JSON` words of the spec: settings of the proxy section for this build only. */
+  proxySettings: Record<string, unknown>;
   proc?: Started;
   port?: number;
 }
@@ -87,9 +89,16 @@ const builds: Build[] = flags.proxy.map((spec) => {
   const name = parts.shift() as string;
   const bin = parts.pop() as string;
   const env: Record<string, string> = {};
-  for (const p of parts.filter((x) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(x)))
-    env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
-  return { name, bin, nodeArgs: parts.filter((x) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(x)), env };
+  const proxySettings: Record<string, unknown> = {};
+  const setting = /^proxy\.([A-Za-z]+)=(.*)$/;
+  for (const p of parts) {
+    const s = setting.exec(p);
+    if (s) proxySettings[s[1] as string] = JSON.parse(s[2] as string);
+    else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(p))
+      env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
+  }
+  const nodeArgs = parts.filter((x) => !setting.test(x) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(x));
+  return { name, bin, nodeArgs, env, proxySettings };
 });
 
 const CLK_TCK = 100;
@@ -117,17 +126,17 @@ const sshd = await startSshd({ highLimits: true });
 const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
 const knownHosts = join(sshd.dir, "known_hosts");
 writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-const config = join(sshd.dir, "ab-targets.json");
-writeFileSync(
-  config,
-  JSON.stringify({
-    proxy: { knownHostsFile: knownHosts },
-    ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
-    targets: [{ host: "127.0.0.1", exporters: [{ name: "ab", port: exporter.port }] }],
-  }),
-);
 for (const b of builds) {
   if (b.bin === undefined) continue;
+  const config = join(sshd.dir, `ab-targets-${b.name}.json`);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      proxy: { knownHostsFile: knownHosts, ...b.proxySettings },
+      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
+      targets: [{ host: "127.0.0.1", exporters: [{ name: "ab", port: exporter.port }] }],
+    }),
+  );
   b.port = await freePort();
   b.proc = start(
     process.execPath,
@@ -144,7 +153,7 @@ for (const b of builds) {
 
 if (flags.tunnel) {
   const t = await startTunnel(sshd, knownHosts, exporter, BEST_TUNNEL);
-  builds.push({ name: "tunnel", nodeArgs: [], env: {}, proc: t.proc, port: t.port });
+  builds.push({ name: "tunnel", nodeArgs: [], env: {}, proxySettings: {}, proc: t.proc, port: t.port });
 }
 const ratioTo = builds.filter((b) => b.bin !== undefined).at(-1) as Build;
 

@@ -1,9 +1,9 @@
 /**
  * The window-adjust nudge: a packet to sshd whose only purpose is the TCP ACK it carries.
  *
- * sshd leaves Nagle's algorithm on for connections without a pty (sshscrape's keys are `restrict`ed to port
- * forwarding), so the last, short segment of a response can wait in sshd's kernel until this side
- * acknowledges what it already got; with nothing to send back, this side's kernel delays that ACK up to 40 ms
+ * sshd leaves Nagle's algorithm on for a connection until it starts a session's command (sshscrape only
+ * forwards ports, unless proxy.noDelaySession: pool.ts), so the last, short segment of a response can wait
+ * in sshd's kernel until this side acknowledges what it already got; with nothing to send back, this side's kernel delays that ACK up to 40 ms
  * (docs/benchmarks.md, "Where the waiting at c=1 goes"). When a response pauses mid-body, the exchange sends
  * the channel's window adjustment early (SSH_MSG_CHANNEL_WINDOW_ADJUST, RFC 4254 §5.2; ssh2 would send it only
  * after half the 2 MB window), and the ACK rides along.
@@ -39,25 +39,38 @@ export function adjustWindowNow(ch: ClientChannel): boolean {
 /** The SSH connection's socket reads, and the responses being read on it. */
 interface Connection {
   reading: Set<AckNudge>;
+  /** sshd has TCP_NODELAY on this connection (pool.ts, proxy.noDelaySession): nothing waits for an ACK. */
+  noDelay: boolean;
 }
 const connections = new WeakMap<object, Connection>();
 
-/** ssh2 1.17 keeps the socket of a channel's connection in `channel._client._sock` (as ssh-cork.ts). */
-function connectionOf(ch: ClientChannel): Connection | undefined {
-  const sock = (ch as unknown as { _client?: { _sock?: NodeJS.EventEmitter } })._client?._sock;
+type Ssh2Client = { _sock?: NodeJS.EventEmitter };
+
+/** ssh2 1.17 keeps the socket of a connection in `client._sock` (as ssh-cork.ts). */
+function connectionOf(client: Ssh2Client | undefined): Connection | undefined {
+  const sock = client?._sock;
   if (sock === undefined || typeof sock.on !== "function") return undefined;
   let conn = connections.get(sock);
   if (conn === undefined) {
-    const c: Connection = { reading: new Set() };
+    const c: Connection = { reading: new Set(), noDelay: false };
     connections.set(sock, c);
     // After ssh2's own listener (added when it connected), so the read's packets were handled already.
     sock.on("data", () => {
-      if (c.reading.size !== 1) return;
+      if (c.reading.size !== 1 || c.noDelay) return;
       for (const n of c.reading) n.soloRead();
     });
     conn = c;
   }
   return conn;
+}
+
+/**
+ * sshd turned Nagle's algorithm off on this connection (pool.ts, proxy.noDelaySession): its responses are
+ * nudged only after a 3 ms pause, as on a shared connection. Per-read nudges would only cost CPU there.
+ */
+export function markNoDelay(client: object): void {
+  const conn = connectionOf(client as Ssh2Client);
+  if (conn) conn.noDelay = true;
 }
 
 /**
@@ -85,12 +98,12 @@ export class AckNudge {
     /** Whether the response is still being read from this channel when the nudge is due. */
     private readonly waiting: () => boolean,
   ) {
-    this.conn = connectionOf(ch);
+    this.conn = connectionOf((ch as unknown as { _client?: Ssh2Client })._client);
     this.conn?.reading.add(this);
   }
 
   more(): void {
-    if (this.conn?.reading.size === 1) return; // soloRead() after the socket read
+    if (this.conn?.reading.size === 1 && !this.conn.noDelay) return; // soloRead() after the socket read
     if (this.quiet) this.quiet.refresh();
     else if (!this.nudged) this.quiet = setTimeout(onQuiet, QUIET_MS, this).unref();
   }
