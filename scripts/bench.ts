@@ -41,6 +41,7 @@ const { values: flags } = parseArgs({
     "proxy-node-args": { type: "string" },
     "proxy-b": { type: "string" },
     "proxy-b-node-args": { type: "string" },
+    "proxy-settings": { type: "string" },
     "plain-tunnel": { type: "boolean", default: false },
     "no-netns": { type: "boolean", default: false },
     "in-netns": { type: "boolean", default: false },
@@ -58,6 +59,8 @@ if (flags.help) {
                       "sshscrape-B" in the same rounds: a same-run A/B of two versions of the proxy
   --proxy-b-node-args="ARGS"  node options for sshscrape-B only (default: those of --proxy-node-args); with
                       --proxy-b bin/run.js, an A/B of node or V8 flags on the same build
+  --proxy-settings=JSON  settings merged into the proxy section of sshscrape's config (not sshscrape-B's),
+                      e.g. '{"noDelaySession":true}'
   --plain-tunnel      also measure the old baseline, \`ssh -N -L\` with OpenSSH's default cipher, as "tunnel-N"
   --no-netns          skip the second comparison inside a network namespace with loopback MTU 1500`);
   process.exit(0);
@@ -256,17 +259,26 @@ async function setUp(): Promise<Setup> {
   const exporter = await startExporter({ body: metricsBody(BODY_BYTES) });
   const knownHosts = join(sshd.dir, "known_hosts");
   writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-  const config = join(sshd.dir, "bench-targets.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      proxy: { knownHostsFile: knownHosts },
-      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
-      targets: [{ host: "127.0.0.1", exporters: [{ name: "bench", port: exporter.port }] }],
-    }),
-  );
+  const writeConfig = (file: string, settings: Record<string, unknown>) => {
+    const path = join(sshd.dir, file);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        proxy: { knownHostsFile: knownHosts, ...settings },
+        ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
+        targets: [{ host: "127.0.0.1", exporters: [{ name: "bench", port: exporter.port }] }],
+      }),
+    );
+    return path;
+  };
+  const config = writeConfig("bench-targets.json", {});
 
-  const proxy = await startProxy(BIN, config);
+  const proxy = await startProxy(
+    BIN,
+    flags["proxy-settings"]
+      ? writeConfig("bench-targets-a.json", JSON.parse(flags["proxy-settings"]))
+      : config,
+  );
   const proxyB = flags["proxy-b"]
     ? await startProxy(flags["proxy-b"], config, flags["proxy-b-node-args"] ?? flags["proxy-node-args"])
     : undefined;
@@ -444,6 +456,7 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
   out.push(
     `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved; ` +
       `tunnel: \`ssh -tt -c ${s.tunnelCipher} -L …\`${flags["plain-tunnel"] ? "; tunnel-N: `ssh -N -L …` with OpenSSH's defaults" : ""}` +
+      `${flags["proxy-settings"] ? `; sshscrape's proxy settings: ${flags["proxy-settings"]}` : ""}` +
       `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}${flags["proxy-b-node-args"] ? ` with node ${flags["proxy-b-node-args"]}` : ""}` : ""}.`,
     "",
   );
