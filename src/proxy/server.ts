@@ -21,10 +21,11 @@ import {
   MalformedRequestError,
   RequestHeadersTimeoutError,
 } from "./errors.js";
-import { type ClientSide, exchange, type Upstream } from "./exchange.js";
+import { type ClientSide, exchange, type RequestBody, type ResponseSink, type Upstream } from "./exchange.js";
+import { installFront } from "./front.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
-import { admitConnect, admitRequest, type Progress } from "./prologue.js";
+import { admitConnect, admitRequest, type Progress, type RequestHead } from "./prologue.js";
 import type { Readiness } from "./readiness.js";
 import { RequestLog } from "./request-log.js";
 import { endpointName, type ProxyRuntime, type Route } from "./settings.js";
@@ -49,6 +50,16 @@ export interface ServerDeps {
   pool: SshPool;
   metrics: ProxyMetrics;
   logger: Logger;
+  /**
+   * Serve Prometheus' plain GET/HEAD requests with the raw front (front.ts) instead of node:http's server.
+   * Default: on, unless the environment says SSHSCRAPE_FRONT=0 (a benchmarking and debugging switch).
+   */
+  front?: boolean;
+}
+
+/** Whether the raw front is on by default: SSHSCRAPE_FRONT=0 turns it off. */
+export function frontFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SSHSCRAPE_FRONT !== "0";
 }
 
 export interface ProxyServer {
@@ -97,6 +108,31 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     void proxyRequest(req, res);
   });
 
+  if (deps.front ?? frontFromEnv()) {
+    // Absolute-form GET/HEAD only: everything else is handed to the 'request' listener above (front.ts).
+    const front = installFront({
+      server,
+      handle: (req, res) => {
+        active++;
+        void proxyRequest(req, res);
+      },
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      logger,
+    });
+    // Graceful shutdown (index.ts) and server.close() close node:http's idle connections with these: the
+    // front's own connections are closed with them.
+    const closeIdle = server.closeIdleConnections.bind(server);
+    const closeAll = server.closeAllConnections.bind(server);
+    server.closeIdleConnections = () => {
+      closeIdle();
+      front.closeIdle();
+    };
+    server.closeAllConnections = () => {
+      closeAll();
+      front.closeAll();
+    };
+  }
+
   // The idle-list key of a route and port, built once per cached route (prologue.ts) rather than per request.
   const agentKeys = new WeakMap<Route, Map<number, string>>();
   const agentKey = (route: Route, port: number): string => {
@@ -114,7 +150,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return key;
   };
 
-  const proxyRequest = async (req: IncomingMessage, res: ServerResponse) => {
+  const proxyRequest = async (req: RequestHead & RequestBody, res: ResponseSink) => {
     const started = performance.now();
     const progress: Progress = { label: "other" };
     // A client that disconnects aborts its exchange and any channel being opened for it: nobody would read the
