@@ -33,6 +33,21 @@ function utcDate(): string {
   return dateCache;
 }
 
+/**
+ * Corks the socket until the end of this tick, as node:http's ServerResponse does on every write
+ * (lib/_http_outgoing.js `write_`): the slices of one SSH read, and the end of the response, leave in one
+ * writev.
+ */
+function corkForThisTick(socket: Socket): void {
+  if (socket.writableCorked) return;
+  socket.cork();
+  process.nextTick(uncork, socket);
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
 const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
@@ -136,26 +151,15 @@ export class FrontResponse implements ResponseSink {
   /** Writes body bytes (ignored without a body, as node:http does); false when the socket's buffer is full. */
   write(chunk: Buffer): boolean {
     if (this.ended || this.socket.destroyed) return false;
-    const head = this.takeHead();
-    if (!this.hasBody || chunk.length === 0) {
-      return head === undefined ? true : this.socket.write(head, "latin1");
-    }
     const socket = this.socket;
-    if (this.chunked || head !== undefined) {
-      socket.cork();
-      if (head !== undefined) socket.write(head, "latin1");
-      if (this.chunked) {
-        socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
-        socket.write(chunk);
-        const ok = socket.write("\r\n", "latin1");
-        socket.uncork();
-        return ok;
-      }
-      const ok = socket.write(chunk);
-      socket.uncork();
-      return ok;
-    }
-    return socket.write(chunk);
+    corkForThisTick(socket);
+    const head = this.takeHead();
+    if (head !== undefined) socket.write(head, "latin1");
+    if (!this.hasBody || chunk.length === 0) return socket.writableLength < socket.writableHighWaterMark;
+    if (!this.chunked) return socket.write(chunk);
+    socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+    socket.write(chunk);
+    return socket.write("\r\n", "latin1");
   }
 
   /** Ends the response (with `body`, for the proxy's own small answers); 'finish' once it is flushed. */
@@ -173,9 +177,10 @@ export class FrontResponse implements ResponseSink {
     const done = (err?: Error | null) => {
       if (!err) this.onFlushed();
     };
-    // A string with a non-ASCII message would need utf8; the messages and heads here are ASCII and latin1.
-    if (tail.length > 0) this.socket.write(Buffer.from(tail, body === undefined ? "latin1" : "utf8"), done);
-    else this.socket.write(Buffer.alloc(0), done);
+    corkForThisTick(this.socket);
+    // The proxy's own messages are UTF-8; heads are latin1 (as node:http writes them).
+    if (body === undefined) this.socket.write(tail, "latin1", done);
+    else this.socket.write(tail, "utf8", done);
     return this;
   }
 
