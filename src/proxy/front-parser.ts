@@ -48,43 +48,28 @@ interface Line {
   readonly name: string;
   readonly value: string;
   readonly lower: string;
-  /** What the front does with a request carrying this line. */
-  readonly handOff: boolean;
 }
 
 /** Names whose presence needs node:http: framing, interim responses, protocol switches. */
 const NOT_HERE = new Set(["content-length", "transfer-encoding", "expect", "upgrade", "te", "trailer"]);
 
 /**
- * Header lines already checked, as received: Prometheus sends the same lines on every scrape. Bounded, and
- * only short lines (a cached line may keep its ≤ 8 KB head alive).
+ * Heads already parsed, exactly as received, to what was read from them. Prometheus sends the same head for
+ * every scrape of a target (target, User-Agent, Accept, scrape timeout, credentials); parsing it again was
+ * about a tenth of the front's CPU per request in a profile (docs/benchmarks.md, "Raw front"). Only heads the
+ * front serves are kept, at most MAX_CACHED_HEADS of at most MAX_CACHED_HEAD_LENGTH bytes (≤ 4 MB, dropped
+ * when full: clients choose what they send). A cached head's arrays and object are shared by every request
+ * that sent it, so nothing may change them (frozen).
  */
-const lines = new Map<string, Line>();
-const MAX_CACHED_LINES = 64;
-const MAX_CACHED_LINE_LENGTH = 256;
+const heads = new Map<string, FrontHead>();
+const MAX_CACHED_HEADS = 4096;
+const MAX_CACHED_HEAD_LENGTH = 1024;
 
 function headerLine(text: string): Line | undefined {
-  const known = lines.get(text);
-  if (known !== undefined) return known;
   const m = HEADER_LINE.exec(text);
   if (m === null) return undefined;
   const name = m[1] as string;
-  const value = m[2] as string;
-  const lower = name.toLowerCase();
-  const handOff =
-    NOT_HERE.has(lower) ||
-    ((lower === "connection" || lower === "proxy-connection") && value.toLowerCase() !== "keep-alive");
-  // Flattened copies: a slice would keep the whole head alive while cached.
-  const line: Line = { name: flat(name), value: flat(value), lower, handOff };
-  if (text.length <= MAX_CACHED_LINE_LENGTH) {
-    if (lines.size >= MAX_CACHED_LINES) lines.clear();
-    lines.set(flat(text), line);
-  }
-  return line;
-}
-
-function flat(s: string): string {
-  return Buffer.from(s, "latin1").toString("latin1");
+  return { name, value: m[2] as string, lower: name.toLowerCase() };
 }
 
 /**
@@ -97,6 +82,17 @@ export function parseFrontHead(buf: Buffer): FrontHead | typeof INCOMPLETE | typ
   const length = end + 4;
   if (length > MAX_FRONT_HEAD_BYTES) return HAND_OFF;
   const text = buf.toString("latin1", 0, end);
+  const known = heads.get(text);
+  if (known !== undefined) return known;
+  const head = parseText(text, length);
+  if (head !== HAND_OFF && text.length <= MAX_CACHED_HEAD_LENGTH) {
+    if (heads.size >= MAX_CACHED_HEADS) heads.clear();
+    heads.set(text, head);
+  }
+  return head;
+}
+
+function parseText(text: string, length: number): FrontHead | typeof HAND_OFF {
   const parts = text.split("\r\n");
   if (parts.length - 1 > MAX_FRONT_HEADER_LINES) return HAND_OFF;
   const m = REQUEST_LINE.exec(parts[0] as string);
@@ -106,11 +102,18 @@ export function parseFrontHead(buf: Buffer): FrontHead | typeof INCOMPLETE | typ
   const bag = headers as Record<string, string>;
   for (let i = 1; i < parts.length; i++) {
     const line = headerLine(parts[i] as string);
-    if (line === undefined || line.handOff || bag[line.lower] !== undefined) return HAND_OFF;
+    if (line === undefined || NOT_HERE.has(line.lower) || bag[line.lower] !== undefined) return HAND_OFF;
+    if (
+      (line.lower === "connection" || line.lower === "proxy-connection") &&
+      line.value.toLowerCase() !== "keep-alive"
+    )
+      return HAND_OFF;
     bag[line.lower] = line.value;
     rawHeaders.push(line.name, line.value);
   }
   // node:http answers an HTTP/1.1 request without Host 400 itself (requireHostHeader).
   if (headers.host === undefined) return HAND_OFF;
-  return { method: m[1] as "GET" | "HEAD", url: m[2] as string, rawHeaders, headers, length };
+  Object.freeze(rawHeaders);
+  Object.freeze(headers);
+  return Object.freeze({ method: m[1] as "GET" | "HEAD", url: m[2] as string, rawHeaders, headers, length });
 }
