@@ -168,19 +168,20 @@ export class FrontResponse implements ResponseSink {
     if (!this.headersSent) this.writeHead(this.statusCode, {});
     this.ended = true;
     if (this.socket.destroyed) return this;
-    let tail = this.takeHead() ?? "";
+    const socket = this.socket;
+    corkForThisTick(socket);
+    // Heads are latin1 (as node:http writes them), the proxy's own messages UTF-8.
+    const head = this.takeHead();
+    if (head !== undefined) socket.write(head, "latin1");
+    let tail = "";
     if (body !== undefined && body.length > 0 && this.hasBody) {
       if (this.chunked) tail += `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n`;
       else tail += body;
     }
     if (this.chunked) tail += "0\r\n\r\n";
-    const done = (err?: Error | null) => {
+    socket.write(tail, "utf8", (err?: Error | null) => {
       if (!err) this.onFlushed();
-    };
-    corkForThisTick(this.socket);
-    // The proxy's own messages are UTF-8; heads are latin1 (as node:http writes them).
-    if (body === undefined) this.socket.write(tail, "latin1", done);
-    else this.socket.write(tail, "utf8", done);
+    });
     return this;
   }
 
