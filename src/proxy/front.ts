@@ -70,7 +70,10 @@ export interface Front {
   size(): number;
 }
 
-/** Takes over `opts.server`'s 'connection' listener. */
+/**
+ * Takes over `opts.server`'s 'connection' listener, and extends its closeIdleConnections() and
+ * closeAllConnections() to the front's connections.
+ */
 export function installFront(opts: FrontOptions): Front {
   const { server } = opts;
   const listeners = server.listeners("connection") as Array<(socket: Socket) => void>;
@@ -104,7 +107,7 @@ export function installFront(opts: FrontOptions): Front {
     sweeper ??= setInterval(sweep, SWEEP_MS).unref();
   });
 
-  return {
+  const front: Front = {
     closeIdle() {
       for (const c of connections) c.closeIfIdle();
     },
@@ -113,6 +116,19 @@ export function installFront(opts: FrontOptions): Front {
     },
     size: () => connections.size,
   };
+  // server.close() and graceful shutdown (index.ts) close node:http's idle and remaining connections with
+  // these two: the front's own connections are closed with them.
+  const closeIdle = server.closeIdleConnections.bind(server);
+  const closeAll = server.closeAllConnections.bind(server);
+  server.closeIdleConnections = () => {
+    closeIdle();
+    front.closeIdle();
+  };
+  server.closeAllConnections = () => {
+    closeAll();
+    front.closeAll();
+  };
+  return front;
 }
 
 interface ConnectionContext {

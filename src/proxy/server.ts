@@ -110,7 +110,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   if (deps.front ?? frontFromEnv()) {
     // Absolute-form GET/HEAD only: everything else is handed to the 'request' listener above (front.ts).
-    const front = installFront({
+    installFront({
       server,
       handle: (req, res) => {
         active++;
@@ -119,18 +119,6 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       headersTimeoutMs: HEADERS_TIMEOUT_MS,
       logger,
     });
-    // Graceful shutdown (index.ts) and server.close() close node:http's idle connections with these: the
-    // front's own connections are closed with them.
-    const closeIdle = server.closeIdleConnections.bind(server);
-    const closeAll = server.closeAllConnections.bind(server);
-    server.closeIdleConnections = () => {
-      closeIdle();
-      front.closeIdle();
-    };
-    server.closeAllConnections = () => {
-      closeAll();
-      front.closeAll();
-    };
   }
 
   // The idle-list key of a route and port, built once per cached route (prologue.ts) rather than per request.
