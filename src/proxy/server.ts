@@ -2,7 +2,9 @@
  * The HTTP side: a node:http server that routes every absolute-form request by its own target (Prometheus
  * sends requests for many targets over one keep-alive connection), tunnels CONNECT for `scheme: https`
  * targets, and serves its own endpoints in origin form (admin.ts). Every proxied request passes the prologue
- * (prologue.ts) first; failures are answered by error-writers.ts and recorded by request-log.ts.
+ * (prologue.ts) first; failures are answered by error-writers.ts and recorded by request-log.ts. Prometheus'
+ * plain GET/HEAD requests are read by the raw front (front.ts) instead of node:http's parser, and reach the
+ * same proxyRequest; every other request goes through node:http as before.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
