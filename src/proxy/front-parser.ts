@@ -57,13 +57,16 @@ const NOT_HERE = new Set(["content-length", "transfer-encoding", "expect", "upgr
  * Heads already parsed, exactly as received, to what was read from them. Prometheus sends the same head for
  * every scrape of a target (target, User-Agent, Accept, scrape timeout, credentials); parsing it again was
  * about a tenth of the front's CPU per request in a profile (docs/benchmarks.md, "Raw front"). Only heads the
- * front serves are kept, at most MAX_CACHED_HEADS of at most MAX_CACHED_HEAD_LENGTH bytes (≤ 4 MB, dropped
- * when full: clients choose what they send). A cached head's arrays and object are shared by every request
- * that sent it, so nothing may change them (frozen).
+ * front serves are kept, of at most MAX_CACHED_HEAD_LENGTH bytes and MAX_CACHED_HEAD_LINES lines, at most
+ * MAX_CACHED_HEAD_BYTES of them in all (dropped when full: clients choose what they send), so the cache stays
+ * within a few MB whatever is sent (~1 KB per target for Prometheus). A cached head's arrays and object are
+ * shared by every request that sent it, so they are frozen.
  */
 const heads = new Map<string, FrontHead>();
-const MAX_CACHED_HEADS = 4096;
+let cachedBytes = 0;
+const MAX_CACHED_HEAD_BYTES = 2 * 1024 * 1024;
 const MAX_CACHED_HEAD_LENGTH = 1024;
+const MAX_CACHED_HEAD_LINES = 16;
 
 function headerLine(text: string): Line | undefined {
   const m = HEADER_LINE.exec(text);
@@ -85,9 +88,17 @@ export function parseFrontHead(buf: Buffer): FrontHead | typeof INCOMPLETE | typ
   const known = heads.get(text);
   if (known !== undefined) return known;
   const head = parseText(text, length);
-  if (head !== HAND_OFF && text.length <= MAX_CACHED_HEAD_LENGTH) {
-    if (heads.size >= MAX_CACHED_HEADS) heads.clear();
+  if (
+    head !== HAND_OFF &&
+    text.length <= MAX_CACHED_HEAD_LENGTH &&
+    head.rawHeaders.length <= 2 * MAX_CACHED_HEAD_LINES
+  ) {
+    if (cachedBytes + text.length > MAX_CACHED_HEAD_BYTES) {
+      heads.clear();
+      cachedBytes = 0;
+    }
     heads.set(text, head);
+    cachedBytes += text.length;
   }
   return head;
 }

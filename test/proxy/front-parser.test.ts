@@ -46,6 +46,13 @@ describe("served by the front", () => {
       expect(Object.isFrozen(a.headers)).toBe(true);
     }
   });
+  it("the cache is bounded: after 2.4 MB of other heads, a head is parsed again", () => {
+    const first = parseFrontHead(head("X-Bounded: 1"));
+    for (let i = 0; i < 40_000; i++) parseFrontHead(head(`X-Other: ${i}`));
+    const again = parseFrontHead(head("X-Bounded: 1"));
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
 });
 
 describe("not complete yet", () => {
