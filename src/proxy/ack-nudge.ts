@@ -36,53 +36,44 @@ export function adjustWindowNow(ch: ClientChannel): boolean {
   return true;
 }
 
-/** The SSH connection's socket reads, and the responses being read on it. */
+/** What the nudges know of one SSH connection (by ssh2's Client object). */
 interface Connection {
-  reading: Set<AckNudge>;
+  /** Responses being read on it. */
+  reading: number;
   /** sshd has TCP_NODELAY on this connection (pool.ts, proxy.noDelaySession): nothing waits for an ACK. */
   noDelay: boolean;
 }
 const connections = new WeakMap<object, Connection>();
 
-type Ssh2Client = { _sock?: NodeJS.EventEmitter };
-
-/** ssh2 1.17 keeps the socket of a connection in `client._sock` (as ssh-cork.ts). */
-function connectionOf(client: Ssh2Client | undefined): Connection | undefined {
-  const sock = client?._sock;
-  if (sock === undefined || typeof sock.on !== "function") return undefined;
-  let conn = connections.get(sock);
+function connectionOf(client: object): Connection {
+  let conn = connections.get(client);
   if (conn === undefined) {
-    const c: Connection = { reading: new Set(), noDelay: false };
-    connections.set(sock, c);
-    // After ssh2's own listener (added when it connected), so the read's packets were handled already.
-    sock.on("data", () => {
-      if (c.reading.size !== 1 || c.noDelay) return;
-      for (const n of c.reading) n.soloRead();
-    });
-    conn = c;
+    conn = { reading: 0, noDelay: false };
+    connections.set(client, conn);
   }
   return conn;
 }
 
 /**
  * sshd turned Nagle's algorithm off on this connection (pool.ts, proxy.noDelaySession): its responses are
- * nudged only after a 3 ms pause, as on a shared connection. Per-read nudges would only cost CPU there.
+ * nudged only after a 3 ms pause, as on a shared connection. Per-packet nudges would only cost CPU there.
  */
 export function markNoDelay(client: object): void {
-  const conn = connectionOf(client as Ssh2Client);
-  if (conn) conn.noDelay = true;
+  connectionOf(client).noDelay = true;
 }
 
 /**
  * One response's nudge. `more()` after each piece of the response that leaves more of it due; `stop()` when
  * the exchange is over.
  *
- * - While it is the only response being read on its SSH connection (one scrape at a time: nothing else on
- *   the connection carries an ACK back to sshd), the nudge is sent after every read of the SSH socket that
- *   leaves the response incomplete, a tick after the read (once its packets were handled). sshd's Nagle
- *   can hold the last segment of any SSH packet, not only the response's last one, and then the whole
- *   packet waits: at MTU 1500 that was the second packet of a 100 KB response in ~12 % of scrapes. A
- *   timer can only cut such a stall short (docs/benchmarks.md, "Latency at c=1").
+ * - While it is the only response being read on its SSH connection, and was when its request went out (one
+ *   scrape at a time: nothing else on the connection carries an ACK back to sshd), the nudge is sent after
+ *   every piece that leaves the response incomplete, once per socket read (a tick after the read's last
+ *   packet was handled). sshd's Nagle can hold the last segment of any SSH packet, not only the response's
+ *   last one, and then the whole packet waits: at MTU 1500 that was the second packet of a 100 KB response
+ *   in ~12 % of scrapes. A timer can only cut such a stall short (docs/benchmarks.md, "Latency at c=1").
+ *   A response that started among others and is left alone (the moments between scrapes at c=16) keeps the
+ *   timer: per-packet nudges there cost CPU for stalls that hardly happen.
  * - With other responses in flight on the connection, their requests and window adjustments carry ACKs
  *   often enough: after a 3 ms pause, once per response. More packets only cost CPU there.
  */
@@ -90,36 +81,37 @@ export class AckNudge {
   private quiet: NodeJS.Timeout | undefined;
   private nudged = false;
   private tick = false;
-  private readonly conn: Connection | undefined;
   private open = true;
+  private readonly conn: Connection;
+  /** No other response was being read on the connection when this one started. */
+  private readonly solo: boolean;
 
   constructor(
     private readonly ch: ClientChannel,
     /** Whether the response is still being read from this channel when the nudge is due. */
     private readonly waiting: () => boolean,
   ) {
-    this.conn = connectionOf((ch as unknown as { _client?: Ssh2Client })._client);
-    this.conn?.reading.add(this);
+    this.conn = connectionOf((ch as unknown as { _client?: object })._client ?? ch);
+    this.solo = this.conn.reading === 0;
+    this.conn.reading++;
   }
 
   more(): void {
-    if (this.conn?.reading.size === 1 && !this.conn.noDelay) return; // soloRead() after the socket read
-    if (this.quiet) this.quiet.refresh();
+    if (this.solo && this.conn.reading === 1 && !this.conn.noDelay) {
+      if (!this.tick) {
+        this.tick = true;
+        process.nextTick(nudgeNow, this);
+      }
+    } else if (this.quiet) this.quiet.refresh();
     else if (!this.nudged) this.quiet = setTimeout(onQuiet, QUIET_MS, this).unref();
   }
 
   stop(): void {
     clearTimeout(this.quiet);
     this.quiet = undefined;
+    if (!this.open) return;
     this.open = false;
-    this.conn?.reading.delete(this);
-  }
-
-  /** @internal A read of the SSH socket while this was the only response being read on it. */
-  soloRead(): void {
-    if (this.tick || !this.open) return;
-    this.tick = true;
-    process.nextTick(nudgeNow, this);
+    this.conn.reading--;
   }
 
   /** @internal */

@@ -1,8 +1,8 @@
 /**
  * The window-adjust nudge (src/proxy/ack-nudge.ts) against real OpenSSH: while a response is the only one
- * being read on its SSH connection, every read of the SSH socket that leaves it incomplete is followed by a
- * window adjustment (the packet that carries this side's ACK to sshd, whose Nagle would otherwise hold the
- * tail of the next SSH packet); with other responses in flight, at most one per response.
+ * being read on its SSH connection (and was when it started), every piece of it that arrives in its own
+ * socket read and leaves it incomplete is followed by a window adjustment (the packet that carries this side's ACK to sshd, whose
+ * Nagle would otherwise hold the tail of the next SSH packet); otherwise at most one per response.
  *
  * The exporter here writes a response in pieces, each only after the test saw the previous one arrive, so
  * that every piece is its own socket read. Adjustments are counted where ssh2 sends them
@@ -78,7 +78,7 @@ async function reading(total: number) {
 }
 
 describe("the window-adjust nudge", () => {
-  it("follows every incomplete read while the response is alone on its connection", async () => {
+  it("follows every incomplete piece while the response is alone on its connection", async () => {
     const r = await reading(100_000);
     const start = adjustments;
     await r.piece(20_000);
@@ -105,5 +105,18 @@ describe("the window-adjust nudge", () => {
     await a.piece(20_000);
     await waitFor("a nudge after a read now that a is alone", () => adjustments >= start + 2);
     a.close();
+  });
+
+  it("a response that started among others keeps the timer when it is left alone", async () => {
+    const a = await reading(100_000);
+    const b = await reading(100_000); // its request went out while a was being read
+    a.close();
+    const start = adjustments;
+    await b.piece(20_000);
+    await waitFor("the pause's nudge", () => adjustments >= start + 1);
+    await b.piece(20_000);
+    await b.piece(20_000);
+    expect(adjustments).toBe(start + 1);
+    b.close();
   });
 });
