@@ -27,7 +27,12 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
-import { postponeKeepalive, releaseHandshakeState, unpooledCopy } from "./ssh2-internals.js";
+import {
+  batchPacketPadding,
+  postponeKeepalive,
+  releaseHandshakeState,
+  unpooledCopy,
+} from "./ssh2-internals.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
@@ -328,6 +333,7 @@ export class SshPool {
         this.pending.delete(client);
         clearTimeout(timer);
         releaseHandshakeState(client);
+        batchPacketPadding(client);
         resolve(conn);
       });
       // One 'error' listener for the client's whole life: an ssh2 error must never crash the process.
