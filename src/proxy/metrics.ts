@@ -71,7 +71,7 @@ interface HashMapHolder<E> {
 
 /** One target label's counts: series per status, and its histogram (bucket counts kept here, copied at collect). */
 interface TargetTally {
-  /** By status number, so a request needs no label string; statuses sharing a label share the entry. */
+  /** By status number, so a request needs no label string (only statuses that are their own label). */
   byStatus: Map<number, CounterEntry>;
   /** By code label (the compat `inc({target, code})` path, and to find the entry of a new status's label). */
   byCode: Map<string, CounterEntry>;
@@ -143,8 +143,12 @@ export class RequestTally {
   }
 
   private statusEntry(t: TargetTally, target: string, status: number): CounterEntry {
-    const entry = t.byCode.get(codeLabel(status)) ?? this.codeEntry(t, target, codeLabel(status));
-    t.byStatus.set(status, entry);
+    const code = codeLabel(status);
+    const entry = t.byCode.get(code) ?? this.codeEntry(t, target, code);
+    // Only statuses with a label of their own are remembered by number (~60 per target label): one an
+    // exporter invents (e.g. 599, counted as 5xx) is looked up by its label each time, so a misbehaving
+    // exporter cycling through 100-999 cannot grow this map beyond the labels' bound.
+    if (code === String(status)) t.byStatus.set(status, entry);
     return entry;
   }
 

@@ -110,6 +110,24 @@ describe("request metrics counted in plain fields", () => {
     expect(await json(metrics.registry)).toEqual(await json(ref.registry));
   });
 
+  it("every status from 100 to 999: the same series as prom-client, and a bounded map per target", async () => {
+    const metrics = new ProxyMetrics();
+    const ref = reference();
+    for (let round = 0; round < 2; round++)
+      for (let status = 100; status <= 999; status++) {
+        metrics.requestTally.record("odd.example:9100", status, status / 1e5);
+        ref.record("odd.example:9100", status, status / 1e5);
+      }
+    expect(await requestMetrics(metrics.registry)).toBe(await requestMetrics(ref.registry));
+    // Statuses remembered by number: only those that are their own label (node:http's known codes and 499).
+    const tally = metrics.requestTally as unknown as {
+      byTarget: Map<string, { byStatus: Map<number, unknown> }>;
+    };
+    const byStatus = tally.byTarget.get("odd.example:9100")?.byStatus;
+    expect(byStatus?.size).toBeGreaterThan(50);
+    expect(byStatus?.size).toBeLessThan(80);
+  });
+
   it("refuses a duration prom-client would refuse", () => {
     expect(() => new ProxyMetrics().requestTally.record("a:1", 200, Number.NaN)).toThrow(TypeError);
   });
