@@ -191,7 +191,12 @@ function patchCipher(client: Client): boolean {
   const cipher = proto?._cipher;
   const theirs = cipher?.allocPacket;
   if (!cipher || typeof theirs !== "function" || Object.hasOwn(cipher, "allocPacket")) return false;
-  const layout = probeLayout((n) => theirs.call(cipher, n));
+  let layout: Layout | undefined;
+  try {
+    layout = probeLayout((n) => theirs.call(cipher, n));
+  } catch {
+    return false; // not the allocPacket we know: leave ssh2's own in place
+  }
   if (!layout) return false;
   cipher.allocPacket = (payloadLen: number) => allocPacket(layout, payloadLen);
   return true;
