@@ -3,7 +3,7 @@
  * admin endpoints. Compared in constant time, so the time to answer says nothing about how much matched.
  */
 import { timingSafeEqual } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { AdminAuthRequiredError, ProxyAuthRequiredError } from "./errors.js";
 
 export interface Credentials {
@@ -20,7 +20,7 @@ function matches(header: string, creds: Credentials): boolean {
 }
 
 /** For proxied requests and CONNECT: Proxy-Authorization only (Authorization belongs to the exporter). */
-export function checkProxyAuth(req: IncomingMessage, creds: Credentials | undefined): void {
+export function checkProxyAuth(req: { headers: IncomingHttpHeaders }, creds: Credentials | undefined): void {
   if (!creds) return;
   const header = req.headers["proxy-authorization"];
   if (!header) throw new ProxyAuthRequiredError(false);

@@ -5,6 +5,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { MethodNotAllowedError } from "./errors.js";
+import type { ResponseSink } from "./exchange.js";
 import type { ProxyError } from "./proxy-error.js";
 
 /** Headers that go with an error beyond the body's own: challenges, Allow, Connection: close. */
@@ -18,7 +19,7 @@ function extraHeaders(err: ProxyError): Record<string, string> {
 }
 
 /** Answers with the error's status and a one-line plain-text body; after the headers, fails the response. */
-export function sendError(res: ServerResponse, err: ProxyError, req?: IncomingMessage): void {
+export function sendError(res: ResponseSink, err: ProxyError, req?: { method?: string | undefined }): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;

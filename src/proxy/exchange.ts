@@ -7,7 +7,7 @@
  * node:http's client (ClientRequest, Agent, IncomingMessage, a second HTTP parser) cost about a fifth of the
  * proxy's CPU per scrape (docs/benchmarks.md, "The relay").
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { OutgoingHttpHeaders } from "node:http";
 import type { ClientChannel } from "ssh2";
 import { setChannelHandler } from "./channel-sink.js";
 import { type Deadline, DeadlineTimers, type Expiring } from "./deadline.js";
@@ -31,6 +31,36 @@ export interface Upstream {
   openChannel: () => Promise<ClientChannel>;
   connectionLost: (channel: ClientChannel) => boolean;
   connectionName: (channel: ClientChannel) => string | undefined;
+}
+
+/**
+ * Where a response goes: node:http's ServerResponse, or the raw front's FrontResponse (front-response.ts),
+ * which writes the same bytes for these calls. Only what the exchange and the error writers use.
+ */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+  readonly writableFinished: boolean;
+  statusCode: number;
+  sendDate: boolean;
+  writeHead(status: number, reason: string, headers?: OutgoingHttpHeaders | string[]): this;
+  writeHead(status: number, headers?: OutgoingHttpHeaders | string[]): this;
+  write(chunk: Buffer): boolean;
+  end(body?: string): this;
+  destroy(): this;
+  on(event: "close", listener: () => void): this;
+  once(event: "close" | "drain" | "finish", listener: () => void): this;
+  off(event: "drain", listener: () => void): this;
+}
+
+/** A request's body as the exchange reads it (IncomingMessage; the front's requests have none). */
+export interface RequestBody {
+  resume(): unknown;
+  pause(): unknown;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  once(event: "end", listener: () => void): unknown;
+  once(event: "error", listener: (err: Error) => void): unknown;
 }
 
 /** Whether a request's client went away, and what its exchange does then. */
@@ -92,8 +122,8 @@ const responseDeadlines = new DeadlineTimers();
  * body would be parsed as a complete scrape).
  */
 export function exchange(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: RequestBody,
+  res: ResponseSink,
   plan: ForwardPlan,
   via: Upstream,
   target: string,
@@ -308,7 +338,7 @@ export function exchange(
 
 /** Streams a request body to the channel with backpressure, chunk-encoded when its length is unknown. */
 function sendBody(
-  req: IncomingMessage,
+  req: RequestBody,
   ch: ClientChannel,
   chunked: boolean,
   done: () => void,

@@ -3,13 +3,13 @@
  * the request target (parsed strictly), the allowlist, for plain HTTP the framing decision (framing.ts), and
  * the deadline. Nothing reaches an SSH connection before all of it has passed.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { joinHostPort } from "../config/host.js";
 import type { Allowlist } from "./allowlist.js";
 import { type Credentials, checkProxyAuth } from "./auth.js";
 import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
 import { ConnectToPlainHttpError, NotAllowedError, PathNotAllowedError } from "./errors.js";
-import { decideFraming, type ForwardPlan } from "./framing.js";
+import { decideFraming, type ForwardPlan, type IncomingHead } from "./framing.js";
 import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
 import { type ProxyRuntime, type Route, routeFor } from "./settings.js";
 
@@ -17,6 +17,16 @@ export interface PrologueDeps {
   runtime: () => ProxyRuntime;
   allowlist: () => Allowlist;
   credentials: () => Credentials | undefined;
+}
+
+/**
+ * What the prologue reads of a request: its head. node:http's IncomingMessage is one; the raw front's
+ * FrontRequest (front.ts) is the other.
+ */
+export interface RequestHead extends IncomingHead {
+  url?: string | undefined;
+  /** Lower-cased names, as IncomingMessage.headers. */
+  headers: IncomingHttpHeaders;
 }
 
 /** Filled in as the prologue gets on: the target label, once the target is allowed ("other" until then). */
@@ -40,7 +50,7 @@ export interface AdmittedRequest extends Admitted {
 }
 
 /** An absolute-form request (`GET http://host:port/path`). Throws the ProxyError to answer with. */
-export function admitRequest(req: IncomingMessage, deps: PrologueDeps, progress: Progress): AdmittedRequest {
+export function admitRequest(req: RequestHead, deps: PrologueDeps, progress: Progress): AdmittedRequest {
   checkProxyAuth(req, deps.credentials());
   const target = parseAbsoluteTarget(req.url ?? "");
   const admitted = admit(req, deps, target.host, target.port, progress);
@@ -82,7 +92,7 @@ function checkPath(label: string, originForm: string, allowed: string | undefine
 }
 
 /** A CONNECT request (`CONNECT host:port`): the tunnel carries TLS end to end, so there is nothing to frame. */
-export function admitConnect(req: IncomingMessage, deps: PrologueDeps, progress: Progress): Admitted {
+export function admitConnect(req: RequestHead, deps: PrologueDeps, progress: Progress): Admitted {
   checkProxyAuth(req, deps.credentials());
   const { host, port } = parseConnectTarget(req.url ?? "");
   const admitted = admit(req, deps, host, port, progress);
@@ -94,7 +104,7 @@ export function admitConnect(req: IncomingMessage, deps: PrologueDeps, progress:
 }
 
 function admit(
-  req: IncomingMessage,
+  req: RequestHead,
   deps: PrologueDeps,
   host: string,
   port: number,

@@ -2,7 +2,9 @@
  * The HTTP side: a node:http server that routes every absolute-form request by its own target (Prometheus
  * sends requests for many targets over one keep-alive connection), tunnels CONNECT for `scheme: https`
  * targets, and serves its own endpoints in origin form (admin.ts). Every proxied request passes the prologue
- * (prologue.ts) first; failures are answered by error-writers.ts and recorded by request-log.ts.
+ * (prologue.ts) first; failures are answered by error-writers.ts and recorded by request-log.ts. Prometheus'
+ * plain GET/HEAD requests are read by the raw front (front.ts) instead of node:http's parser, and reach the
+ * same proxyRequest; every other request goes through node:http as before.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -21,10 +23,11 @@ import {
   MalformedRequestError,
   RequestHeadersTimeoutError,
 } from "./errors.js";
-import { type ClientSide, exchange, type Upstream } from "./exchange.js";
+import { type ClientSide, exchange, type RequestBody, type ResponseSink, type Upstream } from "./exchange.js";
+import { installFront } from "./front.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
-import { admitConnect, admitRequest, type Progress } from "./prologue.js";
+import { admitConnect, admitRequest, type Progress, type RequestHead } from "./prologue.js";
 import type { Readiness } from "./readiness.js";
 import { RequestLog } from "./request-log.js";
 import { endpointName, type ProxyRuntime, type Route } from "./settings.js";
@@ -49,6 +52,16 @@ export interface ServerDeps {
   pool: SshPool;
   metrics: ProxyMetrics;
   logger: Logger;
+  /**
+   * Serve Prometheus' plain GET/HEAD requests with the raw front (front.ts) instead of node:http's server.
+   * Default: on, unless the environment says SSHSCRAPE_FRONT=0 (a benchmarking and debugging switch).
+   */
+  front?: boolean;
+}
+
+/** Whether the raw front is on by default: SSHSCRAPE_FRONT=0 turns it off. */
+export function frontFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SSHSCRAPE_FRONT !== "0";
 }
 
 export interface ProxyServer {
@@ -97,6 +110,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     void proxyRequest(req, res);
   });
 
+  if (deps.front ?? frontFromEnv()) {
+    // Absolute-form GET/HEAD only: everything else is handed to the 'request' listener above (front.ts).
+    installFront({
+      server,
+      handle: (req, res) => {
+        active++;
+        void proxyRequest(req, res);
+      },
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      logger,
+    });
+  }
+
   // The idle-list key of a route and port, built once per cached route (prologue.ts) rather than per request.
   const agentKeys = new WeakMap<Route, Map<number, string>>();
   const agentKey = (route: Route, port: number): string => {
@@ -114,7 +140,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return key;
   };
 
-  const proxyRequest = async (req: IncomingMessage, res: ServerResponse) => {
+  const proxyRequest = async (req: RequestHead & RequestBody, res: ResponseSink) => {
     const started = performance.now();
     const progress: Progress = { label: "other" };
     // A client that disconnects aborts its exchange and any channel being opened for it: nobody would read the
