@@ -86,6 +86,8 @@ interface TargetTally {
  * metric's `hashMap` (where prom-client 15 keeps them) and updated in place; the histogram's bucket counts are
  * copied into it when the registry collects. So /metrics shows the same series, in the same order, with the same
  * values as prom-client's `inc`/`observe` would (test/proxy/metrics-tally.test.ts compares the two).
+ * The two metrics are private to ProxyMetrics; a `reset()` of them (or `registry.resetMetrics()`) would drop the
+ * entries this keeps updating, so nothing calls it (no series is ever removed, as before).
  */
 export class RequestTally {
   private readonly byTarget = new Map<string, TargetTally>();
