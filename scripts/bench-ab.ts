@@ -1,24 +1,32 @@
 /**
  * `npx tsx scripts/bench-ab.ts`: a same-run A/B of proxy builds (or of node flags on one build), quicker and
  * with more detail than `npm run bench -- --proxy-b`. One sshd and one exporter (as in scripts/bench.ts); each
- * `--proxy "NAME [NODE-ARGS…] BIN"` is started on them and the builds take turns in short rounds at each
+ * `--proxy "NAME [NODE-ARGS…] [VAR=VALUE…] [proxy.KEY=JSON…] BIN"` is started on them and the builds take turns in short rounds at each
  * concurrency, driven by the bench's load generator (scripts/bench-load.ts). Per build it prints req/s, p50,
  * p99, CPU per request (user and system, from /proc/PID/stat), read and write syscalls per request
  * (/proc/PID/io), context switches per request and RSS; ratios are against the last build given.
  *
  *   npx tsx scripts/bench-ab.ts --proxy "new bin/run.js" --proxy "main ../main/bin/run.js"
  *   npx tsx scripts/bench-ab.ts -c 16,64 --rounds 14 --proxy "yg4 --max-semi-space-size=4 bin/run.js" --proxy "now bin/run.js"
+ *   npx tsx scripts/bench-ab.ts -c 1 --tunnel --netns --dump /tmp/lat --proxy "new bin/run.js" --proxy "main ../main/bin/run.js"
+ *
+ * `--tunnel` adds the bench's OpenSSH tunnel (scripts/bench-tunnel.ts) as one more path in the same rounds, and
+ * prints every path's p50 and p99 against it. `--netns` runs the whole A/B in a new network namespace whose
+ * loopback has MTU 1500, as `npm run bench` does for its second table (needs root or user namespaces).
+ * `--dump DIR` writes every request's latency per path and concurrency to DIR/NAME-cC.json, in the order
+ * they were measured, for looking at the tail.
  *
  * It always exits 0 after printing: a benchmark, not a test (docs/benchmarks.md, "CPU per scrape, second round").
  */
-import { fork } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, fork, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
+import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -27,19 +35,52 @@ const { values: flags } = parseArgs({
     round: { type: "string", default: "500" },
     body: { type: "string", default: "100000" },
     proxy: { type: "string", multiple: true, default: [] },
+    tunnel: { type: "boolean", default: false },
+    netns: { type: "boolean", default: false },
+    "in-netns": { type: "boolean", default: false },
+    dump: { type: "string" },
   },
 });
 if (flags.proxy.length === 0) {
   console.error(
-    'usage: npx tsx scripts/bench-ab.ts [-c 1,16,64] [--rounds N] [--round MS] [--body BYTES] --proxy "NAME [NODE-ARGS…] BIN" …',
+    'usage: npx tsx scripts/bench-ab.ts [-c 1,16,64] [--rounds N] [--round MS] [--body BYTES] [--tunnel] [--netns] [--dump DIR] --proxy "NAME [NODE-ARGS…] BIN" …',
   );
   process.exit(2);
 }
 
+// The namespace: this script again, inside `unshare -n` with the namespace's loopback at MTU 1500.
+if (flags.netns && !flags["in-netns"]) {
+  const res = spawnSync(
+    "unshare",
+    [
+      "-n",
+      "--",
+      "sh",
+      "-c",
+      'ip link set lo mtu 1500 up && exec "$@"',
+      "sh",
+      process.execPath,
+      "--import",
+      "tsx",
+      import.meta.filename,
+      ...process.argv.slice(2),
+      "--in-netns",
+    ],
+    { stdio: "inherit" },
+  );
+  if (res.status !== 0) console.error(`bench-ab: unshare -n failed (status ${res.status}); it needs root`);
+  process.exit(0);
+}
+
 interface Build {
   name: string;
-  bin: string;
+  /** A proxy build's bin/run.js; undefined for the tunnel. */
+  bin?: string;
   nodeArgs: string[];
+  /** `NAME=VALUE` words of the spec: environment variables for this build's process only. */
+  env: Record<string, string>;
+  /** `proxy.KEY=JSON` words of the spec: settings of the proxy section for this build only. */
+  proxySettings: Record<string, unknown>;
   proc?: Started;
   port?: number;
 }
@@ -47,7 +88,17 @@ const builds: Build[] = flags.proxy.map((spec) => {
   const parts = spec.trim().split(/\s+/);
   const name = parts.shift() as string;
   const bin = parts.pop() as string;
-  return { name, bin, nodeArgs: parts };
+  const env: Record<string, string> = {};
+  const proxySettings: Record<string, unknown> = {};
+  const setting = /^proxy\.([A-Za-z]+)=(.*)$/;
+  for (const p of parts) {
+    const s = setting.exec(p);
+    if (s) proxySettings[s[1] as string] = JSON.parse(s[2] as string);
+    else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(p))
+      env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
+  }
+  const nodeArgs = parts.filter((x) => !setting.test(x) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(x));
+  return { name, bin, nodeArgs, env, proxySettings };
 });
 
 const CLK_TCK = 100;
@@ -75,26 +126,23 @@ const sshd = await startSshd({ highLimits: true });
 const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
 const knownHosts = join(sshd.dir, "known_hosts");
 writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-const config = join(sshd.dir, "ab-targets.json");
-writeFileSync(
-  config,
-  JSON.stringify({
-    proxy: { knownHostsFile: knownHosts },
-    ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
-    targets: [{ host: "127.0.0.1", exporters: [{ name: "ab", port: exporter.port }] }],
-  }),
-);
 for (const b of builds) {
-  b.port = await freePort();
-  b.proc = start(process.execPath, [
-    ...b.nodeArgs,
-    b.bin,
-    "proxy",
-    "--config",
+  if (b.bin === undefined) continue;
+  const config = join(sshd.dir, `ab-targets-${b.name}.json`);
+  writeFileSync(
     config,
-    "--listen",
-    `127.0.0.1:${b.port}`,
-  ]);
+    JSON.stringify({
+      proxy: { knownHostsFile: knownHosts, ...b.proxySettings },
+      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
+      targets: [{ host: "127.0.0.1", exporters: [{ name: "ab", port: exporter.port }] }],
+    }),
+  );
+  b.port = await freePort();
+  b.proc = start(
+    process.execPath,
+    [...b.nodeArgs, b.bin, "proxy", "--config", config, "--listen", `127.0.0.1:${b.port}`],
+    { env: { ...process.env, ...b.env } },
+  );
   const proc = b.proc;
   await waitFor(
     `${b.name} to listen\n${proc.output()}`,
@@ -102,6 +150,12 @@ for (const b of builds) {
     20_000,
   );
 }
+
+if (flags.tunnel) {
+  const t = await startTunnel(sshd, knownHosts, exporter, BEST_TUNNEL);
+  builds.push({ name: "tunnel", nodeArgs: [], env: {}, proxySettings: {}, proc: t.proc, port: t.port });
+}
+const ratioTo = builds.filter((b) => b.bin !== undefined).at(-1) as Build;
 
 const generator = fork(join(import.meta.dirname, "bench-load.ts"), [], {
   execArgv: ["--import", "tsx"],
@@ -123,7 +177,8 @@ const round = (b: Build, concurrency: number, durationMs: number): Promise<Round
       agentKey: `${b.name}:${concurrency}`,
       host: "127.0.0.1",
       port: b.port as number,
-      path: exporter.url,
+      // Absolute form to a proxy, as Prometheus sends it to its proxy_url; origin form through the tunnel.
+      path: b.bin === undefined ? "/metrics" : exporter.url,
       hostHeader: `127.0.0.1:${exporter.port}`,
       concurrency,
       durationMs,
@@ -137,20 +192,34 @@ const closeConnections = (): Promise<void> =>
   });
 
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-console.log(`${new Date().toISOString()}, load average ${loadavg()}`);
+// Not /sys/class/net/lo/mtu: sysfs shows the host's namespace unless it is mounted again inside this one.
+const mtu =
+  /\bmtu (\d+)/.exec(execFileSync("ip", ["-o", "link", "show", "lo"], { encoding: "utf8" }))?.[1] ?? "?";
+console.log(`${new Date().toISOString()}, loopback MTU ${mtu}, load average ${loadavg()}`);
+if (flags.dump) mkdirSync(flags.dump, { recursive: true });
 for (const c of flags.concurrency.split(",").map(Number)) {
   for (const b of builds) await round(b, c, 500); // warm-up: connections, SSH login, JIT
   const totals = new Map(
     builds.map((b) => [
       b.name,
-      { ok: 0, errors: 0, wallMs: 0, latencies: [] as number[], d: undefined as Sample | undefined },
+      {
+        ok: 0,
+        errors: 0,
+        wallMs: 0,
+        latencies: [] as number[],
+        /** Per round, in measuring order: the round's start in ms since the first round, and its latencies. */
+        rounds: [] as { at: number; latencies: number[] }[],
+        d: undefined as Sample | undefined,
+      },
     ]),
   );
+  const t0 = performance.now();
   for (let r = 0; r < Number(flags.rounds); r++) {
     for (let i = 0; i < builds.length; i++) {
       const b = builds[(i + r) % builds.length] as Build;
       const pid = b.proc?.child.pid as number;
       const before = sample(pid);
+      const at = performance.now() - t0;
       const res = await round(b, c, Number(flags.round));
       const after = sample(pid);
       const t = totals.get(b.name) as NonNullable<ReturnType<typeof totals.get>>;
@@ -158,6 +227,7 @@ for (const c of flags.concurrency.split(",").map(Number)) {
       t.errors += res.errors;
       t.wallMs += res.wallMs;
       for (const l of res.latencies) t.latencies.push(l);
+      if (flags.dump) t.rounds.push({ at, latencies: res.latencies });
       const d = t.d ?? { user: 0, sys: 0, reads: 0, writes: 0, switches: 0, rssMb: 0 };
       for (const k of ["user", "sys", "reads", "writes", "switches"] as const) d[k] += after[k] - before[k];
       d.rssMb = after.rssMb;
@@ -165,19 +235,28 @@ for (const c of flags.concurrency.split(",").map(Number)) {
     }
   }
   await closeConnections();
-  const last = totals.get((builds.at(-1) as Build).name);
+  const last = totals.get(ratioTo.name);
   const cpu = (t: typeof last) => ((t?.d?.user ?? 0) + (t?.d?.sys ?? 0)) / (t?.ok || 1);
   for (const b of builds) {
     const t = totals.get(b.name) as NonNullable<typeof last>;
-    const d = t.d as Sample;
+    if (flags.dump) writeFileSync(join(flags.dump, `${b.name}-c${c}.json`), JSON.stringify(t.rounds));
     t.latencies.sort((x, y) => x - y);
-    const pct = (p: number) =>
-      t.latencies[Math.max(0, Math.ceil((p / 100) * t.latencies.length) - 1)] ?? Number.NaN;
+  }
+  const pctOf = (latencies: number[] | undefined, p: number) =>
+    latencies?.[Math.max(0, Math.ceil((p / 100) * latencies.length) - 1)] ?? Number.NaN;
+  const tunnel = flags.tunnel ? totals.get("tunnel") : undefined;
+  for (const b of builds) {
+    const t = totals.get(b.name) as NonNullable<typeof last>;
+    const d = t.d as Sample;
+    const pct = (p: number) => pctOf(t.latencies, p);
+    const vsTunnel = tunnel
+      ? `  / tunnel: p50 ${(pct(50) / pctOf(tunnel.latencies, 50)).toFixed(2)}× p99 ${(pct(99) / pctOf(tunnel.latencies, 99)).toFixed(2)}×`
+      : "";
     const per = (v: number) => (v / (t.ok || 1)).toFixed(2);
     console.log(
-      `c=${c} ${b.name.padEnd(10)} ${((t.ok / t.wallMs) * 1000).toFixed(0).padStart(6)} req/s  p50 ${pct(50).toFixed(2)}  p99 ${pct(99).toFixed(2)} ms  ` +
+      `c=${c} ${b.name.padEnd(10)} ${((t.ok / t.wallMs) * 1000).toFixed(0).padStart(6)} req/s  p50 ${pct(50).toFixed(2)}  p90 ${pct(90).toFixed(2)}  p99 ${pct(99).toFixed(2)} ms  ` +
         `CPU ${cpu(t).toFixed(3)} ms/req (user ${(d.user / (t.ok || 1)).toFixed(3)}, sys ${(d.sys / (t.ok || 1)).toFixed(3)}) ${(cpu(t) / cpu(last)).toFixed(2)}×  ` +
-        `reads ${per(d.reads)} writes ${per(d.writes)} switches ${per(d.switches)} per req  RSS ${d.rssMb.toFixed(0)} MB  errors ${t.errors}`,
+        `reads ${per(d.reads)} writes ${per(d.writes)} switches ${per(d.switches)} per req  RSS ${d.rssMb.toFixed(0)} MB  errors ${t.errors}${vsTunnel}`,
     );
   }
 }

@@ -16,6 +16,7 @@ import { type Exporter, metricsBody, startExporter } from "../test/helpers/expor
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
+import { BEST_TUNNEL, PLAIN_TUNNEL, startTunnel } from "./bench-tunnel.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin/run.js");
@@ -40,6 +41,7 @@ const { values: flags } = parseArgs({
     "proxy-node-args": { type: "string" },
     "proxy-b": { type: "string" },
     "proxy-b-node-args": { type: "string" },
+    "proxy-settings": { type: "string" },
     "plain-tunnel": { type: "boolean", default: false },
     "no-netns": { type: "boolean", default: false },
     "in-netns": { type: "boolean", default: false },
@@ -57,6 +59,8 @@ if (flags.help) {
                       "sshscrape-B" in the same rounds: a same-run A/B of two versions of the proxy
   --proxy-b-node-args="ARGS"  node options for sshscrape-B only (default: those of --proxy-node-args); with
                       --proxy-b bin/run.js, an A/B of node or V8 flags on the same build
+  --proxy-settings=JSON  settings merged into the proxy section of sshscrape's config (not sshscrape-B's),
+                      e.g. '{"noDelaySession":true}'
   --plain-tunnel      also measure the old baseline, \`ssh -N -L\` with OpenSSH's default cipher, as "tunnel-N"
   --no-netns          skip the second comparison inside a network namespace with loopback MTU 1500`);
   process.exit(0);
@@ -250,89 +254,40 @@ async function startProxy(
   return { proc, port };
 }
 
-/**
- * An OpenSSH tunnel `ssh -L 127.0.0.1:PORT:127.0.0.1:EXPORTER`, ready when a request through it returns the
- * whole body. `extra` holds the options that make the variant.
- */
-async function startTunnel(
-  sshd: Sshd,
-  knownHosts: string,
-  exporter: Exporter,
-  extra: { options: string[]; command: string[] },
-): Promise<{ proc: Started; port: number; cipher: string }> {
-  const port = await freePort();
-  const proc = start("ssh", [
-    "-v",
-    "-F",
-    "/dev/null",
-    ...extra.options,
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "ExitOnForwardFailure=yes",
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "StrictHostKeyChecking=yes",
-    "-o",
-    `UserKnownHostsFile=${knownHosts}`,
-    "-i",
-    sshd.clientKeyPath,
-    "-p",
-    String(sshd.port),
-    "-L",
-    `127.0.0.1:${port}:127.0.0.1:${exporter.port}`,
-    `${sshd.user}@127.0.0.1`,
-    ...extra.command,
-  ]);
-  await waitFor(
-    `the ssh tunnel\n${proc.output()}`,
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`ssh exited: ${proc.output()}`);
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-      return (await res.arrayBuffer()).byteLength === exporter.body.length;
-    },
-    15_000,
-  );
-  const cipher = /server->client cipher: (\S+)/.exec(proc.output())?.[1] ?? "?";
-  return { proc, port, cipher };
-}
-
 async function setUp(): Promise<Setup> {
   const sshd = await startSshd({ highLimits: true });
   const exporter = await startExporter({ body: metricsBody(BODY_BYTES) });
   const knownHosts = join(sshd.dir, "known_hosts");
   writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-  const config = join(sshd.dir, "bench-targets.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      proxy: { knownHostsFile: knownHosts },
-      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
-      targets: [{ host: "127.0.0.1", exporters: [{ name: "bench", port: exporter.port }] }],
-    }),
-  );
+  const writeConfig = (file: string, settings: Record<string, unknown>) => {
+    const path = join(sshd.dir, file);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        proxy: { knownHostsFile: knownHosts, ...settings },
+        ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
+        targets: [{ host: "127.0.0.1", exporters: [{ name: "bench", port: exporter.port }] }],
+      }),
+    );
+    return path;
+  };
+  const config = writeConfig("bench-targets.json", {});
 
-  const proxy = await startProxy(BIN, config);
+  const proxy = await startProxy(
+    BIN,
+    flags["proxy-settings"]
+      ? writeConfig("bench-targets-a.json", JSON.parse(flags["proxy-settings"]))
+      : config,
+  );
   const proxyB = flags["proxy-b"]
     ? await startProxy(flags["proxy-b"], config, flags["proxy-b-node-args"] ?? flags["proxy-node-args"])
     : undefined;
 
-  // The baseline: what a user without sshscrape runs, one persistent OpenSSH tunnel per exporter, at its best.
-  // - With a tty session (`-tt … sleep`), not `-N`: sshd turns Nagle's algorithm off (TCP_NODELAY) on its
-  //   side of the SSH connection only for interactive sessions (ssh_packet_set_interactive, called when a pty
-  //   is allocated). Under `-N` the tail of each 100 KB answer waited for the client's delayed ACK: a ~40 ms
-  //   stall in a few percent of requests, the tunnel's p99 of ~44 ms at c=1 (docs/benchmarks.md, "A fair
-  //   baseline"). The ssh client sets TCP_NODELAY on its own sockets either way (strace).
-  // - aes128-gcm@openssh.com, as sshscrape's ssh2 negotiates: OpenSSH's default, chacha20-poly1305, costs the
-  //   tunnel more CPU per byte on a CPU with AES instructions.
-  const tunnel = await startTunnel(sshd, knownHosts, exporter, {
-    options: ["-tt", "-c", "aes128-gcm@openssh.com"],
-    command: ["exec sleep 2147483647"],
-  });
+  // The baseline: what a user without sshscrape runs, at its best (scripts/bench-tunnel.ts).
+  const tunnel = await startTunnel(sshd, knownHosts, exporter, BEST_TUNNEL);
   // The old baseline, for comparison: `ssh -N -L` with OpenSSH's defaults.
   const plain = flags["plain-tunnel"]
-    ? await startTunnel(sshd, knownHosts, exporter, { options: ["-N"], command: [] })
+    ? await startTunnel(sshd, knownHosts, exporter, PLAIN_TUNNEL)
     : undefined;
   return {
     sshd,
@@ -501,6 +456,7 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
   out.push(
     `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved; ` +
       `tunnel: \`ssh -tt -c ${s.tunnelCipher} -L …\`${flags["plain-tunnel"] ? "; tunnel-N: `ssh -N -L …` with OpenSSH's defaults" : ""}` +
+      `${flags["proxy-settings"] ? `; sshscrape's proxy settings: ${flags["proxy-settings"]}` : ""}` +
       `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}${flags["proxy-b-node-args"] ? ` with node ${flags["proxy-b-node-args"]}` : ""}` : ""}.`,
     "",
   );

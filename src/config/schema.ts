@@ -362,6 +362,7 @@ export const proxySettings = () =>
     gracePeriod: duration().default("10s"),
     maxHandshakes: z.number().int().min(1, { error: "expected a positive integer" }).default(32),
     preconnect: z.boolean().default(true),
+    noDelaySession: z.boolean().optional(),
     maxResponseBytes: z.number().int().min(1, { error: "expected a positive number of bytes" }).optional(),
   });
 

@@ -9,6 +9,7 @@
  */
 import type { OutgoingHttpHeaders } from "node:http";
 import type { ClientChannel } from "ssh2";
+import { AckNudge } from "./ack-nudge.js";
 import { setChannelHandler } from "./channel-sink.js";
 import { type Deadline, DeadlineTimers, type Expiring } from "./deadline.js";
 import {
@@ -77,40 +78,12 @@ function requestHead(plan: ForwardPlan, path: string): Buffer {
   return Buffer.from(`${text}\r\n`, "latin1");
 }
 
-/** ssh2's receive window per channel (lib/Channel.js MAX_WINDOW in ssh2 1.17, pinned in package.json). */
-const SSH2_MAX_WINDOW = 2 * 1024 * 1024;
-
 /**
  * Response bytes buffered for a slow client before the channel is paused. node:http's write() says "full" at
  * the socket's 16 KB high-water mark, i.e. after every 32 KB SSH packet; pausing there (and resuming a tick
  * later on 'drain') sent each packet of one socket read in its own write.
  */
 const MAX_BUFFERED_BYTES = 256 * 1024;
-
-/** How long a response may pause mid-body before this side sends a packet to carry its ACK to sshd. */
-const QUIET_MS = 3;
-
-interface Ssh2ChannelInternals {
-  incoming: { window: number };
-  outgoing: { id: number; state: string };
-  _client: { _protocol: { channelWindowAdjust(id: number, bytes: number): void } };
-}
-
-/**
- * Gives the channel its full window back at once (SSH_MSG_CHANNEL_WINDOW_ADJUST, RFC 4254 §5.2), instead of
- * when half the window is used up (ssh2's rule). The packet is wanted for its TCP ACK: sshd leaves Nagle's
- * algorithm on for connections without a pty, so the tail of a response can wait in sshd until this side
- * acknowledges what it got, and with nothing to send back the kernel delays that ACK up to 40 ms
- * (docs/benchmarks.md, "Where the waiting at c=1 goes").
- */
-function adjustWindowNow(ch: ClientChannel): void {
-  const c = ch as unknown as Ssh2ChannelInternals;
-  if (c.outgoing.state !== "open") return;
-  const bytes = SSH2_MAX_WINDOW - c.incoming.window;
-  if (bytes <= 0) return;
-  c.incoming.window += bytes;
-  c._client._protocol.channelWindowAdjust(c.outgoing.id, bytes);
-}
 
 /** The response deadlines of every exchange in flight, on one Timeout. */
 const responseDeadlines = new DeadlineTimers();
@@ -240,23 +213,9 @@ export function exchange(
           return;
         }
         if (leftover >= 0 && !settled && reader.done) complete(leftover);
-        else if (!settled) {
-          // More of the response is due. If it does not come within a millisecond, sshd may be holding it
-          // for this side's ACK (see adjustWindowNow): send a packet that carries one.
-          // Once per response: one ACK releases what sshd holds; more packets only cost CPU at MTU 1500,
-          // where reads come in many small pieces and pauses are common but no stall happens.
-          if (quiet) quiet.refresh();
-          else if (!nudged) quiet = setTimeout(onQuiet, QUIET_MS).unref();
-        }
+        else if (!settled) nudge.more(); // more of the response is due (ack-nudge.ts)
       };
-      let quiet: NodeJS.Timeout | undefined;
-      let nudged = false;
-      const onQuiet = () => {
-        quiet = undefined;
-        if (settled || channel !== ch || reader.done) return;
-        nudged = true;
-        adjustWindowNow(ch);
-      };
+      const nudge = new AckNudge(ch, () => !settled && channel === ch && !reader.done);
 
       const fail = (err: Error) => {
         if (settled || failed) return;
@@ -296,7 +255,7 @@ export function exchange(
       const onError = (err: Error) => fail(err);
       setChannelHandler(ch, { data: onData, end: onEnd, close: onClose, error: onError });
       detach = () => {
-        clearTimeout(quiet);
+        nudge.stop();
         setChannelHandler(ch, undefined);
         res.off("drain", onDrain);
       };

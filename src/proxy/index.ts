@@ -140,6 +140,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,
+    noDelaySession: rt.noDelaySession,
     keys,
     knownHosts: () => knownHosts,
     metrics,
@@ -300,6 +301,7 @@ function keepFixedSettings(current: ProxyRuntime, next: ProxyRuntime, logger: Lo
     timeouts: current.timeouts,
     maxHandshakes: current.maxHandshakes,
     maxResponseBytes: current.maxResponseBytes,
+    noDelaySession: current.noDelaySession,
   };
   const changed = (Object.keys(fixed) as Array<keyof typeof fixed>).filter(
     (k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]),

@@ -8,6 +8,7 @@
 import { type Socket, connect as tcpConnect } from "node:net";
 import type { Logger } from "pino";
 import { Client, type ClientChannel, type PublicKeyAuthMethod } from "ssh2";
+import { markNoDelay } from "./ack-nudge.js";
 import { abortable, Deadline, withTimeout } from "./deadline.js";
 import {
   BackoffError,
@@ -37,6 +38,8 @@ import {
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
   maxHandshakes: number;
+  /** proxy.noDelaySession: open a session on each connection so that sshd turns Nagle off (see noDelay). */
+  noDelaySession?: boolean;
   keys: KeyStore;
   /** The current known_hosts (swapped on reload). */
   knownHosts: () => KnownHosts;
@@ -283,6 +286,38 @@ export class SshPool {
     });
   }
 
+  /**
+   * proxy.noDelaySession: one exec session right after login, closed as soon as sshd accepts it. sshd sets
+   * TCP_NODELAY on the connection when it starts any session's command (OpenSSH's
+   * ssh_packet_set_interactive; strace: `setsockopt(TCP_NODELAY)` before the command's execve, with or
+   * without a pty) and never clears it, so the tail of every later response leaves sshd at once instead of
+   * waiting for this side's delayed ACK (docs/benchmarks.md, "Latency at c=1"). The command is `true`; a
+   * target's ForceCommand (the NixOS target module: `false`) or the key's `command=` replaces it. Best
+   * effort: a refused or failed session changes nothing else.
+   */
+  private noDelay(client: Client, name: string): void {
+    const refused = (err: unknown) =>
+      this.opts.logger.info(
+        { host: name, cause: describeCause(err) },
+        "no session for TCP_NODELAY on this SSH connection (proxy.noDelaySession); scrapes are unaffected",
+      );
+    try {
+      client.exec("true", (err, stream) => {
+        if (err) {
+          refused(err);
+          return;
+        }
+        markNoDelay(client);
+        stream.on("error", () => {});
+        stream.stderr.resume();
+        stream.resume();
+        stream.close();
+      });
+    } catch (err) {
+      refused(err); // the connection closed under it
+    }
+  }
+
   /** The bastion opens a direct-tcpip channel to the target's sshd; that channel is the target's socket. */
   private async viaJump(jump: Connection, endpoint: SshEndpoint, name: string): Promise<ClientChannel> {
     try {
@@ -334,6 +369,7 @@ export class SshPool {
         clearTimeout(timer);
         releaseHandshakeState(client);
         batchPacketPadding(client);
+        if (this.opts.noDelaySession) this.noDelay(client, name);
         resolve(conn);
       });
       // One 'error' listener for the client's whole life: an ssh2 error must never crash the process.

@@ -87,6 +87,8 @@ export interface ProxyRuntime {
   maxResponseBytes?: number;
   /** Open an SSH connection to every configured host at start, before the first scrape asks for one. */
   preconnect: boolean;
+  /** Open a session on each SSH connection so that sshd turns Nagle's algorithm off on it (pool.ts). */
+  noDelaySession?: boolean;
   /**
    * Methods beyond GET and HEAD that an exporter opted in to (`extraMethods`), by `host:port` as the request
    * target names it; absent = GET and HEAD only (framing.ts).
@@ -299,6 +301,7 @@ export function settingsFromConfig(
     maxHandshakes: p.maxHandshakes,
     maxResponseBytes: p.maxResponseBytes,
     preconnect: p.preconnect,
+    noDelaySession: p.noDelaySession ?? false,
     extraMethods,
     schemes,
     paths,
@@ -366,6 +369,7 @@ export function settingsFromFlags(flags: SshifiedFlags, env: NodeJS.ProcessEnv =
     },
     maxHandshakes: 32,
     preconnect: false,
+    noDelaySession: false,
   };
 }
 
