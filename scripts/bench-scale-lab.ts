@@ -46,23 +46,62 @@ export async function startSshds(
 }
 
 /**
+ * How the lab's exporters answer:
+ * - "go" (default): as node_exporter does (Go's net/http; checked against Debian's prometheus-node-exporter
+ *   1.5 by test/scale/static-exporter.test.ts): no `Keep-Alive` header and idle connections kept until the
+ *   client closes them (no IdleTimeout or ReadTimeout), the body chunked in 2 048-byte chunks (Go's response
+ *   buffer; every node_exporter page with the default collectors is larger, gzip-compressed too), written
+ *   about 4 KB at a time (Go's connection buffer). The only differences left: node:http adds
+ *   `Connection: keep-alive` (HTTP/1.1's default anyway) and its writes are 4 110 bytes (two chunks) where
+ *   Go's are 4 096.
+ * - "node": node:http's defaults, what the lab had before: `Content-Length`, and `Keep-Alive: timeout=5` with
+ *   idle connections closed after 5 s, so the proxy drops an idle channel after 4 s and opens a new one for
+ *   every scrape at a 15 s interval.
+ */
+export type ExporterStyle = "go" | "node";
+export const EXPORTER_STYLES: readonly ExporterStyle[] = ["go", "node"];
+
+/** Go's net/http chunk size for a body that does not fit its 2 KB response buffer. */
+export const GO_CHUNK_BYTES = 2048;
+
+/**
  * An exporter on 127.0.0.1 that serves `body` as a Prometheus text page, gzip-compressed (`gz`) when the
- * client asks for it, as node_exporter does.
+ * client asks for it, as node_exporter does; `style` above.
  */
 export async function startStaticExporter(
   body: Buffer,
   gz: Buffer,
+  style: ExporterStyle = "go",
 ): Promise<{ port: number; server: Server }> {
   const server = createServer((req, res) => {
     const gzip = /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
     const payload = gzip ? gz : body;
-    res.writeHead(200, {
+    const headers = {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
-      "content-length": payload.length,
       ...(gzip ? { "content-encoding": "gzip" } : {}),
-    });
-    res.end(payload);
+    };
+    if (style === "node") {
+      res.writeHead(200, { ...headers, "content-length": payload.length });
+      res.end(payload);
+      return;
+    }
+    if (payload.length <= GO_CHUNK_BYTES) {
+      // Go sets Content-Length when the whole body fits its buffer before the handler returns.
+      res.writeHead(200, { ...headers, "content-length": payload.length });
+      res.end(payload);
+      return;
+    }
+    res.writeHead(200, headers);
+    for (let i = 0; i < payload.length; i += 2 * GO_CHUNK_BYTES) {
+      res.cork();
+      res.write(payload.subarray(i, i + GO_CHUNK_BYTES));
+      if (i + GO_CHUNK_BYTES < payload.length)
+        res.write(payload.subarray(i + GO_CHUNK_BYTES, i + 2 * GO_CHUNK_BYTES));
+      res.uncork();
+    }
+    res.end();
   });
+  if (style === "go") server.keepAliveTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const addr = server.address();
   return { port: typeof addr === "object" && addr ? addr.port : 0, server };

@@ -29,6 +29,7 @@ export interface ShardFlags {
   duration: string;
   interval: string;
   json: boolean;
+  exporter?: string;
 }
 
 const EXPORTER_SERVERS = 10;
@@ -77,7 +78,9 @@ export async function runShards(flags: ShardFlags): Promise<number> {
     const body = metricsBody(56 * 1024);
     const gz = gzipSync(body);
     const exporters = await Promise.all(
-      Array.from({ length: EXPORTER_SERVERS }, () => startStaticExporter(body, gz)),
+      Array.from({ length: EXPORTER_SERVERS }, () =>
+        startStaticExporter(body, gz, flags.exporter === "node" ? "node" : "go"),
+      ),
     );
     for (const e of exporters) cleanups.push(() => new Promise((r) => e.server.close(r)));
     const ports = exporters.map((e) => e.port);

@@ -31,7 +31,14 @@ import { startNodeExporter } from "../test/helpers/node-exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { alias, SSHD_MAX_LISTEN, startSshds, startStaticExporter } from "./bench-scale-lab.js";
+import {
+  alias,
+  EXPORTER_STYLES,
+  type ExporterStyle,
+  SSHD_MAX_LISTEN,
+  startSshds,
+  startStaticExporter,
+} from "./bench-scale-lab.js";
 
 const EXPORTER_SERVERS = 10;
 
@@ -57,12 +64,20 @@ const { values: flags } = parseArgs({
     "proxy-node-args": { type: "string" },
     /** Split the targets across this many proxies + Prometheus servers (scripts/bench-scale-shards.ts). */
     shards: { type: "string" },
+    /**
+     * How the static exporters answer (bench-scale-lab.ts, startStaticExporter): "go" as node_exporter
+     * (no idle timeout, chunked; the default) or "node" (node:http's defaults: Keep-Alive: timeout=5).
+     */
+    exporter: { type: "string", default: "go" },
   },
 });
 if (flags.shards !== undefined) {
   const { runShards } = await import("./bench-scale-shards.js");
   process.exit(await runShards(flags));
 }
+const exporterStyle = flags.exporter as ExporterStyle;
+if (!EXPORTER_STYLES.includes(exporterStyle))
+  throw new Error(`--exporter: expected ${EXPORTER_STYLES.join(", ")}, got ${flags.exporter}`);
 const START_MODES = ["after-ready", "together", "cold"] as const;
 type StartMode = (typeof START_MODES)[number];
 const startMode = flags.start as StartMode;
@@ -207,6 +222,9 @@ interface Result {
   proxyRequestMeanMs: number;
   proxyCpuWholeRunPct: number;
   sshConnections: number;
+  /** Open direct-tcpip channels at the end (idle keep-alive channels included). */
+  sshChannels: number;
+  exporterStyle: ExporterStyle;
   handshakesTotal: number;
   handshakeFailures: number;
   hostsWithOtherThanOneHandshake: number;
@@ -231,7 +249,7 @@ async function main(): Promise<Result> {
     .split("\n")
     .filter((l) => l !== "" && !l.startsWith("#")).length;
   const exporters = await Promise.all(
-    Array.from({ length: EXPORTER_SERVERS }, () => startStaticExporter(body, gz)),
+    Array.from({ length: EXPORTER_SERVERS }, () => startStaticExporter(body, gz, exporterStyle)),
   );
   for (const e of exporters) cleanups.push(() => new Promise((r) => e.server.close(r)));
   const exporterPort = (i: number) => (exporters[i % EXPORTER_SERVERS] as { port: number }).port;
@@ -490,6 +508,8 @@ async function main(): Promise<Result> {
     ),
     proxyCpuWholeRunPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, end, endAt - proxyStartedAt)),
     sshConnections: sum(select(metrics, "sshscrape_ssh_connections")),
+    sshChannels: sum(select(metrics, "sshscrape_ssh_channels")),
+    exporterStyle,
     handshakesTotal: sum(handshakes),
     handshakeFailures: sum(select(metrics, "sshscrape_ssh_handshakes_total", { result: "failure" })),
     hostsWithOtherThanOneHandshake: hostsOff,
@@ -526,6 +546,12 @@ function table(r: Result): string {
     [
       "scrape interval / measured steady state",
       `${r.intervalS} s / ${r.measuredS} s (+ ${r.warmupS} s warm-up)`,
+    ],
+    [
+      "exporters (--exporter)",
+      r.exporterStyle === "go"
+        ? "go: as node_exporter (no Keep-Alive header, idle connections kept, 2 KiB chunks)"
+        : "node: node:http's defaults (Keep-Alive: timeout=5, Content-Length)",
     ],
     [
       "exporter body",
@@ -571,7 +597,7 @@ function table(r: Result): string {
       "warm-up: proxy / all sshd processes / Prometheus / exporters (this script) / whole machine busy",
       `${r.warmupProxyCpuPct} % / ${r.warmupSshdCpuPct} % / ${r.warmupPrometheusCpuPct} % / ${r.warmupBenchCpuPct} % of one core / ${r.warmupMachineBusyPct} % of ${cpus().length} cores`,
     ],
-    ["SSH connections open at end", `${r.sshConnections}`],
+    ["SSH connections / channels open at end", `${r.sshConnections} / ${r.sshChannels}`],
     ["SSH handshakes total (failures)", `${r.handshakesTotal} (${r.handshakeFailures})`],
     ["hosts with ≠ 1 handshake", `${r.hostsWithOtherThanOneHandshake}`],
     [

@@ -45,24 +45,162 @@ export function codeLabel(status: number): string {
   return `${Math.min(Math.max(Math.floor(status / 100), 1), 5)}xx`;
 }
 
+export const REQUEST_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** prom-client 15's own record of one series of a Counter (`hashMap` values), which its `get()` exposes. */
+interface CounterEntry {
+  value: number;
+  labels: { target: string; code: string };
+}
+
+/** prom-client 15's record of one series of a Histogram: counts per upper bound (not cumulative), sum, count. */
+interface HistogramEntry {
+  labels: { target: string };
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/**
+ * A prom-client metric's series. Only the values' order matters to prom-client's `get()` (insertion order; our
+ * keys are JSON arrays, never integer-like); the keys are ours, unique per label set.
+ */
+interface HashMapHolder<E> {
+  hashMap: Record<string, E>;
+}
+
+/** One target label's counts: series per status, and its histogram (bucket counts kept here, copied at collect). */
+interface TargetTally {
+  /** By status number, so a request needs no label string (only statuses that are their own label). */
+  byStatus: Map<number, CounterEntry>;
+  /** By code label (the compat `inc({target, code})` path, and to find the entry of a new status's label). */
+  byCode: Map<string, CounterEntry>;
+  hist: HistogramEntry | undefined;
+  counts: number[];
+}
+
+/**
+ * sshscrape_requests_total and sshscrape_request_duration_seconds, counted in plain fields. prom-client 15
+ * validates and hashes the label set on every `inc`/`observe` (~2 % of the proxy's CPU at c=1); here a request
+ * costs two Map lookups and a few additions. Each series is still a prom-client entry, created once in the
+ * metric's `hashMap` (where prom-client 15 keeps them) and updated in place; the histogram's bucket counts are
+ * copied into it when the registry collects. So /metrics shows the same series, in the same order, with the same
+ * values as prom-client's `inc`/`observe` would (test/proxy/metrics-tally.test.ts compares the two).
+ * The two metrics are private to ProxyMetrics; a `reset()` of them (or `registry.resetMetrics()`) would drop the
+ * entries this keeps updating, so nothing calls it (no series is ever removed, as before).
+ */
+export class RequestTally {
+  private readonly byTarget = new Map<string, TargetTally>();
+  private readonly counter: HashMapHolder<CounterEntry>;
+  private readonly histogram: HashMapHolder<HistogramEntry>;
+
+  constructor(
+    counter: Counter<"target" | "code">,
+    histogram: Histogram<"target">,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counter = counter as unknown as HashMapHolder<CounterEntry>;
+    this.histogram = histogram as unknown as HashMapHolder<HistogramEntry>;
+  }
+
+  /** One finished request: its status counted under `target` (an already bounded label) and its duration. */
+  record(target: string, status: number, seconds: number): void {
+    if (!Number.isFinite(seconds)) throw new TypeError(`Value is not a valid number: ${seconds}`);
+    const t = this.tally(target);
+    (t.byStatus.get(status) ?? this.statusEntry(t, target, status)).value++;
+    const hist = t.hist ?? this.histEntry(t, target);
+    hist.sum += seconds;
+    hist.count++;
+    const bounds = this.bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (seconds <= (bounds[i] as number)) {
+        t.counts[i] = (t.counts[i] as number) + 1;
+        break;
+      }
+    }
+  }
+
+  /** A request counted without a duration (refused before routing), by code label as prom-client's `inc`. */
+  inc(target: string, code: string): void {
+    const t = this.tally(target);
+    (t.byCode.get(code) ?? this.codeEntry(t, target, code)).value++;
+  }
+
+  /** Copies the bucket counts into prom-client's histogram entries (the Histogram's `collect`). */
+  collect(): void {
+    for (const t of this.byTarget.values()) {
+      if (!t.hist) continue;
+      const values = t.hist.bucketValues;
+      for (let i = 0; i < this.bounds.length; i++) values[this.bounds[i] as number] = t.counts[i] as number;
+    }
+  }
+
+  private tally(target: string): TargetTally {
+    let t = this.byTarget.get(target);
+    if (!t) {
+      t = { byStatus: new Map(), byCode: new Map(), hist: undefined, counts: this.bounds.map(() => 0) };
+      this.byTarget.set(target, t);
+    }
+    return t;
+  }
+
+  private statusEntry(t: TargetTally, target: string, status: number): CounterEntry {
+    const code = codeLabel(status);
+    const entry = t.byCode.get(code) ?? this.codeEntry(t, target, code);
+    // Only statuses with a label of their own are remembered by number (~60 per target label): one an
+    // exporter invents (e.g. 599, counted as 5xx) is looked up by its label each time, so a misbehaving
+    // exporter cycling through 100-999 cannot grow this map beyond the labels' bound.
+    if (code === String(status)) t.byStatus.set(status, entry);
+    return entry;
+  }
+
+  private codeEntry(t: TargetTally, target: string, code: string): CounterEntry {
+    const entry = { value: 0, labels: { target, code } };
+    this.counter.hashMap[JSON.stringify([target, code])] = entry;
+    t.byCode.set(code, entry);
+    return entry;
+  }
+
+  private histEntry(t: TargetTally, target: string): HistogramEntry {
+    const bucketValues: Record<number, number> = {};
+    for (const b of this.bounds) bucketValues[b] = 0;
+    const entry = { labels: { target }, bucketValues, sum: 0, count: 0 };
+    this.histogram.hashMap[JSON.stringify([target])] = entry;
+    t.hist = entry;
+    return entry;
+  }
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   readonly targetLabel = new BoundedLabel();
   readonly hostLabel = new BoundedLabel();
   /** `target` = `host:port` of an allowed target (bounded, see above), or "other" for refused requests. */
-  readonly requests = new Counter({
+  private readonly requestsTotal = new Counter({
     name: "sshscrape_requests_total",
     help: "Proxied requests by target (host:port) and HTTP status code.",
     labelNames: ["target", "code"] as const,
     registers: [this.registry],
   });
-  readonly duration = new Histogram({
+  private readonly durationSeconds: Histogram<"target"> = new Histogram({
     name: "sshscrape_request_duration_seconds",
     help: "Time from request to the end of the response, by target.",
     labelNames: ["target"] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: REQUEST_DURATION_BUCKETS,
     registers: [this.registry],
+    collect: () => this.requestTally.collect(),
   });
+  /** Both request metrics, counted without prom-client's per-call label checks (see RequestTally). */
+  readonly requestTally = new RequestTally(
+    this.requestsTotal,
+    this.durationSeconds,
+    REQUEST_DURATION_BUCKETS,
+  );
+  /** Requests counted without a duration (refused before a target was routed). */
+  readonly requests = {
+    inc: (labels: { target: string; code: string }): void =>
+      this.requestTally.inc(labels.target, labels.code),
+  };
   /** `host` = `user@host:sshport`. */
   private readonly handshakesTotal = new Counter({
     name: "sshscrape_ssh_handshakes_total",

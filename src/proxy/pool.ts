@@ -28,7 +28,12 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
-import { postponeKeepalive, releaseHandshakeState, unpooledCopy } from "./ssh2-internals.js";
+import {
+  batchPacketPadding,
+  postponeKeepalive,
+  releaseHandshakeState,
+  unpooledCopy,
+} from "./ssh2-internals.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;
@@ -363,6 +368,7 @@ export class SshPool {
         this.pending.delete(client);
         clearTimeout(timer);
         releaseHandshakeState(client);
+        batchPacketPadding(client);
         if (this.opts.noDelaySession) this.noDelay(client, name);
         resolve(conn);
       });

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import { ClientGoneError } from "./errors.js";
-import { codeLabel, type ProxyMetrics } from "./metrics.js";
+import type { ProxyMetrics } from "./metrics.js";
 import type { ProxyError } from "./proxy-error.js";
 
 /** Log lines per kind of failure per window; the rest are counted and summed up in one line. */
@@ -35,8 +35,7 @@ export class RequestLog {
   /** A proxied request or tunnel ended: metrics for it, and a log line when it failed. */
   record(target: string, status: number, started: number, err?: ProxyError): void {
     const label = target === "other" ? target : this.metrics.targetLabel.of(target);
-    this.metrics.requests.inc({ target: label, code: codeLabel(status) });
-    this.metrics.duration.observe({ target: label }, (performance.now() - started) / 1000);
+    this.metrics.requestTally.record(label, status, (performance.now() - started) / 1000);
     if (!err) return;
     this.metrics.targetErrors.inc({ target: label, type: err.code, phase: err.phase });
     this.failed(target, status, err);

@@ -24,6 +24,7 @@
  * (another ssh2 version): the cost is then memory, never the connection. test/proxy/ssh2-internals.test.ts
  * holds it to the installed ssh2, re-keying against a real OpenSSH sshd afterwards.
  */
+import { randomFillSync } from "node:crypto";
 import type { Client } from "ssh2";
 
 interface Internals {
@@ -90,5 +91,113 @@ export function postponeKeepalive(client: Client): boolean {
   const reset = (client as unknown as Internals)._resetKA;
   if (typeof reset !== "function") return false;
   reset.call(client);
+  return true;
+}
+
+/**
+ * The cipher object ssh2 (lib/protocol/crypto.js, 1.17) encrypts outgoing packets with, `Protocol._cipher`:
+ * `allocPacket(payloadLength)` returns a packet with its length, padding length and random padding written
+ * and room for the payload at offset 5 (and for the MAC after it).
+ */
+interface Ssh2Cipher {
+  allocPacket?: (payloadLen: number) => Buffer;
+}
+
+/** Bytes of CSPRNG output fetched at once for padding; each byte is used for one packet only. */
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = Buffer.allocUnsafeSlow(RANDOM_POOL_BYTES);
+let randomPos = RANDOM_POOL_BYTES;
+
+/** Writes `len` bytes of fresh CSPRNG output (never handed out before) at `packet[offset]`. */
+export function fillRandom(packet: Buffer, offset: number, len: number): void {
+  if (randomPos + len > RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomPos = 0;
+  }
+  for (let i = 0; i < len; i++) packet[offset + i] = randomPool[randomPos + i] as number;
+  randomPos += len;
+}
+
+/** A packet layout: padding to a multiple of `block` (not counting the first `aad` bytes), `mac` bytes after. */
+interface Layout {
+  block: number;
+  aad: number;
+  mac: number;
+}
+
+function padLength({ block, aad }: Layout, payloadLen: number): number {
+  const pad = block - ((5 + payloadLen - aad) & (block - 1));
+  return pad < 4 ? pad + block : pad;
+}
+
+/** The packet ssh2's allocPacket would build for `layout`, its padding from fillRandom. */
+function allocPacket(layout: Layout, payloadLen: number): Buffer {
+  const padLen = padLength(layout, payloadLen);
+  const pktLen = 5 + payloadLen + padLen;
+  const packet = Buffer.allocUnsafe(pktLen + layout.mac);
+  packet.writeUInt32BE(pktLen - 4, 0);
+  packet[4] = padLen;
+  fillRandom(packet, 5 + payloadLen, padLen);
+  return packet;
+}
+
+/** Which of the layouts ssh2's ciphers use (block 8 or 16; the length field in the padding or not) `alloc` has. */
+function probeLayout(alloc: (payloadLen: number) => Buffer): Layout | undefined {
+  const first = alloc(0);
+  if (first.length < 5) return undefined;
+  for (const block of [8, 16])
+    for (const aad of [0, 4]) {
+      const pktLen = 5 + padLength({ block, aad, mac: 0 }, 0);
+      if (first.readUInt32BE(0) !== pktLen - 4 || first[4] !== pktLen - 5) continue;
+      const layout = { block, aad, mac: first.length - pktLen };
+      // The same lengths, padding lengths and size for other payloads, or it is not what we think.
+      const same = [1, 3, 12, 13, 1000, 32_777].every((n) => {
+        const theirs = alloc(n);
+        const pad = padLength(layout, n);
+        return (
+          theirs.length === 5 + n + pad + layout.mac &&
+          theirs.readUInt32BE(0) === 1 + n + pad &&
+          theirs[4] === pad
+        );
+      });
+      if (same) return layout;
+    }
+  return undefined;
+}
+
+const batched = new WeakSet<object>();
+
+/**
+ * ssh2 fills each outgoing packet's padding with its own `randomFillSync` call (2.4–3.9 µs each here,
+ * docs/benchmarks.md, "Metrics and packets"), one per request packet. This gives the connection's current
+ * cipher an `allocPacket` that builds the same packet with padding cut from a 4 KB block of CSPRNG output
+ * (fillRandom): random padding as RFC 4253 §6 asks, each byte used once. The layout (block size, whether the
+ * length field counts, MAC room) is read from ssh2's own allocPacket first and checked against it for several
+ * sizes; a cipher whose packets do not match is left alone. A re-key makes a new cipher object, so this
+ * re-applies itself on every 'handshake' (the event ssh2 emits after each key exchange). Call on 'ready';
+ * returns whether the current cipher was changed (for the test).
+ */
+export function batchPacketPadding(client: Client): boolean {
+  const applied = patchCipher(client);
+  if (!batched.has(client)) {
+    batched.add(client);
+    client.on("handshake", () => patchCipher(client));
+  }
+  return applied;
+}
+
+function patchCipher(client: Client): boolean {
+  const proto = (client as unknown as { _protocol?: { _cipher?: Ssh2Cipher } })._protocol;
+  const cipher = proto?._cipher;
+  const theirs = cipher?.allocPacket;
+  if (!cipher || typeof theirs !== "function" || Object.hasOwn(cipher, "allocPacket")) return false;
+  let layout: Layout | undefined;
+  try {
+    layout = probeLayout((n) => theirs.call(cipher, n));
+  } catch {
+    return false; // not the allocPacket we know: leave ssh2's own in place
+  }
+  if (!layout) return false;
+  cipher.allocPacket = (payloadLen: number) => allocPacket(layout, payloadLen);
   return true;
 }
