@@ -66,7 +66,7 @@ describe("Connection: close answers close the server's socket", () => {
         await new Promise<void>((r) => client.once("connect", () => r()));
         client.write("GET http://127.0.0.1:1/x HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n");
         await ended;
-        expect(text).toMatch(/^HTTP\/1\.1 405 [^]*\r\nconnection: close\r\n/i);
+        expect(text).toMatch(/^HTTP\/1\.1 405 [\s\S]*\r\nconnection: close\r\n/i);
         const server = serverSockets[0] as Socket;
         // Times out (the test fails) while the server's socket stays open.
         if (!server.destroyed) await new Promise<void>((r) => server.once("close", () => r()));

@@ -219,7 +219,7 @@ describe("front and node:http agree (answers, and the heads the exporter receive
     ],
     [
       "Transfer-Encoding: chunked with an empty body, then served",
-      (t) => get(`/${t}-a`, "Transfer-Encoding: chunked\r\n") + "0\r\n\r\n" + get(`/${t}-b`),
+      (t) => `${get(`/${t}-a`, "Transfer-Encoding: chunked\r\n")}0\r\n\r\n${get(`/${t}-b`)}`,
     ],
     [
       "a Content-Length body hiding a request (smuggling)",
