@@ -91,6 +91,9 @@ let front: RunningProxy;
 let plain: RunningProxy;
 /** Front on, a short request deadline: for the client that never reads. */
 let shortFront: RunningProxy;
+/** Proxy auth on (user prom, password s3cret), with and without the front. */
+let frontAuth: RunningProxy;
+let plainAuth: RunningProxy;
 const frontLog = memoryLogger();
 const shortLog = memoryLogger();
 
@@ -114,6 +117,16 @@ beforeAll(async () => {
   plain = await proxyWith(false, () =>
     startProxy(runtimeFor(sshd, { exact }), { logger: memoryLogger().logger }),
   );
+  const { writeFileSync } = await import("node:fs");
+  const passwordFile = `${sshd.dir}/proxy-password`;
+  writeFileSync(passwordFile, "s3cret\n");
+  const auth = { username: "prom", passwordFile };
+  frontAuth = await proxyWith(true, () =>
+    startProxy(runtimeFor(sshd, { exact, overrides: { auth } }), { logger: memoryLogger().logger }),
+  );
+  plainAuth = await proxyWith(false, () =>
+    startProxy(runtimeFor(sshd, { exact, overrides: { auth } }), { logger: memoryLogger().logger }),
+  );
   shortFront = await proxyWith(true, () =>
     startProxy(runtimeFor(sshd, { exact, timeouts: { request: 1_500, margin: 100 } }), {
       logger: shortLog.logger,
@@ -122,7 +135,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([front, plain, shortFront].map((p) => p?.close(500)));
+  await Promise.all([front, plain, shortFront, frontAuth, plainAuth].map((p) => p?.close(500)));
   for (const s of exporter?.open ?? []) s.destroy();
   exporter?.server.close();
   await sshd?.stop();
@@ -156,7 +169,9 @@ const proxySockets = (p: RunningProxy) => proxySocketStates(p).length;
 /** The proxy's /metrics, on a connection closed after it (a keep-alive fetch would count as open). */
 async function metricsText(p: RunningProxy): Promise<string> {
   const c = await RawClient.open(portOf(p));
-  await c.write("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  // The proxies with auth want it for /metrics too.
+  const auth = `Basic ${Buffer.from("prom:s3cret").toString("base64")}`;
+  await c.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`);
   const r = await c.response();
   c.destroy();
   return r.body.toString();
@@ -175,15 +190,27 @@ const sockOf = (c: RawClient) => (c as unknown as { socket: Socket }).socket;
 
 const timeless = (s: string) => s.replace(/\r\nDate: [^\r]*/g, "\r\nDate: (time)");
 
-/** The same bytes through both proxies: the same answers, and the exporter sees the same heads. */
-async function differential(bytes: string) {
-  const seenFrom = exporter.heads.length;
-  const a = await untilClosed(front, bytes);
-  const seenA = exporter.heads.slice(seenFrom);
-  const seenFrom2 = exporter.heads.length;
-  const b = await untilClosed(plain, bytes);
-  const seenB = exporter.heads.slice(seenFrom2);
-  return { front: timeless(a), plain: timeless(b), seenA, seenB };
+/**
+ * The same bytes (`make(tag)`) through both proxies, each run with its own tag in the paths: the answers, and
+ * the request heads the exporter received for that run whose answers reached the client (plus any "-hidden"
+ * one, which must never arrive). Heads of requests pipelined behind a refusal that closes the connection are
+ * left out: node:http dispatches pipelined requests at once, so it may still send them upstream after the
+ * client saw the close (their answers go nowhere), or not.
+ */
+async function differential(make: (tag: string) => string, a0 = front, b0 = plain, end = closing) {
+  const run = async (p: RunningProxy) => {
+    const tag = `p${Math.random().toString(36).slice(2, 8)}`;
+    const answer = await untilClosed(p, make(tag) + end(tag));
+    // Heads whose answer (the exporter echoes the request line) reached the client, and any hidden one.
+    const seen = exporter.heads
+      .filter((h) => h.includes(`/${tag}-`) && !h.includes(`/${tag}-end `))
+      .filter((h) => answer.includes(h.slice(0, h.indexOf("\r\n"))) || h.includes("-hidden"))
+      .map((h) => h.replaceAll(tag, "TAG"));
+    return { answer: timeless(answer).replaceAll(tag, "TAG"), seen };
+  };
+  const a = await run(a0);
+  const b = await run(b0);
+  return { front: a.answer, plain: b.answer, seenA: a.seen, seenB: b.seen };
 }
 
 describe("front and node:http agree (answers, and the heads the exporter receives)", () => {
@@ -250,9 +277,9 @@ describe("front and node:http agree (answers, and the heads the exporter receive
     ],
   ];
   it.each(probes)("%s", async (_name, make) => {
-    const tag = `p${Math.random().toString(36).slice(2, 8)}`;
-    const r = await differential(make(tag) + closing(tag));
+    const r = await differential(make);
     expect(r.front).toBe(r.plain);
+    expect([...r.seenA, ...r.seenB].join("")).not.toContain("-hidden");
     // node:http runs pipelined requests concurrently (on as many channels): the order upstream may differ.
     expect([...r.seenA].sort()).toEqual([...r.seenB].sort());
   });
@@ -264,14 +291,56 @@ describe("front and node:http agree (answers, and the heads the exporter receive
     ["a bare LF inside a header value", "X-A: 1\nX-B: 2\r\n"],
     ["a bare CR inside a header value", "X-A: 1\rX-B: 2\r\n"],
   ])("served, then %s: the front answers the first, then node:http's 400", async (_name, extra) => {
-    const tag = `p${Math.random().toString(36).slice(2, 8)}`;
-    const r = await differential(get(`/${tag}-a`) + get(`/${tag}-b`, extra) + closing(tag));
+    const r = await differential((t) => get(`/${t}-a`) + get(`/${t}-b`, extra));
     expect(r.plain).toMatch(/^HTTP\/1\.1 400 /);
-    const first = `GET /${tag}-a HTTP/1.1`;
-    expect(r.front).toBe(
-      `HTTP/1.1 200 OK\r\nContent-Length: ${first.length}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\n${first}${r.plain}`,
+    expect(r.front.endsWith(r.plain)).toBe(true);
+    expect(r.front.slice(0, r.front.length - r.plain.length)).toBe(
+      // 23: the request line's length before the tag was replaced.
+      "HTTP/1.1 200 OK\r\nContent-Length: 23\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nGET /TAG-a HTTP/1.1",
     );
-    for (const seen of [r.seenA, r.seenB]) expect(seen.join("")).not.toContain(`/${tag}-b`);
+    for (const seen of [r.seenA, r.seenB]) expect(seen.join("")).not.toContain("/TAG-b");
+  });
+});
+
+describe("proxy auth (407) on the front agrees with node:http", () => {
+  const good = Buffer.from("prom:s3cret").toString("base64");
+  const bad = Buffer.from("prom:wrong").toString("base64");
+  const probes: Array<[string, (tag: string) => string]> = [
+    [
+      "no credentials, then good ones, pipelined",
+      (t) => get(`/${t}-a`) + get(`/${t}-b`, `Proxy-Authorization: Basic ${good}\r\n`),
+    ],
+    [
+      "wrong credentials, then good ones",
+      (t) =>
+        get(`/${t}-a`, `Proxy-Authorization: Basic ${bad}\r\n`) +
+        get(`/${t}-b`, `Proxy-Authorization: Basic ${good}\r\n`),
+    ],
+    [
+      "lower-case name and scheme, tabs and trailing whitespace",
+      (t) => get(`/${t}-a`, `proxy-authorization:\tbasic \t${good}\t \r\n`),
+    ],
+    ["two spaces after the scheme", (t) => get(`/${t}-a`, `Proxy-Authorization: Basic  ${good}\r\n`)],
+    [
+      "credentials twice (wrong first), differing in case",
+      (t) => get(`/${t}-a`, `Proxy-Authorization: Basic ${bad}\r\nproxy-authorization: Basic ${good}\r\n`),
+    ],
+    [
+      "credentials twice (good first)",
+      (t) => get(`/${t}-a`, `Proxy-Authorization: Basic ${good}\r\nProxy-Authorization: Basic ${bad}\r\n`),
+    ],
+    [
+      "good credentials as Authorization (not the proxy's)",
+      (t) => get(`/${t}-a`, `Authorization: Basic ${good}\r\n`),
+    ],
+    ["HEAD without credentials", (t) => get(`/${t}-a`, "", "HEAD")],
+  ];
+  it.each(probes)("%s", async (_name, make) => {
+    const end = (t: string) =>
+      get(`/${t}-end`, `Proxy-Authorization: Basic ${good}\r\nConnection: close\r\n`);
+    const r = await differential(make, frontAuth, plainAuth, end);
+    expect(r.front).toBe(r.plain);
+    expect([...r.seenA].sort()).toEqual([...r.seenB].sort());
   });
 });
 
@@ -358,10 +427,10 @@ describe("liveness and resources", () => {
   });
 
   it("a client resetting mid-answer: the connection and the half-read channel go", async () => {
-    // The exporter serves all three proxies: its connections are at most their open channels together.
+    // The exporter serves all the proxies: its connections are at most their open channels together.
     const channels = async () => {
       let sum = 0;
-      for (const p of [front, plain, shortFront])
+      for (const p of [front, plain, shortFront, frontAuth, plainAuth])
         sum += metricValue(await metricsText(p), "sshscrape_ssh_channels");
       return sum;
     };
