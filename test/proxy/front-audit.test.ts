@@ -401,6 +401,36 @@ describe("liveness and resources", () => {
     await waitFor("the pipelining connection to go", () => proxySockets(front) === 0);
   });
 
+  it("a hand-off in the middle of 1 500 pipelined requests (the front has paused reading): all in order", async () => {
+    const before = handOffs();
+    const c = await RawClient.open(portOf(front));
+    const n = 1_500;
+    const paths = Array.from({ length: n }, (_, i) => `/mid-${i}`);
+    try {
+      const bytes = paths.map((p, i) => (i === 700 ? get(p, "Content-Length: 0\r\n") : get(p))).join("");
+      await c.write(bytes);
+      for (const p of paths) expect((await c.response()).body.toString()).toBe(`GET ${p} HTTP/1.1`);
+    } finally {
+      c.destroy();
+    }
+    expect(handOffs()).toBe(before + 1);
+    await waitFor("the pipelining connection to go", () => proxySockets(front) === 0);
+  });
+
+  it("served, then CONNECT and tunnel bytes in the same write: answer, 200, then the tunnel", async () => {
+    const connectHead = `CONNECT ${H()} HTTP/1.1\r\nHost: ${H()}\r\n\r\n`;
+    // The exporter answers /close and closes: the tunnel, and the client's connection, end with it.
+    const inside = "GET /close-tunnel HTTP/1.1\r\nHost: x\r\n\r\n";
+    const text = await untilClosed(front, get("/before-connect") + connectHead + inside);
+    const first = "GET /before-connect HTTP/1.1";
+    expect(text.startsWith(`HTTP/1.1 200 OK\r\nContent-Length: ${first.length}\r\n`)).toBe(true);
+    const rest = text.slice(text.indexOf(first) + first.length);
+    expect(rest).toMatch(/^HTTP\/1\.1 200 [^\r]*\r\n/);
+    expect(rest.endsWith("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nGET /close-tunnel HTTP/1.1")).toBe(
+      true,
+    );
+  });
+
   it("a client that never reads a large answer: the deadline closes the connection, nothing stays open", async () => {
     const c = await RawClient.open(portOf(shortFront));
     const sock = sockOf(c);
