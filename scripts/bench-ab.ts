@@ -18,7 +18,7 @@
  *
  * It always exits 0 after printing: a benchmark, not a test (docs/benchmarks.md, "CPU per scrape, second round").
  */
-import { execFileSync, fork, spawnSync } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -26,6 +26,7 @@ import { metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
+import { rerunInNetns } from "./bench-netns.js";
 import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
 
 const { values: flags } = parseArgs({
@@ -50,24 +51,7 @@ if (flags.proxy.length === 0) {
 
 // The namespace: this script again, inside `unshare -n` with the namespace's loopback at MTU 1500.
 if (flags.netns && !flags["in-netns"]) {
-  const res = spawnSync(
-    "unshare",
-    [
-      "-n",
-      "--",
-      "sh",
-      "-c",
-      'ip link set lo mtu 1500 up && exec "$@"',
-      "sh",
-      process.execPath,
-      "--import",
-      "tsx",
-      import.meta.filename,
-      ...process.argv.slice(2),
-      "--in-netns",
-    ],
-    { stdio: "inherit" },
-  );
+  const res = rerunInNetns(import.meta.filename, process.argv.slice(2), { stdio: "inherit" });
   if (res.status !== 0) console.error(`bench-ab: unshare -n failed (status ${res.status}); it needs root`);
   process.exit(0);
 }

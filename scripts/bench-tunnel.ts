@@ -8,9 +8,9 @@ import type { Sshd } from "../test/helpers/sshd.js";
 
 /**
  * What a user without sshscrape runs, one persistent OpenSSH tunnel per exporter, at its best:
- * - With a tty session (`-tt … sleep`), not `-N`: sshd turns Nagle's algorithm off (TCP_NODELAY) on its
- *   side of the SSH connection only for interactive sessions (ssh_packet_set_interactive, called when a pty
- *   is allocated). Under `-N` the tail of each 100 KB answer waited for the client's delayed ACK: a ~40 ms
+ * - With a session (`-tt … sleep`), not `-N`: sshd turns Nagle's algorithm off (TCP_NODELAY) on its side of
+ *   the SSH connection once it starts a session's command (ssh_packet_set_interactive; pty or not, strace in
+ *   docs/benchmarks.md "Latency at c=1"), and `-N` starts none. Under `-N` the tail of each 100 KB answer waited for the client's delayed ACK: a ~40 ms
  *   stall in a few percent of requests, the tunnel's p99 of ~44 ms at c=1 (docs/benchmarks.md, "A fair
  *   baseline"). The ssh client sets TCP_NODELAY on its own sockets either way (strace).
  * - aes128-gcm@openssh.com, as sshscrape's ssh2 negotiates: OpenSSH's default, chacha20-poly1305, costs the

@@ -16,6 +16,7 @@ import { type Exporter, metricsBody, startExporter } from "../test/helpers/expor
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
+import { rerunInNetns } from "./bench-netns.js";
 import { BEST_TUNNEL, PLAIN_TUNNEL, startTunnel } from "./bench-tunnel.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -579,26 +580,12 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
  */
 function runInNetns(): string {
   const passOn = process.argv.slice(2);
-  const res = spawnSync(
-    "unshare",
-    [
-      "-n",
-      "--",
-      "sh",
-      "-c",
-      'ip link set lo mtu 1500 up && exec "$@"',
-      "sh",
-      process.execPath,
-      "--import",
-      "tsx",
-      import.meta.filename,
-      ...passOn,
-      "--in-netns",
-      "--soak",
-      "0",
-    ],
-    { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 * 1024 * 1024 },
-  );
+  const res = rerunInNetns(import.meta.filename, [...passOn, "--soak", "0"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (res.status !== 0)
     return `## In a network namespace with loopback MTU 1500\n\nNot run: \`unshare -n\` failed (status ${res.status}${res.error ? `, ${res.error.message}` : ""}); it needs root or user namespaces.`;
   return res.stdout.trim();

@@ -128,7 +128,7 @@ export class ResponseReader {
           p = r.next;
           // chunk-size [ chunk-ext ] (RFC 9112 §7.1); extensions are ignored, as every recipient may.
           const semi = r.text.indexOf(";");
-          const size = (semi < 0 ? r.text : r.text.slice(0, semi)).replace(/[ \t]+$/, "");
+          const size = trimEndOws(semi < 0 ? r.text : r.text.slice(0, semi));
           if (!HEX.test(size)) throw new MalformedResponseError(`bad chunk size ${JSON.stringify(r.text)}`);
           this.remaining = Number.parseInt(size, 16);
           this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
@@ -233,6 +233,26 @@ export class ResponseReader {
   }
 }
 
+/**
+ * `s` without leading and trailing spaces and tabs (OWS, RFC 9110 §5.6.3), in time linear in its length. A
+ * RegExp such as `/[ \t]+$/` backtracks over every start of a run of spaces that is not at the end: an
+ * exporter's 16 KB header line of spaces with one byte after them took ~175 ms of the proxy's only thread.
+ */
+export function trimOws(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && (s.charCodeAt(start) === 0x20 || s.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (s.charCodeAt(end - 1) === 0x20 || s.charCodeAt(end - 1) === 0x09)) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+/** `s` without trailing spaces and tabs, in linear time (see trimOws). */
+export function trimEndOws(s: string): string {
+  let end = s.length;
+  while (end > 0 && (s.charCodeAt(end - 1) === 0x20 || s.charCodeAt(end - 1) === 0x09)) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
 interface HeaderLine {
   readonly name: string;
   readonly value: string;
@@ -261,7 +281,7 @@ function headerLine(line: string): HeaderLine {
   // No obs-fold (a line starting with whitespace), no whitespace before the colon (RFC 9112 §5.1, §5.2).
   if (!TOKEN.test(name))
     throw new MalformedResponseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
-  const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+  const value = trimOws(line.slice(colon + 1));
   if (!FIELD_VALUE.test(value)) throw new MalformedResponseError(`bad value of header ${name}`);
   const checked = { name, value, lower: name.toLowerCase() };
   if (line.length <= MAX_CHECKED_LINE_LENGTH) {
