@@ -192,7 +192,9 @@ class FrontConnection implements FrontResponseOwner {
     this.idleSince = performance.now();
     if (last || this.ended) {
       this.stop(true);
-      this.socket.end();
+      // Closed once the end is flushed, as node:http does (destroySoon): the connection is no longer tracked
+      // here, so a client that keeps its side open must not keep the socket (test/proxy/front-audit-close).
+      this.socket.destroySoon();
       return;
     }
     if (this.socket.isPaused()) this.socket.resume();
