@@ -175,3 +175,19 @@ export function sshdLogins(sshd: Sshd): number {
     .split("\n")
     .filter((l) => l.includes("Accepted publickey")).length;
 }
+
+/**
+ * Runs `make` (which starts a proxy) with the raw front on or off: SSHSCRAPE_FRONT is read when the proxy's
+ * server is created (src/proxy/server.ts), and is put back as it was afterwards.
+ */
+export async function proxyWith<T>(frontOn: boolean, make: () => Promise<T>): Promise<T> {
+  const before = process.env.SSHSCRAPE_FRONT;
+  if (frontOn) delete process.env.SSHSCRAPE_FRONT;
+  else process.env.SSHSCRAPE_FRONT = "0";
+  try {
+    return await make();
+  } finally {
+    if (before === undefined) delete process.env.SSHSCRAPE_FRONT;
+    else process.env.SSHSCRAPE_FRONT = before;
+  }
+}

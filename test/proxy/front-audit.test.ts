@@ -17,7 +17,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
-import { memoryLogger, metricValue, runtimeFor } from "../helpers/proxy.js";
+import { memoryLogger, metricValue, proxyWith, runtimeFor } from "../helpers/proxy.js";
 import { RawClient } from "../helpers/raw-http.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -96,18 +96,6 @@ let frontAuth: RunningProxy;
 let plainAuth: RunningProxy;
 const frontLog = memoryLogger();
 const shortLog = memoryLogger();
-
-async function proxyWith(frontOn: boolean, make: () => Promise<RunningProxy>): Promise<RunningProxy> {
-  const before = process.env.SSHSCRAPE_FRONT;
-  if (frontOn) delete process.env.SSHSCRAPE_FRONT;
-  else process.env.SSHSCRAPE_FRONT = "0";
-  try {
-    return await make();
-  } finally {
-    if (before === undefined) delete process.env.SSHSCRAPE_FRONT;
-    else process.env.SSHSCRAPE_FRONT = before;
-  }
-}
 
 beforeAll(async () => {
   sshd = await startSshd();

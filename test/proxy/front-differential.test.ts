@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { metricsBody } from "../helpers/exporter.js";
 import { closedPort } from "../helpers/ports.js";
-import { memoryLogger, runtimeFor } from "../helpers/proxy.js";
+import { memoryLogger, proxyWith, runtimeFor } from "../helpers/proxy.js";
 import { RawClient, type RawResponse } from "../helpers/raw-http.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -111,19 +111,6 @@ let frontAuth: RunningProxy;
 let plainAuth: RunningProxy;
 const frontLog = memoryLogger();
 const plainLog = memoryLogger();
-
-/** Starts a proxy with the front on or off (the switch is read when the server is created). */
-async function proxyWith(frontOn: boolean, make: () => Promise<RunningProxy>): Promise<RunningProxy> {
-  const before = process.env.SSHSCRAPE_FRONT;
-  if (frontOn) delete process.env.SSHSCRAPE_FRONT;
-  else process.env.SSHSCRAPE_FRONT = "0";
-  try {
-    return await make();
-  } finally {
-    if (before === undefined) delete process.env.SSHSCRAPE_FRONT;
-    else process.env.SSHSCRAPE_FRONT = before;
-  }
-}
 
 beforeAll(async () => {
   sshd = await startSshd();
