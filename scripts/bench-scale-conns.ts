@@ -29,7 +29,7 @@ import { metricsBody } from "../test/helpers/exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { viaProxy } from "../test/helpers/proxy.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { alias, startSshds, startStaticExporter } from "./bench-scale-lab.js";
+import { alias, type Cleanups, runCleanups, startSshds, startStaticExporter } from "./bench-scale-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -52,7 +52,7 @@ const ROUNDS = Number(flags.rounds);
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 const log = (msg: string) =>
   process.stderr.write(`[bench:conns ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Cleanups = [];
 
 /** Answers SIGUSR2 with two full GCs, then writes process.memoryUsage() (and a heap snapshot if asked). */
 const HOOK = `
@@ -299,12 +299,6 @@ try {
   log(`failed: ${(err as Error).stack ?? err}`);
   code = 2;
 } finally {
-  for (const c of cleanups.reverse()) {
-    try {
-      await c();
-    } catch (err) {
-      log(`cleanup: ${(err as Error).message}`);
-    }
-  }
+  await runCleanups(cleanups, log);
 }
 process.exit(code);

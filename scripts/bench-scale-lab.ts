@@ -12,6 +12,20 @@ export const SSHD_MAX_LISTEN = 16;
 /** 127.1.0.1, 127.1.0.2, … — clear of 127.0.0.x, which the tests use. */
 export const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
+/** What a scale script must undo at the end, pushed as it starts things. */
+export type Cleanups = Array<() => Promise<unknown> | unknown>;
+
+/** Runs `cleanups` last-in first-out; a failing one is logged and the rest still run. */
+export async function runCleanups(cleanups: Cleanups, log: (msg: string) => void): Promise<void> {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch (err) {
+      log(`cleanup: ${(err as Error).message}`);
+    }
+  }
+}
+
 /**
  * Starts the sshds for aliases 0 … n-1 (`aliasOf`, bench:scale's by default) on `port`; `cleanups` gets one
  * stop function per sshd.
@@ -19,7 +33,7 @@ export const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 
 export async function startSshds(
   n: number,
   port: number,
-  cleanups: Array<() => Promise<unknown> | unknown>,
+  cleanups: Cleanups,
   aliasOf: (i: number) => string = alias,
 ): Promise<Sshd[]> {
   const groups: string[][] = [];

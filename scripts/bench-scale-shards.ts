@@ -21,7 +21,13 @@ import { metricsBody } from "../test/helpers/exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { SSHD_MAX_LISTEN, startSshds, startStaticExporter } from "./bench-scale-lab.js";
+import {
+  type Cleanups,
+  runCleanups,
+  SSHD_MAX_LISTEN,
+  startSshds,
+  startStaticExporter,
+} from "./bench-scale-lab.js";
 
 export interface ShardFlags {
   shards?: string;
@@ -71,7 +77,7 @@ export async function runShards(flags: ShardFlags): Promise<number> {
   if (!Number.isInteger(N) || N < S) throw new Error(`--targets: expected ≥ --shards, got ${flags.targets}`);
   const durationMs = parseDuration(flags.duration);
   const intervalS = parseDuration(flags.interval) / 1000;
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const cleanups: Cleanups = [];
   const dir = mkdtempSync(join(tmpdir(), "sshscrape-bench-shards-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   try {
@@ -251,12 +257,6 @@ export async function runShards(flags: ShardFlags): Promise<number> {
     }
     return Object.values(goals).every(Boolean) ? 0 : 1;
   } finally {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        log(`cleanup: ${(err as Error).message}`);
-      }
-    }
+    await runCleanups(cleanups, log);
   }
 }

@@ -33,8 +33,10 @@ import { type Prometheus, startPrometheus } from "../test/helpers/prometheus.js"
 import type { Sshd } from "../test/helpers/sshd.js";
 import {
   alias,
+  type Cleanups,
   EXPORTER_STYLES,
   type ExporterStyle,
+  runCleanups,
   SSHD_MAX_LISTEN,
   startSshds,
   startStaticExporter,
@@ -92,7 +94,7 @@ const intervalS = intervalMs / 1000;
 
 const log = (msg: string) =>
   process.stderr.write(`[bench:scale ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Cleanups = [];
 
 interface ProcSample {
   ticks: number;
@@ -629,12 +631,6 @@ try {
   log(`failed: ${(err as Error).stack ?? err}`);
   exitCode = 2;
 } finally {
-  for (const c of cleanups.reverse()) {
-    try {
-      await c();
-    } catch (err) {
-      log(`cleanup: ${(err as Error).message}`);
-    }
-  }
+  await runCleanups(cleanups, log);
 }
 process.exit(exitCode);
