@@ -2,15 +2,15 @@
  * The authorized_keys line `generate --remote` writes, installed in a REAL sshd: the key may open channels
  * to its exporters and nothing else (sshd(8) `restrict`, `permitopen`).
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/index.js";
 import { generateFiles } from "../../src/generate/generate.js";
 import { nixPath, nixString } from "../../src/nix/escape.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
+import { connectSsh2, forwardOut } from "../helpers/ssh2-client.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 import { nixEvalJson, repoRoot } from "../nix/nix.js";
 
@@ -20,36 +20,22 @@ let forbidden: Exporter;
 let keyLine: string;
 
 /** Opens a direct-tcpip channel and reads the HTTP response, or rejects with sshd's refusal. */
-function fetchThroughSsh(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.on("error", reject);
-    client.on("ready", () => {
-      client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (err, channel) => {
-        if (err) {
-          client.end();
-          reject(err);
-          return;
-        }
-        let body = "";
-        channel.on("data", (d: Buffer) => {
-          body += d;
-        });
-        channel.on("close", () => {
-          client.end();
-          resolve(body);
-        });
-        channel.end(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+async function fetchThroughSsh(port: number): Promise<string> {
+  const client = await connectSsh2(sshd);
+  try {
+    const channel = await forwardOut(client, port);
+    return await new Promise<string>((resolve, reject) => {
+      let body = "";
+      channel.on("data", (d: Buffer) => {
+        body += d;
       });
+      channel.on("error", reject);
+      channel.on("close", () => resolve(body));
+      channel.end(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
     });
-    client.connect({
-      host: "127.0.0.1",
-      port: sshd.port,
-      username: sshd.user,
-      privateKey: readFileSync(sshd.clientKeyPath),
-      hostVerifier: () => true,
-    });
-  });
+  } finally {
+    client.end();
+  }
 }
 
 beforeAll(async () => {
