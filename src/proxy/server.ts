@@ -11,6 +11,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
+import type { ClientChannel } from "ssh2";
 import { joinHostPort } from "../config/host.js";
 import { serveAdmin } from "./admin.js";
 import type { Allowlist } from "./allowlist.js";
@@ -27,7 +28,13 @@ import { type ClientSide, exchange, type RequestBody, type ResponseSink, type Up
 import { installFront } from "./front.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
-import { admitConnect, admitRequest, type Progress, type RequestHead } from "./prologue.js";
+import {
+  type AdmittedRequest,
+  admitConnect,
+  admitRequest,
+  type Progress,
+  type RequestHead,
+} from "./prologue.js";
 import type { Readiness } from "./readiness.js";
 import { RequestLog } from "./request-log.js";
 import { endpointName, type ProxyRuntime, type Route } from "./settings.js";
@@ -107,7 +114,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       serveAdmin(admin, req, res);
       return;
     }
-    void proxyRequest(req, res);
+    proxyRequest(req, res);
   });
 
   if (deps.front ?? frontFromEnv()) {
@@ -116,7 +123,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       server,
       handle: (req, res) => {
         active++;
-        void proxyRequest(req, res);
+        proxyRequest(req, res);
       },
       headersTimeoutMs: HEADERS_TIMEOUT_MS,
       logger,
@@ -140,7 +147,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return key;
   };
 
-  const proxyRequest = async (req: RequestHead & RequestBody, res: ResponseSink) => {
+  // Not an async function: a Promise, an await and the function's suspended frame per scrape were garbage
+  // the exchange's callback does without (docs/benchmarks.md, "Garbage per scrape").
+  const proxyRequest = (req: RequestHead & RequestBody, res: ResponseSink): void => {
     const started = performance.now();
     const progress: Progress = { label: "other" };
     // A client that disconnects aborts its exchange and any channel being opened for it: nobody would read the
@@ -161,23 +170,52 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       if (client.gone && !abort.signal.aborted) abort.abort(new ClientGoneError());
       return abort.signal;
     };
-    try {
-      const a = admitRequest(req, deps, progress);
-      const upstream: Upstream = {
-        idle: agents.get(agentKey(a.route, a.port)),
-        openChannel: () => pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, signal()),
-        connectionLost: (channel) => pool.connectionLost(channel),
-        connectionName: (channel) => pool.connectionName(channel),
-      };
-      const maxBytes = deps.runtime().maxResponseBytes;
-      await exchange(req, res, a.plan, upstream, a.label, a.path, a.deadline, client, maxBytes);
-      log.record(a.label, res.statusCode, started);
-    } catch (e) {
+    const failed = (e: unknown) => {
       const err = client.gone ? new ClientGoneError() : asProxyError(e);
       log.record(progress.label, res.headersSent ? res.statusCode : err.status, started, err);
       sendError(res, err);
+    };
+    let a: AdmittedRequest;
+    try {
+      a = admitRequest(req, deps, progress);
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    const admitted = a;
+    const upstream: Upstream = {
+      idle: agents.get(agentKey(a.route, a.port)),
+      openChannel: () =>
+        pool.openChannel(
+          admitted.route.ssh,
+          admitted.route.remoteAddress,
+          admitted.port,
+          admitted.deadline,
+          signal(),
+        ),
+      connectionLost,
+      connectionName,
+    };
+    const maxBytes = deps.runtime().maxResponseBytes;
+    let over = false;
+    try {
+      exchange(req, res, a.plan, upstream, a.label, a.path, a.deadline, client, maxBytes, (err) => {
+        over = true;
+        if (err === undefined) log.record(admitted.label, res.statusCode, started);
+        else failed(err);
+      });
+    } catch (e) {
+      // As a Promise's executor would have it: a throw after the exchange was over does not answer twice.
+      if (!over) failed(e);
+      else
+        logger.error(
+          { target: a.label, cause: e instanceof Error ? e.message : String(e) },
+          "exchange threw after it ended",
+        );
     }
   };
+  const connectionLost = (channel: ClientChannel) => pool.connectionLost(channel);
+  const connectionName = (channel: ClientChannel) => pool.connectionName(channel);
 
   server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     active++;

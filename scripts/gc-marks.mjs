@@ -1,0 +1,56 @@
+// Preload for scripts/gc-probe.ts (`--import ./scripts/gc-marks.mjs` in a proxy spec): each SIGUSR2 writes a
+// marker line to stdout (between V8's --trace-gc lines) and, with HEAP_SAMPLE_OUT=FILE in the environment,
+// starts V8's sampling heap profiler (objects collected by scavenges and mark-compacts included) on the first
+// signal and writes the profile to FILE on the second; with GC_TIMELINE_OUT=FILE, every GC between the two
+// signals (start as wall-clock ms, duration, kind) is written to FILE.
+import { writeFileSync, writeSync } from "node:fs";
+import { Session } from "node:inspector";
+import { PerformanceObserver } from "node:perf_hooks";
+
+const out = process.env.HEAP_SAMPLE_OUT;
+const interval = Number(process.env.HEAP_SAMPLE_INTERVAL ?? 512);
+const gcOut = process.env.GC_TIMELINE_OUT;
+let session;
+let on = false;
+/** [start wall-clock ms, duration ms, kind] of every GC between the two signals (GC_TIMELINE_OUT). */
+const gcs = [];
+const observer = new PerformanceObserver((list) => {
+  if (!on) return;
+  for (const e of list.getEntries())
+    gcs.push([performance.timeOrigin + e.startTime, e.duration, e.detail?.kind]);
+});
+if (gcOut !== undefined) observer.observe({ entryTypes: ["gc"] });
+// TICK_COUNT=FILE: counts process.nextTick calls by callback name between the two signals.
+const tickOut = process.env.TICK_COUNT;
+const ticks = new Map();
+if (tickOut !== undefined) {
+  const original = process.nextTick;
+  process.nextTick = (fn, ...args) => {
+    if (on) ticks.set(fn.name, (ticks.get(fn.name) ?? 0) + 1);
+    return original.call(process, fn, ...args);
+  };
+}
+process.on("SIGUSR2", () => {
+  on = !on;
+  writeSync(1, `GCPROBE ${on ? "start" : "end"} ${performance.now().toFixed(0)}\n`);
+  if (gcOut !== undefined && !on) setTimeout(() => writeFileSync(gcOut, JSON.stringify(gcs)), 100);
+  if (tickOut !== undefined && !on)
+    writeFileSync(tickOut, JSON.stringify([...ticks].sort((a, b) => b[1] - a[1])));
+  if (out === undefined) return;
+  if (on) {
+    session = new Session();
+    session.connect();
+    session.post("HeapProfiler.startSampling", {
+      samplingInterval: interval,
+      includeObjectsCollectedByMajorGC: true,
+      // HEAP_SAMPLE_SURVIVORS=1: only what survived a scavenge (promoted, or still alive at the end).
+      includeObjectsCollectedByMinorGC: process.env.HEAP_SAMPLE_SURVIVORS !== "1",
+    });
+  } else {
+    session.post("HeapProfiler.stopSampling", (err, res) => {
+      if (err) writeSync(2, `heap sample: ${err.message}\n`);
+      else writeFileSync(out, JSON.stringify(res.profile));
+      session.disconnect();
+    });
+  }
+});
