@@ -7,6 +7,9 @@ import { writeFileSync, writeSync } from "node:fs";
 import { Session } from "node:inspector";
 import { PerformanceObserver } from "node:perf_hooks";
 
+// GC_MEM_EVERY_MS=N: prints process.memoryUsage()'s external and arrayBuffers every N ms while marked.
+const memEvery = Number(process.env.GC_MEM_EVERY_MS ?? 0);
+
 const out = process.env.HEAP_SAMPLE_OUT;
 const interval = Number(process.env.HEAP_SAMPLE_INTERVAL ?? 512);
 const gcOut = process.env.GC_TIMELINE_OUT;
@@ -32,10 +35,21 @@ if (tickOut !== undefined) {
 }
 process.on("SIGUSR2", () => {
   on = !on;
-  writeSync(1, `GCPROBE ${on ? "start" : "end"} ${performance.now().toFixed(0)}\n`);
+  const m = process.memoryUsage();
+  writeSync(
+    1,
+    `GCPROBE ${on ? "start" : "end"} ${performance.now().toFixed(0)} external=${m.external} arrayBuffers=${m.arrayBuffers} heapUsed=${m.heapUsed}\n`,
+  );
   if (gcOut !== undefined && !on) setTimeout(() => writeFileSync(gcOut, JSON.stringify(gcs)), 100);
   if (tickOut !== undefined && !on)
     writeFileSync(tickOut, JSON.stringify([...ticks].sort((a, b) => b[1] - a[1])));
+  if (memEvery > 0 && on) {
+    const t = setInterval(() => {
+      if (!on) return clearInterval(t);
+      const u = process.memoryUsage();
+      writeSync(1, `GCPROBE mem ${performance.now().toFixed(0)} external=${u.external} arrayBuffers=${u.arrayBuffers}\n`);
+    }, memEvery);
+  }
   if (out === undefined) return;
   if (on) {
     session = new Session();

@@ -21,7 +21,6 @@ import {
   UpstreamError,
 } from "./errors.js";
 import type { ForwardPlan } from "./framing.js";
-import { endToEndHeaders } from "./hop-by-hop.js";
 import {
   MalformedResponseError,
   type ResponseEvents,
@@ -286,7 +285,7 @@ class Exchange implements ChannelHandler, ResponseEvents, Expiring {
     }
     const res = this.res;
     res.sendDate = false;
-    const headers = endToEndHeaders(h.rawHeaders);
+    const headers = h.endToEnd;
     if (h.reason) res.writeHead(h.status, h.reason, headers);
     else res.writeHead(h.status, headers);
     return true;
