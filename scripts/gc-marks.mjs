@@ -11,6 +11,22 @@ import { PerformanceObserver } from "node:perf_hooks";
 const memEvery = Number(process.env.GC_MEM_EVERY_MS ?? 0);
 
 const out = process.env.HEAP_SAMPLE_OUT;
+
+// SSH_COUNT=FILE: counts ssh2's outgoing channel data and window adjustments (the ACK nudges) while marked.
+const sshOut = process.env.SSH_COUNT;
+const sshCounts = { channelData: 0, channelWindowAdjust: 0 };
+if (sshOut !== undefined) {
+  const { createRequire } = await import("node:module");
+  const require = createRequire(`${process.cwd()}/node_modules/`);
+  const Protocol = require("ssh2/lib/protocol/Protocol.js");
+  for (const name of Object.keys(sshCounts)) {
+    const original = Protocol.prototype[name];
+    Protocol.prototype[name] = function (...args) {
+      if (on) sshCounts[name]++;
+      return original.apply(this, args);
+    };
+  }
+}
 const interval = Number(process.env.HEAP_SAMPLE_INTERVAL ?? 512);
 const gcOut = process.env.GC_TIMELINE_OUT;
 let session;
@@ -41,13 +57,17 @@ process.on("SIGUSR2", () => {
     `GCPROBE ${on ? "start" : "end"} ${performance.now().toFixed(0)} external=${m.external} arrayBuffers=${m.arrayBuffers} heapUsed=${m.heapUsed}\n`,
   );
   if (gcOut !== undefined && !on) setTimeout(() => writeFileSync(gcOut, JSON.stringify(gcs)), 100);
+  if (sshOut !== undefined && !on) writeFileSync(sshOut, JSON.stringify(sshCounts));
   if (tickOut !== undefined && !on)
     writeFileSync(tickOut, JSON.stringify([...ticks].sort((a, b) => b[1] - a[1])));
   if (memEvery > 0 && on) {
     const t = setInterval(() => {
       if (!on) return clearInterval(t);
       const u = process.memoryUsage();
-      writeSync(1, `GCPROBE mem ${performance.now().toFixed(0)} external=${u.external} arrayBuffers=${u.arrayBuffers}\n`);
+      writeSync(
+        1,
+        `GCPROBE mem ${performance.now().toFixed(0)} external=${u.external} arrayBuffers=${u.arrayBuffers}\n`,
+      );
     }, memEvery);
   }
   if (out === undefined) return;

@@ -76,6 +76,18 @@ for (const b of builds) {
   await waitFor(`${b.name} to listen`, () => readFileSync(log, "utf8").includes('"msg":"listening"'), 20_000);
 }
 
+/** CPU (ms) and read/write syscalls of a process so far, from /proc. */
+function usage(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  return {
+    cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / 100,
+    reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]),
+    writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]),
+  };
+}
+
 const generator = fork(join(import.meta.dirname, "bench-load.ts"), [], {
   execArgv: ["--import", "tsx"],
   stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -130,9 +142,21 @@ for (const c of flags.concurrency.split(",").map(Number)) {
       console.log(`c=1 ${b.name}: timeline in ${out}`);
       continue;
     }
+    const seen = exporter.requests.length;
+    const before = usage(pid);
     const r = await round(b, c, Number(flags.count));
     process.kill(pid, "SIGUSR2");
     await new Promise((r) => setTimeout(r, 300));
+    // Each exporter connection is one channel (sshd connects once per direct-tcpip channel).
+    const channels = new Set(exporter.requests.slice(seen).map((q) => q.socket)).size;
+    const after = usage(pid);
+    const per = (k: keyof typeof after) => ((after[k] - before[k]) / r.ok).toFixed(3);
+    console.log(
+      `c=${c} ${b.name}: per request CPU ${per("cpuMs")} ms, reads ${per("reads")}, writes ${per("writes")}`,
+    );
+    console.log(
+      `c=${c} ${b.name}: ${exporter.requests.length - seen} exporter requests on ${channels} channels`,
+    );
     const l = r.latencies.sort((x, y) => x - y);
     const p = (q: number) => l[Math.max(0, Math.ceil(q * l.length) - 1)]?.toFixed(2);
     console.log(`c=${c} ${b.name}: ${r.ok} ok, ${r.errors} errors, p50 ${p(0.5)} p99 ${p(0.99)} ms`);

@@ -83,22 +83,6 @@ function requestHead(plan: ForwardPlan, path: string): Buffer {
 }
 
 /**
- * The request heads of plans the prologue keeps (frozen: prologue.ts caches the plan of a head the front has
- * seen before), by plan and path. Prometheus sends the same request for a target every time; building its
- * bytes again was ~0.7 KB of garbage per scrape. ssh2 copies what it is given into its packet, so one Buffer
- * serves every request.
- */
-const requestBytes = new WeakMap<ForwardPlan, { readonly path: string; readonly bytes: Buffer }>();
-
-function requestBytesOf(plan: ForwardPlan, path: string): Buffer {
-  const known = requestBytes.get(plan);
-  if (known !== undefined && known.path === path) return known.bytes;
-  const bytes = requestHead(plan, path);
-  if (Object.isFrozen(plan)) requestBytes.set(plan, { path, bytes });
-  return bytes;
-}
-
-/**
  * Response bytes buffered for a slow client before the channel is paused. node:http's write() says "full" at
  * the socket's 16 KB high-water mark, i.e. after every 32 KB SSH packet; pausing there (and resuming a tick
  * later on 'drain') sent each packet of one socket read in its own write.
@@ -236,7 +220,7 @@ class Exchange implements ChannelHandler, ResponseEvents, Expiring {
     this.attached = ch;
 
     corkForThisTurn(ch);
-    ch.write(requestBytesOf(this.plan, this.path));
+    ch.write(requestHead(this.plan, this.path));
     if (this.plan.body.kind === "none") {
       // Whatever the client still sends is never read as part of this request (framing.ts).
       this.requestSent = true;

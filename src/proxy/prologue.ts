@@ -10,7 +10,7 @@ import { type Credentials, checkProxyAuth } from "./auth.js";
 import { Deadline, SCRAPE_TIMEOUT_HEADER } from "./deadline.js";
 import { ConnectToPlainHttpError, NotAllowedError, PathNotAllowedError } from "./errors.js";
 import { decideFraming, type ForwardPlan, type IncomingHead } from "./framing.js";
-import { parseAbsoluteTarget, parseConnectTarget, type RequestTarget } from "./request-target.js";
+import { parseAbsoluteTarget, parseConnectTarget } from "./request-target.js";
 import { type ProxyRuntime, type Route, routeFor } from "./settings.js";
 
 export interface PrologueDeps {
@@ -49,72 +49,16 @@ export interface AdmittedRequest extends Admitted {
   path: string;
 }
 
-/**
- * What was worked out from a request head the raw front keeps (front-parser.ts caches each head it served,
- * frozen: the same head, the same arrays): its parsed target and, for the route and methods it was decided
- * for, its framing plan. Prometheus sends the same head for a target on every scrape; parsing the target and
- * deciding the framing again (lower-casing, splitting and hashing each header, a Set, a fresh header list)
- * was ~2 KB of garbage per scrape (docs/benchmarks.md, "Garbage per scrape"). Both are pure functions of
- * what is compared here, and only successes are kept: a refusal is worked out, and answered, every time.
- */
-interface KnownHead {
-  readonly url: string;
-  readonly target: RequestTarget;
-  /** `host:port`: the same string every time, so maps keyed by it (metrics, routes) hash it once. */
-  readonly label: string;
-  framing?: {
-    readonly method: string | undefined;
-    readonly httpVersion: string;
-    readonly authority: string;
-    readonly extraMethods: ReadonlySet<string> | undefined;
-    readonly plan: ForwardPlan;
-  };
-}
-const knownHeads = new WeakMap<readonly string[], KnownHead>();
-
 /** An absolute-form request (`GET http://host:port/path`). Throws the ProxyError to answer with. */
 export function admitRequest(req: RequestHead, deps: PrologueDeps, progress: Progress): AdmittedRequest {
   checkProxyAuth(req, deps.credentials());
-  const url = req.url ?? "";
-  // Only the front's heads are frozen; node:http's arrays are new with every request.
-  const raw = req.rawHeaders;
-  let known = Object.isFrozen(raw) ? knownHeads.get(raw) : undefined;
-  if (known !== undefined && known.url !== url) known = undefined;
-  const target = known?.target ?? parseAbsoluteTarget(url);
-  if (known === undefined && Object.isFrozen(raw)) {
-    known = { url, target: Object.freeze(target), label: joinHostPort(target.host, target.port) };
-    knownHeads.set(raw, known);
-  }
-  const admitted = admit(req, deps, target.host, target.port, progress, known?.label);
-  const extraMethods = deps.runtime().extraMethods?.get(admitted.label);
-  const f = known?.framing;
-  let plan: ForwardPlan;
-  if (
-    f !== undefined &&
-    f.method === req.method &&
-    f.httpVersion === req.httpVersion &&
-    f.authority === admitted.label &&
-    f.extraMethods === extraMethods
-  )
-    plan = f.plan;
-  else {
-    const decision = decideFraming(req, { authority: admitted.label, extraMethods });
-    if (!decision.ok) throw decision.error;
-    plan = decision.plan;
-    if (known !== undefined) {
-      // Frozen: shared by every request with this head (exchange.ts keeps its request bytes by plan).
-      Object.freeze(plan.headers);
-      Object.freeze(plan.body);
-      plan = Object.freeze(plan);
-      known.framing = {
-        method: req.method,
-        httpVersion: req.httpVersion,
-        authority: admitted.label,
-        extraMethods,
-        plan,
-      };
-    }
-  }
+  const target = parseAbsoluteTarget(req.url ?? "");
+  const admitted = admit(req, deps, target.host, target.port, progress);
+  const decision = decideFraming(req, {
+    authority: admitted.label,
+    extraMethods: deps.runtime().extraMethods?.get(admitted.label),
+  });
+  if (!decision.ok) throw decision.error;
   checkPath(admitted.label, target.path, deps.runtime().paths?.get(admitted.label));
   // Spelled out: an object spread here went through V8's slow define path on every request (~2.7 % of the
   // proxy's CPU at c=1 in a perf profile; docs/benchmarks.md, "Fixed cost per request").
@@ -123,7 +67,7 @@ export function admitRequest(req: RequestHead, deps: PrologueDeps, progress: Pro
     port: admitted.port,
     route: admitted.route,
     deadline: admitted.deadline,
-    plan,
+    plan: decision.plan,
     path: target.path,
   };
 }
@@ -165,9 +109,8 @@ function admit(
   host: string,
   port: number,
   progress: Progress,
-  knownLabel?: string,
 ): Admitted {
-  const label = knownLabel ?? joinHostPort(host, port);
+  const label = joinHostPort(host, port);
   const allowlist = deps.allowlist();
   if (!allowlist.allows(host, port)) throw new NotAllowedError(label, allowlist.howToAllow);
   progress.label = label;

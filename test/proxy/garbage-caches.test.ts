@@ -1,18 +1,11 @@
 /**
  * What the proxy now keeps instead of working out again per scrape (docs/benchmarks.md, "Garbage per
  * scrape") must give what working it out gives: the response reader's end-to-end header list and keep-alive
- * reading from its cached header lines, and the prologue's target and framing plan for a head the raw front
- * served before.
+ * reading from its cached header lines.
  */
 import { describe, expect, it } from "vitest";
-import type { Allowlist } from "../../src/proxy/allowlist.js";
-import { PathNotAllowedError } from "../../src/proxy/errors.js";
-import { decideFraming } from "../../src/proxy/framing.js";
-import { type FrontHead, parseFrontHead } from "../../src/proxy/front-parser.js";
 import { endToEndHeaders } from "../../src/proxy/hop-by-hop.js";
-import { admitRequest, type PrologueDeps } from "../../src/proxy/prologue.js";
 import { type ResponseHead, ResponseReader } from "../../src/proxy/response-reader.js";
-import type { ProxyRuntime } from "../../src/proxy/settings.js";
 
 function head(text: string): ResponseHead {
   let seen: ResponseHead | undefined;
@@ -84,74 +77,5 @@ describe("response heads read from cached header lines", () => {
   it("forward the received list itself when no field is hop-by-hop", () => {
     const h = head(heads[0] as string);
     expect(h.endToEnd).toBe(h.rawHeaders);
-  });
-});
-
-const REQUEST =
-  "GET http://127.0.0.1:9100/metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: Prometheus/2.42.0\r\n" +
-  "Accept: text/plain\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\nConnection: keep-alive\r\n\r\n";
-
-function frontHead(text = REQUEST): FrontHead {
-  const h = parseFrontHead(Buffer.from(text, "latin1"));
-  if (typeof h === "number") throw new Error("not served by the front");
-  return h;
-}
-
-function deps(over: Partial<ProxyRuntime> = {}): PrologueDeps {
-  const runtime = {
-    timeouts: { margin: 500, request: 30_000 },
-    hosts: new Map(),
-    defaults: { user: "u", port: 22, keyFile: "/k", remoteAddress: "127.0.0.1" },
-    ...over,
-  } as unknown as ProxyRuntime;
-  const allowlist = { allows: () => true, howToAllow: "" } as unknown as Allowlist;
-  return { runtime: () => runtime, allowlist: () => allowlist, credentials: () => undefined };
-}
-
-describe("the prologue's plans for heads the front keeps", () => {
-  it("are decideFraming's plan, kept (frozen) for the next request with the same head", () => {
-    const d = deps();
-    const h = frontHead();
-    const first = admitRequest({ ...h, httpVersion: "1.1" }, d, { label: "other" });
-    const again = admitRequest({ ...frontHead(), httpVersion: "1.1" }, d, { label: "other" });
-    const fresh = decideFraming({ ...h, httpVersion: "1.1" }, { authority: "127.0.0.1:9100" });
-    expect(fresh.ok && first.plan).toEqual(fresh.ok && fresh.plan);
-    expect(again.plan).toBe(first.plan);
-    expect(Object.isFrozen(first.plan) && Object.isFrozen(first.plan.headers)).toBe(true);
-    expect([again.label, again.port, again.path]).toEqual(["127.0.0.1:9100", 9100, "/metrics"]);
-  });
-
-  it("are decided again when the exporter's methods change (a reload), and not kept for node:http's heads", () => {
-    const h = frontHead();
-    const first = admitRequest({ ...h, httpVersion: "1.1" }, deps(), { label: "other" });
-    const extra = new Map([["127.0.0.1:9100", new Set(["POST"])]]);
-    const other = admitRequest({ ...h, httpVersion: "1.1" }, deps({ extraMethods: extra }), {
-      label: "other",
-    });
-    expect(other.plan).not.toBe(first.plan);
-    expect(other.plan).toEqual(first.plan);
-    const plain = {
-      method: "GET",
-      url: h.url,
-      httpVersion: "1.1",
-      rawHeaders: [...h.rawHeaders],
-      headers: { ...h.headers },
-    };
-    const a = admitRequest(plain, deps(), { label: "other" });
-    const b = admitRequest(plain, deps(), { label: "other" });
-    expect(a.plan).toEqual(first.plan);
-    expect(b.plan).not.toBe(a.plan);
-    expect(Object.isFrozen(a.plan)).toBe(false);
-  });
-
-  it("still check the path on every request", () => {
-    const h = frontHead(REQUEST.replace("/metrics", "/other"));
-    const allowed = deps();
-    admitRequest({ ...h, httpVersion: "1.1" }, allowed, { label: "other" });
-    const strict = deps({ paths: new Map([["127.0.0.1:9100", "/metrics"]]) });
-    for (let i = 0; i < 2; i++)
-      expect(() => admitRequest({ ...h, httpVersion: "1.1" }, strict, { label: "other" })).toThrow(
-        PathNotAllowedError,
-      );
   });
 });
