@@ -38,7 +38,10 @@ import {
 import type { Readiness } from "./readiness.js";
 import { RequestLog } from "./request-log.js";
 import { endpointName, type ProxyRuntime, type Route } from "./settings.js";
-import { UpstreamAgents } from "./upstream.js";
+import { IdleChannels, UpstreamAgents } from "./upstream.js";
+
+/** A request's idle list before it is admitted: never used (the exchange starts after admission). */
+const NO_IDLE = new IdleChannels(0);
 
 /** node:http's default; a larger header block is answered 431 by the parser. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -147,75 +150,106 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return key;
   };
 
-  // Not an async function: a Promise, an await and the function's suspended frame per scrape were garbage
-  // the exchange's callback does without (docs/benchmarks.md, "Garbage per scrape").
-  const proxyRequest = (req: RequestHead & RequestBody, res: ResponseSink): void => {
-    const started = performance.now();
-    const progress: Progress = { label: "other" };
-    // A client that disconnects aborts its exchange and any channel being opened for it: nobody would read the
-    // answer. The AbortController only exists when a fresh channel is opened: almost every scrape reuses an
-    // idle one, and a controller per scrape (an EventTarget with its listeners) cost ~15 µs each time.
-    const client: ClientSide = { gone: false };
-    let abort: AbortController | undefined;
-    // One listener for both jobs ('close' is emitted once): `active` and the client going away.
-    res.on("close", () => {
+  /**
+   * One proxied request from admission to its log line: the client side the exchange watches, the prologue's
+   * progress and the exchange's way upstream, as one object. It was an async function with a Promise, an
+   * await, a suspended frame and ten closures and objects per scrape (docs/benchmarks.md, "Garbage per
+   * scrape").
+   */
+  class ProxiedRequest implements ClientSide, Progress, Upstream {
+    /** The target label for metrics and logs, "other" until the prologue allowed the target (Progress). */
+    label = "other";
+    /** ClientSide: the client went away; what the exchange does then. */
+    gone = false;
+    onGone: (() => void) | undefined = undefined;
+    /** Upstream: the idle channels of the admitted route (set once admitted). */
+    idle = NO_IDLE;
+    private readonly started = performance.now();
+    /**
+     * A client that disconnects aborts its exchange and any channel being opened for it: nobody would read
+     * the answer. The AbortController only exists when a fresh channel is opened: almost every scrape reuses
+     * an idle one, and a controller per scrape (an EventTarget with its listeners) cost ~15 µs each time.
+     */
+    private abort: AbortController | undefined = undefined;
+    private admitted: AdmittedRequest | undefined = undefined;
+    private over = false;
+
+    constructor(
+      private readonly req: RequestHead & RequestBody,
+      private readonly res: ResponseSink,
+    ) {}
+
+    start(): void {
+      const res = this.res;
+      // One listener for both jobs ('close' is emitted once): `active` and the client going away.
+      res.on("close", this.closed);
+      let a: AdmittedRequest;
+      try {
+        a = admitRequest(this.req, deps, this);
+      } catch (e) {
+        this.failed(e);
+        return;
+      }
+      this.admitted = a;
+      this.idle = agents.get(agentKey(a.route, a.port));
+      const maxBytes = deps.runtime().maxResponseBytes;
+      try {
+        exchange(this.req, res, a.plan, this, a.label, a.path, a.deadline, this, maxBytes, this.done);
+      } catch (e) {
+        // As a Promise's executor would have it: a throw after the exchange was over does not answer twice.
+        if (!this.over) this.failed(e);
+        else
+          logger.error(
+            { target: a.label, cause: e instanceof Error ? e.message : String(e) },
+            "exchange threw after it ended",
+          );
+      }
+    }
+
+    private readonly closed = (): void => {
       active--;
-      if (res.writableFinished) return;
-      client.gone = true;
-      abort?.abort(new ClientGoneError());
-      client.onGone?.();
-    });
-    const signal = () => {
-      abort ??= new AbortController();
-      if (client.gone && !abort.signal.aborted) abort.abort(new ClientGoneError());
-      return abort.signal;
+      if (this.res.writableFinished) return;
+      this.gone = true;
+      this.abort?.abort(new ClientGoneError());
+      this.onGone?.();
     };
-    const failed = (e: unknown) => {
-      const err = client.gone ? new ClientGoneError() : asProxyError(e);
-      log.record(progress.label, res.headersSent ? res.statusCode : err.status, started, err);
+
+    private readonly done = (err?: unknown): void => {
+      this.over = true;
+      if (err === undefined)
+        log.record((this.admitted as AdmittedRequest).label, this.res.statusCode, this.started);
+      else this.failed(err);
+    };
+
+    private failed(e: unknown): void {
+      const err = this.gone ? new ClientGoneError() : asProxyError(e);
+      const res = this.res;
+      log.record(this.label, res.headersSent ? res.statusCode : err.status, this.started, err);
       sendError(res, err);
-    };
-    let a: AdmittedRequest;
-    try {
-      a = admitRequest(req, deps, progress);
-    } catch (e) {
-      failed(e);
-      return;
     }
-    const admitted = a;
-    const upstream: Upstream = {
-      idle: agents.get(agentKey(a.route, a.port)),
-      openChannel: () =>
-        pool.openChannel(
-          admitted.route.ssh,
-          admitted.route.remoteAddress,
-          admitted.port,
-          admitted.deadline,
-          signal(),
-        ),
-      connectionLost,
-      connectionName,
-    };
-    const maxBytes = deps.runtime().maxResponseBytes;
-    let over = false;
-    try {
-      exchange(req, res, a.plan, upstream, a.label, a.path, a.deadline, client, maxBytes, (err) => {
-        over = true;
-        if (err === undefined) log.record(admitted.label, res.statusCode, started);
-        else failed(err);
-      });
-    } catch (e) {
-      // As a Promise's executor would have it: a throw after the exchange was over does not answer twice.
-      if (!over) failed(e);
-      else
-        logger.error(
-          { target: a.label, cause: e instanceof Error ? e.message : String(e) },
-          "exchange threw after it ended",
-        );
+
+    private signal(): AbortSignal {
+      this.abort ??= new AbortController();
+      if (this.gone && !this.abort.signal.aborted) this.abort.abort(new ClientGoneError());
+      return this.abort.signal;
     }
-  };
-  const connectionLost = (channel: ClientChannel) => pool.connectionLost(channel);
-  const connectionName = (channel: ClientChannel) => pool.connectionName(channel);
+
+    openChannel(): Promise<ClientChannel> {
+      const a = this.admitted as AdmittedRequest;
+      return pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, this.signal());
+    }
+
+    connectionLost(channel: ClientChannel): boolean {
+      return pool.connectionLost(channel);
+    }
+
+    connectionName(channel: ClientChannel): string | undefined {
+      return pool.connectionName(channel);
+    }
+  }
+
+  const proxyRequest = (req: RequestHead & RequestBody, res: ResponseSink): void =>
+    new ProxiedRequest(req, res).start();
 
   server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     active++;
