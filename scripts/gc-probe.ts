@@ -37,6 +37,8 @@ interface Build {
   bin: string;
   nodeArgs: string[];
   env: Record<string, string>;
+  /** `proxy.KEY=JSON` words of the spec (as bench-ab): settings of the proxy section for this build. */
+  proxySettings: Record<string, unknown>;
   proc?: Started;
   port?: number;
   logFd?: number;
@@ -46,9 +48,16 @@ const builds: Build[] = flags.proxy.map((spec) => {
   const name = parts.shift() as string;
   const bin = parts.pop() as string;
   const env: Record<string, string> = {};
+  const proxySettings: Record<string, unknown> = {};
+  const setting = /^proxy\.([A-Za-z]+)=(.*)$/;
   const isEnv = (p: string) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(p);
-  for (const p of parts.filter(isEnv)) env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
-  return { name, bin, nodeArgs: parts.filter((p) => !isEnv(p)), env };
+  for (const p of parts) {
+    const s = setting.exec(p);
+    if (s) proxySettings[s[1] as string] = JSON.parse(s[2] as string);
+    else if (isEnv(p)) env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
+  }
+  const nodeArgs = parts.filter((p) => !setting.test(p) && !isEnv(p));
+  return { name, bin, nodeArgs, env, proxySettings };
 });
 
 const sshd = await startSshd({ highLimits: true });
@@ -60,7 +69,7 @@ for (const b of builds) {
   writeFileSync(
     config,
     JSON.stringify({
-      proxy: { knownHostsFile: knownHosts },
+      proxy: { knownHostsFile: knownHosts, ...b.proxySettings },
       ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
       targets: [{ host: "127.0.0.1", exporters: [{ name: "gc", port: exporter.port }] }],
     }),
@@ -85,6 +94,7 @@ function usage(pid: number) {
     cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / 100,
     reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]),
     writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]),
+    rssMb: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024,
   };
 }
 
@@ -150,9 +160,9 @@ for (const c of flags.concurrency.split(",").map(Number)) {
     // Each exporter connection is one channel (sshd connects once per direct-tcpip channel).
     const channels = new Set(exporter.requests.slice(seen).map((q) => q.socket)).size;
     const after = usage(pid);
-    const per = (k: keyof typeof after) => ((after[k] - before[k]) / r.ok).toFixed(3);
+    const per = (k: "cpuMs" | "reads" | "writes") => ((after[k] - before[k]) / r.ok).toFixed(3);
     console.log(
-      `c=${c} ${b.name}: per request CPU ${per("cpuMs")} ms, reads ${per("reads")}, writes ${per("writes")}`,
+      `c=${c} ${b.name}: per request CPU ${per("cpuMs")} ms, reads ${per("reads")}, writes ${per("writes")}; RSS ${after.rssMb.toFixed(1)} MB`,
     );
     console.log(
       `c=${c} ${b.name}: ${exporter.requests.length - seen} exporter requests on ${channels} channels`,
