@@ -334,12 +334,34 @@ function headerLine(line: string): HeaderLine {
 let lastFramingFields: string[] | undefined;
 const NO_FIELDS: readonly string[] = [];
 
+interface StatusLine {
+  readonly minor: number;
+  readonly status: number;
+  readonly reason: string;
+}
+
+/** Status lines already read, as received (an exporter sends one or two): the RegExp match was garbage. */
+const statusLines = new Map<string, StatusLine>();
+const MAX_STATUS_LINES = 16;
+
+function statusLine(line: string): StatusLine {
+  const known = statusLines.get(line);
+  if (known !== undefined) return known;
+  const m = STATUS_LINE.exec(line);
+  if (!m) throw new MalformedResponseError(`bad status line ${JSON.stringify(line.slice(0, 80))}`);
+  const parsed = { minor: Number(m[1]), status: Number(m[2]), reason: m[3] ?? "" };
+  if (line.length <= MAX_CHECKED_LINE_LENGTH) {
+    if (statusLines.size >= MAX_STATUS_LINES) statusLines.clear();
+    statusLines.set(line, parsed);
+  }
+  return parsed;
+}
+
 function parseHead(text: string): ResponseHead {
-  const lines = text.split("\r\n");
-  const m = STATUS_LINE.exec(lines[0] as string);
-  if (!m)
-    throw new MalformedResponseError(`bad status line ${JSON.stringify((lines[0] as string).slice(0, 80))}`);
-  const minor = Number(m[1]);
+  // The lines of `text.split("\r\n")`, one at a time (no array, no runtime call per head).
+  let eol = text.indexOf("\r\n");
+  const status = statusLine(eol < 0 ? text : text.slice(0, eol));
+  const minor = status.minor;
   const rawHeaders: string[] = [];
   let keepAlive = minor === 1;
   let keepAliveHintMs: number | undefined;
@@ -347,8 +369,10 @@ function parseHead(text: string): ResponseHead {
   let connection = false;
   let framing: string[] | undefined;
   const checked: HeaderLine[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = headerLine(lines[i] as string);
+  while (eol >= 0) {
+    const start = eol + 2;
+    eol = text.indexOf("\r\n", start);
+    const line = headerLine(eol < 0 ? text.slice(start) : text.slice(start, eol));
     const { name, value, lower } = line;
     rawHeaders.push(name, value);
     checked.push(line);
@@ -367,8 +391,8 @@ function parseHead(text: string): ResponseHead {
     }
   }
   const head: ResponseHead = {
-    status: Number(m[2]),
-    reason: m[3] ?? "",
+    status: status.status,
+    reason: status.reason,
     minor,
     rawHeaders,
     endToEnd: hop ? endToEnd(rawHeaders, checked, connection) : rawHeaders,

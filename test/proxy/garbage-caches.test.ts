@@ -5,7 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { endToEndHeaders } from "../../src/proxy/hop-by-hop.js";
-import { type ResponseHead, ResponseReader } from "../../src/proxy/response-reader.js";
+import {
+  MalformedResponseError,
+  type ResponseHead,
+  ResponseReader,
+} from "../../src/proxy/response-reader.js";
 
 function head(text: string): ResponseHead {
   let seen: ResponseHead | undefined;
@@ -77,5 +81,24 @@ describe("response heads read from cached header lines", () => {
   it("forward the received list itself when no field is hop-by-hop", () => {
     const h = head(heads[0] as string);
     expect(h.endToEnd).toBe(h.rawHeaders);
+  });
+});
+
+describe("status lines read from the cache", () => {
+  it("give the same status, reason and version every time, and a bad one is refused every time", () => {
+    const cases: Array<[string, number, string, number]> = [
+      ["HTTP/1.1 200 OK", 200, "OK", 1],
+      ["HTTP/1.0 404 Not Found", 404, "Not Found", 0],
+      ["HTTP/1.1 200", 200, "", 1],
+      ["HTTP/1.1 503 ", 503, "", 1],
+    ];
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [line, status, reason, minor] of cases) {
+        const h = head(`${line}\r\nContent-Length: 0`);
+        expect([h.status, h.reason, h.minor], line).toEqual([status, reason, minor]);
+      }
+      for (const bad of ["HTTP/1.1 20 OK", "HTTP/2 200 OK", "HTTP/1.1 200 OK\r", " HTTP/1.1 200 OK"])
+        expect(() => head(`${bad}\r\nContent-Length: 0`), bad).toThrow(MalformedResponseError);
+    }
   });
 });
