@@ -29,7 +29,14 @@ import { metricsBody } from "../test/helpers/exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { viaProxy } from "../test/helpers/proxy.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { alias, type Cleanups, runCleanups, startSshds, startStaticExporter } from "./bench-scale-lab.js";
+import {
+  alias,
+  type Cleanups,
+  parseEnv,
+  runCleanups,
+  startSshds,
+  startStaticExporter,
+} from "./bench-scale-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -53,13 +60,6 @@ const { values: flags } = parseArgs({
     "proxy-env-b": { type: "string" },
   },
 });
-const envOf = (spec: string | undefined): NodeJS.ProcessEnv =>
-  Object.fromEntries(
-    (spec ?? "")
-      .split(" ")
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-  );
 const N = Number(flags.targets);
 const ROUNDS = Number(flags.rounds);
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
@@ -120,8 +120,8 @@ async function startProxy(
     {
       env: {
         ...process.env,
-        ...envOf(flags["proxy-env"]),
-        ...(build === "B" ? envOf(flags["proxy-env-b"]) : {}),
+        ...parseEnv(flags["proxy-env"]),
+        ...(build === "B" ? parseEnv(flags["proxy-env-b"]) : {}),
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],

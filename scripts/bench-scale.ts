@@ -36,6 +36,7 @@ import {
   type Cleanups,
   EXPORTER_STYLES,
   type ExporterStyle,
+  parseEnv,
   runCleanups,
   SSHD_MAX_LISTEN,
   startSshds,
@@ -311,12 +312,7 @@ async function main(): Promise<Result> {
     }),
   );
   const proxyStartedAt = Date.now();
-  const proxyEnv = Object.fromEntries(
-    flags["proxy-env"]
-      .split(" ")
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-  );
+  const proxyEnv = parseEnv(flags["proxy-env"]);
   const proxy: RunningCli = await startProxyCli(
     listFile,
     [],
