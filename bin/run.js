@@ -10,9 +10,9 @@ import { setFlagsFromString } from "node:v8";
 //   promoted and die in the old generation, which V8 lets grow to ~4× the live heap before a full GC:
 //   RSS peaked at 215–248 MB over a live heap of ~45 MB. A growing factor of 2 caps the heap near 2× live
 //   (RSS 144 MB at the same scale, proxy CPU unchanged; 1.5 cost ~10 points of CPU in one run). The proxy
-//   sets 1.5 for large fleets and 2.5 for small ones once it has read the target list (heap-growth.ts,
-//   SMALL_FLEET_PERCENT: with a small live heap, a factor of 2 left too little room for the ArrayBuffers
-//   between two scavenges and started a mark-compact every 0.5–1 s); it starts with 2.5.
+//   sets 1.5 for large fleets (1.25 from 1 000 hosts) and 2.5 for small ones once it has read the target
+//   list (heap-growth.ts, SMALL_FLEET_PERCENT: with a small live heap, a factor of 2 left too little room
+//   for the ArrayBuffers between two scavenges and started a mark-compact every 0.5–1 s); it starts with 2.5.
 // Both flags are read at each sizing decision, so setting them here works, unlike --max-semi-space-size;
 // they must come before oclif is loaded. NODE_OPTIONS with a semi-space flag turns both off (experiments).
 const proxy = process.argv[2] === "proxy";
