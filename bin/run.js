@@ -9,14 +9,17 @@ import { setFlagsFromString } from "node:v8";
 // - With 1 000 targets, per-request objects that live until the same connection's next scrape (15 s) are
 //   promoted and die in the old generation, which V8 lets grow to ~4× the live heap before a full GC:
 //   RSS peaked at 215–248 MB over a live heap of ~45 MB. A growing factor of 2 caps the heap near 2× live
-//   (RSS 144 MB at the same scale, proxy CPU unchanged; 1.5 cost ~10 points of CPU in one run).
+//   (RSS 144 MB at the same scale, proxy CPU unchanged; 1.5 cost ~10 points of CPU in one run). The proxy
+//   sets 1.5 for large fleets (1.25 from 1 000 hosts) and 2.5 for small ones once it has read the target
+//   list (heap-growth.ts, SMALL_FLEET_PERCENT: with a small live heap, a factor of 2 left too little room
+//   for the ArrayBuffers between two scavenges and started a mark-compact every 0.5–1 s); it starts with 2.5.
 // Both flags are read at each sizing decision, so setting them here works, unlike --max-semi-space-size;
 // they must come before oclif is loaded. NODE_OPTIONS with a semi-space flag turns both off (experiments).
 const proxy = process.argv[2] === "proxy";
 // With a large fleet the proxy lowers the growing factor to 1.5 once it has read the target list
 // (src/proxy/heap-growth.ts): the marker below tells it these flags are its to change.
 if (proxy && !/semi[-_]space/.test(`${process.execArgv} ${process.env.NODE_OPTIONS}`)) {
-  setFlagsFromString("--semi-space-growth-factor=1 --heap-growing-percent=100");
+  setFlagsFromString("--semi-space-growth-factor=1 --heap-growing-percent=150");
   globalThis[Symbol.for("sshscrape.heapTuning")] = true;
 }
 

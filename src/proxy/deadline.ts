@@ -88,59 +88,83 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
-/** One entry of a DeadlineTimers set: fires `onExpire` at `at` (Date.now() time) unless removed first. */
+/**
+ * One entry of a DeadlineTimers set: fires `onExpire` at `at` (Date.now() time) unless removed first. The two
+ * links are the set's own (an intrusive list: adding and removing allocate nothing); leave them alone.
+ */
 export interface Expiring {
   at: number;
-  onExpire: () => void;
+  onExpire(): void;
+  deadlinePrev?: Expiring | undefined;
+  deadlineNext?: Expiring | undefined;
 }
 
 /**
  * Many deadlines on one Timeout, armed for the earliest. Every exchange used to create and clear its own
  * Timeout; each budget (`deadline.remaining()`) is a different duration, so Node also created and dropped a
- * timer list and a priority-queue entry per request. Here adding and removing is a Set operation; the Timeout
- * is re-armed only when an earlier deadline comes in (rare: budgets are the same for most requests) and when
- * it fires. Expiry is as exact as a Timeout of its own would be.
+ * timer list and a priority-queue entry per request. Here adding and removing is a list operation; the
+ * Timeout is re-armed only when an earlier deadline comes in (rare: budgets are the same for most requests)
+ * and when it fires. Expiry is as exact as a Timeout of its own would be.
+ *
+ * When the last deadline is removed the Timeout stays armed, unref'd (it holds nothing up), and fires once
+ * for nothing: one request at a time would otherwise create and clear a Timeout per request, as would a Set
+ * of entries, which rehashes as entries come and go (docs/benchmarks.md, "Garbage per scrape").
  */
 export class DeadlineTimers {
-  private readonly pending = new Set<Expiring>();
+  private head: Expiring | undefined;
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   private armedAt = Number.POSITIVE_INFINITY;
 
   add(e: Expiring): void {
-    this.pending.add(e);
+    if (this.has(e)) return;
+    e.deadlinePrev = undefined;
+    e.deadlineNext = this.head;
+    if (this.head !== undefined) this.head.deadlinePrev = e;
+    this.head = e;
+    if (this.count++ === 0) this.timer?.ref();
     if (e.at < this.armedAt) this.arm(e.at);
   }
 
   remove(e: Expiring): void {
-    this.pending.delete(e);
-    if (this.pending.size === 0 && this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.armedAt = Number.POSITIVE_INFINITY;
-    }
+    if (!this.has(e)) return;
+    const prev = e.deadlinePrev;
+    const next = e.deadlineNext;
+    if (prev === undefined) this.head = next;
+    else prev.deadlineNext = next;
+    if (next !== undefined) next.deadlinePrev = prev;
+    e.deadlinePrev = undefined;
+    e.deadlineNext = undefined;
+    if (--this.count === 0) this.timer?.unref();
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.count;
+  }
+
+  private has(e: Expiring): boolean {
+    return e === this.head || e.deadlinePrev !== undefined;
   }
 
   private arm(at: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedAt = at;
     this.timer = setTimeout(this.fire, Math.max(0, at - Date.now()));
+    if (this.count === 0) this.timer.unref();
   }
 
   private readonly fire = (): void => {
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
+    if (this.count === 0) return;
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     const due: Expiring[] = [];
-    for (const e of this.pending) {
+    for (let e = this.head; e !== undefined; e = e.deadlineNext) {
       if (e.at <= now) due.push(e);
       else if (e.at < next) next = e.at;
     }
-    for (const e of due) this.pending.delete(e);
+    for (const e of due) this.remove(e);
     if (next !== Number.POSITIVE_INFINITY) this.arm(next);
     for (const e of due) e.onExpire();
   };

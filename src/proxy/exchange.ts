@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { ClientChannel } from "ssh2";
 import { AckNudge } from "./ack-nudge.js";
-import { setChannelHandler } from "./channel-sink.js";
+import { type ChannelHandler, setChannelHandler } from "./channel-sink.js";
 import { type Deadline, DeadlineTimers, type Expiring } from "./deadline.js";
 import {
   ClientGoneError,
@@ -21,8 +21,12 @@ import {
   UpstreamError,
 } from "./errors.js";
 import type { ForwardPlan } from "./framing.js";
-import { endToEndHeaders } from "./hop-by-hop.js";
-import { MalformedResponseError, type ResponseHead, ResponseReader } from "./response-reader.js";
+import {
+  MalformedResponseError,
+  type ResponseEvents,
+  type ResponseHead,
+  ResponseReader,
+} from "./response-reader.js";
 import { corkForThisTurn } from "./ssh-cork.js";
 import type { IdleChannels } from "./upstream.js";
 
@@ -88,11 +92,15 @@ const MAX_BUFFERED_BYTES = 256 * 1024;
 /** The response deadlines of every exchange in flight, on one Timeout. */
 const responseDeadlines = new DeadlineTimers();
 
+/** How an exchange ends: without an argument once the client has the whole response, else with the error. */
+export type ExchangeDone = (err?: unknown) => void;
+
 /**
- * Sends the request over an idle channel (or a fresh one), streams the response to `res`, and resolves once
- * the client has the whole response; a channel whose response ended cleanly goes back to the idle list.
- * Rejects with a ProxyError; after the response head was sent, the caller destroys `res` (a silently short
- * body would be parsed as a complete scrape).
+ * Sends the request over an idle channel (or a fresh one), streams the response to `res`, and calls `done()`
+ * once the client has the whole response; a channel whose response ended cleanly goes back to the idle list.
+ * Calls `done(err)` with a ProxyError otherwise; after the response head was sent, the caller destroys `res`
+ * (a silently short body would be parsed as a complete scrape). `done` is called once, synchronously from the
+ * event that ends the exchange.
  */
 export function exchange(
   req: RequestBody,
@@ -104,195 +112,267 @@ export function exchange(
   deadline: Deadline,
   client: ClientSide,
   maxBytes: number | undefined,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+  done: ExchangeDone,
+): void {
+  new Exchange(req, res, plan, via, target, path, deadline, client, maxBytes, done).start();
+}
+
+/**
+ * One exchange's state, as one object whose methods are its event handlers (the channel's, the response
+ * reader's, the deadline's). It was a function of ~15 closures and a Promise per scrape: a few KB of garbage
+ * per scrape, and what was in flight during a scavenge had to be copied (docs/benchmarks.md, "Garbage per
+ * scrape").
+ */
+class Exchange implements ChannelHandler, ResponseEvents, Expiring {
+  /** The response deadline (Expiring: the shared DeadlineTimers fires onExpire at it). */
+  at = 0;
+  deadlinePrev: Expiring | undefined = undefined;
+  deadlineNext: Expiring | undefined = undefined;
+  private budget = 0;
+  private armed = false;
+  private settled = false;
+  private requestSent = false;
+  /** The channel the current response is read from; undefined once it is complete or handed back. */
+  private channel: ClientChannel | undefined;
+  /** The channel whose events come here (setChannelHandler), until detach(). */
+  private attached: ClientChannel | undefined;
+  /** Per channel used (a replay on a fresh channel starts over). */
+  private reused = false;
+  private responded = false;
+  private failed = false;
+  private bodyBytes = 0;
+  private finalHead: ResponseHead | undefined;
+  private reader: ResponseReader | undefined;
+  private nudge: AckNudge | undefined;
+  private onDrain: (() => void) | undefined;
+  private readonly canReplay: boolean;
+  private readonly isHead: boolean;
+
+  constructor(
+    private readonly req: RequestBody,
+    private readonly res: ResponseSink,
+    private readonly plan: ForwardPlan,
+    private readonly via: Upstream,
+    private readonly target: string,
+    private readonly path: string,
+    private readonly deadline: Deadline,
+    private readonly client: ClientSide,
+    private readonly maxBytes: number | undefined,
+    private readonly done: ExchangeDone,
+  ) {
     // Without a body, a request can be sent again (RFC 9112 §9.3.1 for idempotent methods).
-    const canReplay = plan.body.kind === "none" && (plan.method === "GET" || plan.method === "HEAD");
-    const requestBytes = requestHead(plan, path);
-    const isHead = plan.method === "HEAD";
-    let channel: ClientChannel | undefined;
-    let detach: (() => void) | undefined;
-    let timer: Expiring | undefined;
-    let settled = false;
-    let requestSent = false;
+    this.canReplay = plan.body.kind === "none" && (plan.method === "GET" || plan.method === "HEAD");
+    this.isHead = plan.method === "HEAD";
+  }
 
-    via.idle.inFlight++;
-    const finish = (err?: unknown) => {
-      if (settled) return;
-      settled = true;
-      via.idle.inFlight--;
-      if (timer) responseDeadlines.remove(timer);
-      client.onGone = undefined;
-      detach?.();
-      if (err) {
-        // A half-read response must never be reused: the channel goes. ssh2 emits a channel's 'close' only after
-        // its 'end', which a paused channel (backpressure) with unread data never reaches: drain it.
-        channel?.destroy();
-        channel?.resume();
-        reject(err);
-      } else resolve();
-    };
-    client.onGone = () => finish(new ClientGoneError());
+  start(): void {
+    this.via.idle.inFlight++;
+    this.client.onGone = this.clientGone;
+    const idle = this.via.idle.take();
+    if (idle) this.use(idle, true);
+    else this.fresh();
+  }
 
-    const armTimer = () => {
-      if (timer !== undefined) return;
-      const now = Date.now();
-      const budget = deadline.remaining(now);
-      timer = {
-        at: now + budget,
-        onExpire: () =>
-          finish(new TimeoutError("upstream-response", `waiting for the response from ${target}`, budget)),
-      };
-      responseDeadlines.add(timer);
-    };
+  private readonly clientGone = (): void => this.finish(new ClientGoneError());
 
-    const use = (ch: ClientChannel, reused: boolean) => {
-      channel = ch;
-      armTimer();
-      let responded = false;
-      let failed = false;
-      let bodyBytes = 0;
-      let finalHead: ResponseHead | undefined;
-      const reader = new ResponseReader(
-        {
-          head: (h: ResponseHead) => {
-            responded = true;
-            finalHead = h;
-            if (maxBytes !== undefined && h.contentLength !== undefined && h.contentLength > maxBytes) {
-              finish(new ResponseTooLargeError(target, maxBytes));
-              return false;
-            }
-            res.sendDate = false;
-            const headers = endToEndHeaders(h.rawHeaders);
-            if (h.reason) res.writeHead(h.status, h.reason, headers);
-            else res.writeHead(h.status, headers);
-            return true;
-          },
-          body: (bytes: Buffer) => {
-            bodyBytes += bytes.length;
-            // Headers are gone already: failing the response (socket destroyed) is the only honest answer;
-            // the chunk that crosses the limit is never forwarded.
-            if (maxBytes !== undefined && bodyBytes > maxBytes) {
-              res.destroy();
-              finish(new ResponseTooLargeError(target, maxBytes));
-              return false;
-            }
-            if (!res.write(bytes) && res.writableLength > MAX_BUFFERED_BYTES) {
-              ch.pause();
-              res.once("drain", onDrain);
-            }
-            return true;
-          },
+  private finish(err?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.via.idle.inFlight--;
+    if (this.armed) responseDeadlines.remove(this);
+    this.client.onGone = undefined;
+    this.detach();
+    if (err) {
+      // A half-read response must never be reused: the channel goes. ssh2 emits a channel's 'close' only after
+      // its 'end', which a paused channel (backpressure) with unread data never reaches: drain it.
+      this.channel?.destroy();
+      this.channel?.resume();
+      this.done(err);
+    } else this.done();
+  }
+
+  onExpire(): void {
+    this.finish(
+      new TimeoutError("upstream-response", `waiting for the response from ${this.target}`, this.budget),
+    );
+  }
+
+  private armTimer(): void {
+    if (this.armed) return;
+    const now = Date.now();
+    this.budget = this.deadline.remaining(now);
+    this.at = now + this.budget;
+    this.armed = true;
+    responseDeadlines.add(this);
+  }
+
+  private use(ch: ClientChannel, reused: boolean): void {
+    this.channel = ch;
+    this.reused = reused;
+    this.armTimer();
+    this.responded = false;
+    this.failed = false;
+    this.bodyBytes = 0;
+    this.finalHead = undefined;
+    this.reader = new ResponseReader(this, this.isHead);
+    this.nudge = new AckNudge(ch, () => !this.settled && this.channel === ch && !this.reader?.done);
+    setChannelHandler(ch, this);
+    this.attached = ch;
+
+    corkForThisTurn(ch);
+    ch.write(requestHead(this.plan, this.path));
+    if (this.plan.body.kind === "none") {
+      // Whatever the client still sends is never read as part of this request (framing.ts).
+      this.requestSent = true;
+      this.req.resume();
+    } else
+      sendBody(
+        this.req,
+        ch,
+        this.plan.body.kind === "chunked",
+        () => {
+          this.requestSent = true;
         },
-        isHead,
+        (err) => this.finish(new UpstreamError(this.target, err)),
       );
+  }
 
-      const onDrain = () => ch.resume();
-      const complete = (leftover: number) => {
-        detach?.();
-        detach = undefined;
-        channel = undefined;
-        // Reused only when the response ended where its framing said, nothing followed it, the exporter did not
-        // ask to close, and the request was sent completely.
-        if (finalHead?.keepAlive && leftover === 0 && requestSent && !reader.closeDelimited) {
-          ch.resume();
-          via.idle.put(ch, finalHead.keepAliveHintMs);
-        } else {
-          ch.close();
-          ch.resume(); // drain anything left, or ssh2 never emits 'close' (see finish)
-        }
-        res.once("finish", () => finish());
-        res.end();
-      };
-      const onData = (data: Buffer) => {
-        let leftover: number;
-        try {
-          leftover = reader.push(data);
-        } catch (e) {
-          finish(e instanceof MalformedResponseError ? new UpstreamError(target, e) : e);
-          return;
-        }
-        if (leftover >= 0 && !settled && reader.done) complete(leftover);
-        else if (!settled) nudge.more(); // more of the response is due (ack-nudge.ts)
-      };
-      const nudge = new AckNudge(ch, () => !settled && channel === ch && !reader.done);
+  private detach(): void {
+    const ch = this.attached;
+    if (ch === undefined) return;
+    this.attached = undefined;
+    this.nudge?.stop();
+    setChannelHandler(ch, undefined);
+    if (this.onDrain !== undefined) this.res.off("drain", this.onDrain);
+  }
 
-      const fail = (err: Error) => {
-        if (settled || failed) return;
-        failed = true;
-        detach?.();
-        detach = undefined;
-        // ssh2 closes a dead connection's channels before it marks the connection closed: look a turn later.
-        setImmediate(() => {
-          if (settled) return;
-          const lost = via.connectionLost(ch);
-          // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send
-          // once more on a fresh channel rather than fail the scrape. Not when the SSH connection itself died:
-          // reconnecting at once would hit a server that is restarting and put the host into backoff.
-          if (!responded && reused && canReplay && !lost && reader.untouched) {
-            ch.destroy();
-            ch.resume();
-            channel = undefined;
-            fresh();
-            return;
-          }
-          if (lost) finish(new SshConnectionLostError(via.connectionName(ch) ?? "?", target, err));
-          else finish(new UpstreamError(target, err));
-        });
-      };
-      const onEnd = () => {
-        if (reader.closeDelimited) {
-          complete(0);
-          return;
-        }
-        fail(
-          new Error(
-            responded ? "the response closed before its end" : "the channel closed before a response",
-          ),
-        );
-      };
-      const onClose = () => onEnd();
-      const onError = (err: Error) => fail(err);
-      setChannelHandler(ch, { data: onData, end: onEnd, close: onClose, error: onError });
-      detach = () => {
-        nudge.stop();
-        setChannelHandler(ch, undefined);
-        res.off("drain", onDrain);
-      };
+  private fresh(): void {
+    this.via.openChannel().then(
+      (ch) => {
+        // The client went away while the channel was being opened: keep the clean channel for the next one.
+        if (this.settled) this.via.idle.put(ch);
+        else this.use(ch, false);
+      },
+      (err: unknown) => this.finish(err instanceof ProxyError ? err : new UpstreamError(this.target, err)),
+    );
+  }
 
-      corkForThisTurn(ch);
-      ch.write(requestBytes);
-      if (plan.body.kind === "none") {
-        // Whatever the client still sends is never read as part of this request (framing.ts).
-        requestSent = true;
-        req.resume();
-      } else
-        sendBody(
-          req,
-          ch,
-          plan.body.kind === "chunked",
-          () => {
-            requestSent = true;
-          },
-          (err) => finish(new UpstreamError(target, err)),
-        );
-    };
+  // ResponseEvents (response-reader.ts)
 
-    const fresh = () => {
-      via.openChannel().then(
-        (ch) => {
-          // The client went away while the channel was being opened: keep the clean channel for the next one.
-          if (settled) via.idle.put(ch);
-          else use(ch, false);
-        },
-        (err: unknown) => finish(err instanceof ProxyError ? err : new UpstreamError(target, err)),
-      );
-    };
+  head(h: ResponseHead): boolean {
+    this.responded = true;
+    this.finalHead = h;
+    const maxBytes = this.maxBytes;
+    if (maxBytes !== undefined && h.contentLength !== undefined && h.contentLength > maxBytes) {
+      this.finish(new ResponseTooLargeError(this.target, maxBytes));
+      return false;
+    }
+    const res = this.res;
+    res.sendDate = false;
+    const headers = h.endToEnd;
+    if (h.reason) res.writeHead(h.status, h.reason, headers);
+    else res.writeHead(h.status, headers);
+    return true;
+  }
 
-    const idle = via.idle.take();
-    if (idle) use(idle, true);
-    else fresh();
-  });
+  body(bytes: Buffer): boolean {
+    this.bodyBytes += bytes.length;
+    // Headers are gone already: failing the response (socket destroyed) is the only honest answer; the chunk
+    // that crosses the limit is never forwarded.
+    const maxBytes = this.maxBytes;
+    if (maxBytes !== undefined && this.bodyBytes > maxBytes) {
+      this.res.destroy();
+      this.finish(new ResponseTooLargeError(this.target, maxBytes));
+      return false;
+    }
+    const res = this.res;
+    if (!res.write(bytes) && res.writableLength > MAX_BUFFERED_BYTES) {
+      const ch = this.channel as ClientChannel;
+      ch.pause();
+      this.onDrain ??= () => this.channel?.resume();
+      res.once("drain", this.onDrain);
+    }
+    return true;
+  }
+
+  // ChannelHandler (channel-sink.ts). `data` is also the channel's data short cut, called without `this`.
+
+  readonly data = (chunk: Buffer): void => {
+    const reader = this.reader as ResponseReader;
+    let leftover: number;
+    try {
+      leftover = reader.push(chunk);
+    } catch (e) {
+      this.finish(e instanceof MalformedResponseError ? new UpstreamError(this.target, e) : e);
+      return;
+    }
+    if (leftover >= 0 && !this.settled && reader.done) this.complete(leftover);
+    else if (!this.settled) this.nudge?.more(); // more of the response is due (ack-nudge.ts)
+  };
+
+  end(): void {
+    if (this.reader?.closeDelimited) {
+      this.complete(0);
+      return;
+    }
+    this.fail(
+      new Error(
+        this.responded ? "the response closed before its end" : "the channel closed before a response",
+      ),
+    );
+  }
+
+  close(): void {
+    this.end();
+  }
+
+  error(err: Error): void {
+    this.fail(err);
+  }
+
+  private complete(leftover: number): void {
+    const ch = this.channel as ClientChannel;
+    this.detach();
+    this.channel = undefined;
+    // Reused only when the response ended where its framing said, nothing followed it, the exporter did not
+    // ask to close, and the request was sent completely.
+    const head = this.finalHead;
+    if (head?.keepAlive && leftover === 0 && this.requestSent && !this.reader?.closeDelimited) {
+      ch.resume();
+      this.via.idle.put(ch, head.keepAliveHintMs);
+    } else {
+      ch.close();
+      ch.resume(); // drain anything left, or ssh2 never emits 'close' (see finish)
+    }
+    this.res.once("finish", this.finished);
+    this.res.end();
+  }
+
+  private readonly finished = (): void => this.finish();
+
+  private fail(err: Error): void {
+    if (this.settled || this.failed) return;
+    this.failed = true;
+    const ch = this.channel as ClientChannel;
+    this.detach();
+    // ssh2 closes a dead connection's channels before it marks the connection closed: look a turn later.
+    setImmediate(() => {
+      if (this.settled) return;
+      const lost = this.via.connectionLost(ch);
+      // An idle channel can be closed by the exporter (its keep-alive timeout) just as we reuse it: send once
+      // more on a fresh channel rather than fail the scrape. Not when the SSH connection itself died:
+      // reconnecting at once would hit a server that is restarting and put the host into backoff.
+      if (!this.responded && this.reused && this.canReplay && !lost && this.reader?.untouched) {
+        ch.destroy();
+        ch.resume();
+        this.channel = undefined;
+        this.fresh();
+        return;
+      }
+      if (lost) this.finish(new SshConnectionLostError(this.via.connectionName(ch) ?? "?", this.target, err));
+      else this.finish(new UpstreamError(this.target, err));
+    });
+  }
 }
 
 /** Streams a request body to the channel with backpressure, chunk-encoded when its length is unknown. */

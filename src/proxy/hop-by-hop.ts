@@ -27,12 +27,19 @@ function connectionNamed(raw: string[]): Set<string> {
   const named = new Set<string>();
   for (let i = 0; i + 1 < raw.length; i += 2) {
     if ((raw[i] as string).toLowerCase() !== "connection") continue;
-    for (const token of (raw[i + 1] as string).split(",")) {
-      const t = token.trim().toLowerCase();
-      if (t && !NEVER_NAMED.has(t)) named.add(t);
-    }
+    for (const t of connectionTokens(raw[i + 1] as string)) named.add(t);
   }
   return named;
+}
+
+/** The names one Connection field's value makes hop-by-hop (lower case; never Host or Content-Length). */
+export function connectionTokens(value: string): string[] {
+  const out: string[] = [];
+  for (const token of value.split(",")) {
+    const t = token.trim().toLowerCase();
+    if (t && !NEVER_NAMED.has(t)) out.push(t);
+  }
+  return out;
 }
 
 /**

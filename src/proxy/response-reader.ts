@@ -12,6 +12,8 @@
 export const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 
+import { connectionTokens, isHopByHop } from "./hop-by-hop.js";
+
 export class MalformedResponseError extends Error {}
 
 export interface ResponseHead {
@@ -21,6 +23,11 @@ export interface ResponseHead {
   minor: number;
   /** name, value, name, value, … in arrival order, as node:http's rawHeaders. */
   rawHeaders: string[];
+  /**
+   * rawHeaders without the hop-by-hop fields (hop-by-hop.ts `endToEndHeaders`): what is forwarded. The same
+   * array as rawHeaders when there are none.
+   */
+  endToEnd: string[];
   /** Body length when framed by Content-Length; undefined for chunked or close-delimited bodies. */
   contentLength: number | undefined;
   /** Whether the channel may carry another request after this response (framing and Connection allow it). */
@@ -61,6 +68,8 @@ export class ResponseReader {
   private remaining = 0;
   private headFinal: ResponseHead | undefined;
   private trailerBytes = 0;
+  /** Transfer-Encoding and Content-Length fields of the head just parsed (lower-cased name, value). */
+  private framingFields: string[] | undefined;
 
   constructor(
     private readonly events: ResponseEvents,
@@ -96,6 +105,7 @@ export class ResponseReader {
           if (r === undefined) return 0;
           p = r.next;
           const head = parseHead(r.text);
+          this.framingFields = lastFramingFields;
           if (head.status >= 100 && head.status < 200) {
             // 101 would switch protocols on a channel we are about to reuse; nothing here asks for it.
             if (head.status === 101) throw new MalformedResponseError("101 Switching Protocols");
@@ -171,9 +181,10 @@ export class ResponseReader {
     }
     let te: string | undefined;
     let cl: string | undefined;
-    const raw = head.rawHeaders;
+    // Transfer-Encoding and Content-Length fields, lower-cased name and value, in arrival order (parseHead).
+    const raw = this.framingFields ?? NO_FIELDS;
     for (let i = 0; i < raw.length; i += 2) {
-      const name = (raw[i] as string).toLowerCase();
+      const name = raw[i] as string;
       const value = (raw[i + 1] as string).trim();
       if (name === "transfer-encoding") te = te === undefined ? value : `${te}, ${value}`;
       else if (name === "content-length") {
@@ -257,13 +268,24 @@ interface HeaderLine {
   readonly name: string;
   readonly value: string;
   readonly lower: string;
+  /** Hop-by-hop by its name (hop-by-hop.ts): never forwarded. */
+  readonly hop: boolean;
+  /** Connection only: the names it makes hop-by-hop (hop-by-hop.ts `connectionTokens`). */
+  readonly named?: readonly string[];
+  /** Connection only: whether it lists `close` / `keep-alive`. */
+  readonly close?: boolean;
+  readonly keepAliveToken?: boolean;
+  /** Keep-Alive only: its `timeout=N` in ms minus a second (as node:http's Agent reads it). */
+  readonly hintMs?: number | undefined;
 }
 
 /**
- * Header lines already checked, as received. An exporter sends the same lines in every response (only Date,
- * and Content-Length for some, change), and checking each line (two RegExps, a trim, a lower-casing) was a
- * few percent of the proxy's CPU per request (docs/benchmarks.md, "Fixed cost per request"). Only lines that
- * passed are kept; the cache is bounded and dropped when full, as exporters' lines are theirs to choose.
+ * Header lines already checked, as received, with what the proxy reads from them. An exporter sends the same
+ * lines in every response (only Date, and Content-Length for some, change), and checking each line (two
+ * RegExps, a trim, a lower-casing) was a few percent of the proxy's CPU per request (docs/benchmarks.md,
+ * "Fixed cost per request"); reading Connection and Keep-Alive and filtering hop-by-hop fields again was
+ * garbage per scrape ("Garbage per scrape"). Only lines that passed are kept; the cache is bounded and dropped
+ * when full, as exporters' lines are theirs to choose.
  */
 const checkedLines = new Map<string, HeaderLine>();
 const MAX_CHECKED_LINES = 64;
@@ -283,7 +305,21 @@ function headerLine(line: string): HeaderLine {
     throw new MalformedResponseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
   const value = trimOws(line.slice(colon + 1));
   if (!FIELD_VALUE.test(value)) throw new MalformedResponseError(`bad value of header ${name}`);
-  const checked = { name, value, lower: name.toLowerCase() };
+  const lower = name.toLowerCase();
+  let checked: HeaderLine;
+  if (lower === "connection") {
+    let close = false;
+    let keepAliveToken = false;
+    for (const t of value.toLowerCase().split(",")) {
+      const token = t.trim();
+      if (token === "close") close = true;
+      else if (token === "keep-alive") keepAliveToken = true;
+    }
+    checked = { name, value, lower, hop: true, named: connectionTokens(value), close, keepAliveToken };
+  } else if (lower === "keep-alive") {
+    const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(value);
+    checked = { name, value, lower, hop: true, hintMs: hint ? Number(hint[1]) * 1000 - 1000 : undefined };
+  } else checked = { name, value, lower, hop: isHopByHop(lower) };
   if (line.length <= MAX_CHECKED_LINE_LENGTH) {
     if (checkedLines.size >= MAX_CHECKED_LINES) checkedLines.clear();
     checkedLines.set(line, checked);
@@ -291,37 +327,108 @@ function headerLine(line: string): HeaderLine {
   return checked;
 }
 
+/**
+ * Transfer-Encoding and Content-Length fields (lower-cased name, value, in arrival order) of the head
+ * parseHead returned last: ResponseReader reads it right after the call.
+ */
+let lastFramingFields: string[] | undefined;
+const NO_FIELDS: readonly string[] = [];
+
+interface StatusLine {
+  readonly minor: number;
+  readonly status: number;
+  readonly reason: string;
+}
+
+/** Status lines already read, as received (an exporter sends one or two): the RegExp match was garbage. */
+const statusLines = new Map<string, StatusLine>();
+const MAX_STATUS_LINES = 16;
+
+function statusLine(line: string): StatusLine {
+  const known = statusLines.get(line);
+  if (known !== undefined) return known;
+  const m = STATUS_LINE.exec(line);
+  if (!m) throw new MalformedResponseError(`bad status line ${JSON.stringify(line.slice(0, 80))}`);
+  const parsed = { minor: Number(m[1]), status: Number(m[2]), reason: m[3] ?? "" };
+  if (line.length <= MAX_CHECKED_LINE_LENGTH) {
+    if (statusLines.size >= MAX_STATUS_LINES) statusLines.clear();
+    statusLines.set(line, parsed);
+  }
+  return parsed;
+}
+
 function parseHead(text: string): ResponseHead {
-  const lines = text.split("\r\n");
-  const m = STATUS_LINE.exec(lines[0] as string);
-  if (!m)
-    throw new MalformedResponseError(`bad status line ${JSON.stringify((lines[0] as string).slice(0, 80))}`);
-  const minor = Number(m[1]);
+  // The lines of `text.split("\r\n")`, one at a time (no array, no runtime call per head).
+  let eol = text.indexOf("\r\n");
+  const status = statusLine(eol < 0 ? text : text.slice(0, eol));
+  const minor = status.minor;
   const rawHeaders: string[] = [];
   let keepAlive = minor === 1;
   let keepAliveHintMs: number | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const { name, value, lower } = headerLine(line);
+  let hop = false;
+  let connection = false;
+  let framing: string[] | undefined;
+  const checked: HeaderLine[] = [];
+  while (eol >= 0) {
+    const start = eol + 2;
+    eol = text.indexOf("\r\n", start);
+    const line = headerLine(eol < 0 ? text.slice(start) : text.slice(start, eol));
+    const { name, value, lower } = line;
     rawHeaders.push(name, value);
+    checked.push(line);
+    if (line.hop) hop = true;
     if (lower === "connection") {
-      for (const t of value.toLowerCase().split(",")) {
-        const token = t.trim();
-        if (token === "close") keepAlive = false;
-        else if (token === "keep-alive" && minor === 0) keepAlive = true;
-      }
+      connection = true;
+      if (line.close) keepAlive = false;
+      else if (line.keepAliveToken && minor === 0) keepAlive = true;
+      // Both in one field: as before, the order of the tokens decided; read it again (rare).
+      if (line.close && line.keepAliveToken) keepAlive = connectionKeepAlive(value, minor, keepAlive);
     } else if (lower === "keep-alive") {
-      const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(value);
-      if (hint) keepAliveHintMs = Number(hint[1]) * 1000 - 1000;
+      if (line.hintMs !== undefined) keepAliveHintMs = line.hintMs;
+    } else if (lower === "transfer-encoding" || lower === "content-length") {
+      framing ??= [];
+      framing.push(lower, value);
     }
   }
-  return {
-    status: Number(m[2]),
-    reason: m[3] ?? "",
+  const head: ResponseHead = {
+    status: status.status,
+    reason: status.reason,
     minor,
     rawHeaders,
+    endToEnd: hop ? endToEnd(rawHeaders, checked, connection) : rawHeaders,
     contentLength: undefined,
     keepAlive,
     keepAliveHintMs,
   };
+  lastFramingFields = framing;
+  return head;
+}
+
+/** What one Connection field's tokens, in order, make of `keepAlive` (close: no; keep-alive on HTTP/1.0: yes). */
+function connectionKeepAlive(value: string, minor: number, keepAlive: boolean): boolean {
+  let k = keepAlive;
+  for (const t of value.toLowerCase().split(",")) {
+    const token = t.trim();
+    if (token === "close") k = false;
+    else if (token === "keep-alive" && minor === 0) k = true;
+  }
+  return k;
+}
+
+/** rawHeaders without hop-by-hop fields and those a Connection field names (hop-by-hop.ts endToEndHeaders). */
+function endToEnd(raw: string[], lines: HeaderLine[], connection: boolean): string[] {
+  let named: Set<string> | undefined;
+  if (connection)
+    for (const l of lines) {
+      if (l.named === undefined || l.named.length === 0) continue;
+      named ??= new Set();
+      for (const t of l.named) named.add(t);
+    }
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i] as HeaderLine;
+    if (l.hop || named?.has(l.lower)) continue;
+    out.push(raw[2 * i] as string, raw[2 * i + 1] as string);
+  }
+  return out;
 }

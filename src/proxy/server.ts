@@ -11,6 +11,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
 import type { Logger } from "pino";
+import type { ClientChannel } from "ssh2";
 import { joinHostPort } from "../config/host.js";
 import { serveAdmin } from "./admin.js";
 import type { Allowlist } from "./allowlist.js";
@@ -27,11 +28,20 @@ import { type ClientSide, exchange, type RequestBody, type ResponseSink, type Up
 import { installFront } from "./front.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { SshPool } from "./pool.js";
-import { admitConnect, admitRequest, type Progress, type RequestHead } from "./prologue.js";
+import {
+  type AdmittedRequest,
+  admitConnect,
+  admitRequest,
+  type Progress,
+  type RequestHead,
+} from "./prologue.js";
 import type { Readiness } from "./readiness.js";
 import { RequestLog } from "./request-log.js";
 import { endpointName, type ProxyRuntime, type Route } from "./settings.js";
-import { UpstreamAgents } from "./upstream.js";
+import { IdleChannels, UpstreamAgents } from "./upstream.js";
+
+/** A request's idle list before it is admitted: never used (the exchange starts after admission). */
+const NO_IDLE = new IdleChannels(0);
 
 /** node:http's default; a larger header block is answered 431 by the parser. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -107,7 +117,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       serveAdmin(admin, req, res);
       return;
     }
-    void proxyRequest(req, res);
+    proxyRequest(req, res);
   });
 
   if (deps.front ?? frontFromEnv()) {
@@ -116,7 +126,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       server,
       handle: (req, res) => {
         active++;
-        void proxyRequest(req, res);
+        proxyRequest(req, res);
       },
       headersTimeoutMs: HEADERS_TIMEOUT_MS,
       logger,
@@ -140,44 +150,106 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     return key;
   };
 
-  const proxyRequest = async (req: RequestHead & RequestBody, res: ResponseSink) => {
-    const started = performance.now();
-    const progress: Progress = { label: "other" };
-    // A client that disconnects aborts its exchange and any channel being opened for it: nobody would read the
-    // answer. The AbortController only exists when a fresh channel is opened: almost every scrape reuses an
-    // idle one, and a controller per scrape (an EventTarget with its listeners) cost ~15 µs each time.
-    const client: ClientSide = { gone: false };
-    let abort: AbortController | undefined;
-    // One listener for both jobs ('close' is emitted once): `active` and the client going away.
-    res.on("close", () => {
-      active--;
-      if (res.writableFinished) return;
-      client.gone = true;
-      abort?.abort(new ClientGoneError());
-      client.onGone?.();
-    });
-    const signal = () => {
-      abort ??= new AbortController();
-      if (client.gone && !abort.signal.aborted) abort.abort(new ClientGoneError());
-      return abort.signal;
-    };
-    try {
-      const a = admitRequest(req, deps, progress);
-      const upstream: Upstream = {
-        idle: agents.get(agentKey(a.route, a.port)),
-        openChannel: () => pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, signal()),
-        connectionLost: (channel) => pool.connectionLost(channel),
-        connectionName: (channel) => pool.connectionName(channel),
-      };
+  /**
+   * One proxied request from admission to its log line: the client side the exchange watches, the prologue's
+   * progress and the exchange's way upstream, as one object. It was an async function with a Promise, an
+   * await, a suspended frame and ten closures and objects per scrape (docs/benchmarks.md, "Garbage per
+   * scrape").
+   */
+  class ProxiedRequest implements ClientSide, Progress, Upstream {
+    /** The target label for metrics and logs, "other" until the prologue allowed the target (Progress). */
+    label = "other";
+    /** ClientSide: the client went away; what the exchange does then. */
+    gone = false;
+    onGone: (() => void) | undefined = undefined;
+    /** Upstream: the idle channels of the admitted route (set once admitted). */
+    idle = NO_IDLE;
+    private readonly started = performance.now();
+    /**
+     * A client that disconnects aborts its exchange and any channel being opened for it: nobody would read
+     * the answer. The AbortController only exists when a fresh channel is opened: almost every scrape reuses
+     * an idle one, and a controller per scrape (an EventTarget with its listeners) cost ~15 µs each time.
+     */
+    private abort: AbortController | undefined = undefined;
+    private admitted: AdmittedRequest | undefined = undefined;
+    private over = false;
+
+    constructor(
+      private readonly req: RequestHead & RequestBody,
+      private readonly res: ResponseSink,
+    ) {}
+
+    start(): void {
+      const res = this.res;
+      // One listener for both jobs ('close' is emitted once): `active` and the client going away.
+      res.on("close", this.closed);
+      let a: AdmittedRequest;
+      try {
+        a = admitRequest(this.req, deps, this);
+      } catch (e) {
+        this.failed(e);
+        return;
+      }
+      this.admitted = a;
+      this.idle = agents.get(agentKey(a.route, a.port));
       const maxBytes = deps.runtime().maxResponseBytes;
-      await exchange(req, res, a.plan, upstream, a.label, a.path, a.deadline, client, maxBytes);
-      log.record(a.label, res.statusCode, started);
-    } catch (e) {
-      const err = client.gone ? new ClientGoneError() : asProxyError(e);
-      log.record(progress.label, res.headersSent ? res.statusCode : err.status, started, err);
+      try {
+        exchange(this.req, res, a.plan, this, a.label, a.path, a.deadline, this, maxBytes, this.done);
+      } catch (e) {
+        // As a Promise's executor would have it: a throw after the exchange was over does not answer twice.
+        if (!this.over) this.failed(e);
+        else
+          logger.error(
+            { target: a.label, cause: e instanceof Error ? e.message : String(e) },
+            "exchange threw after it ended",
+          );
+      }
+    }
+
+    private readonly closed = (): void => {
+      active--;
+      if (this.res.writableFinished) return;
+      this.gone = true;
+      this.abort?.abort(new ClientGoneError());
+      this.onGone?.();
+    };
+
+    private readonly done = (err?: unknown): void => {
+      this.over = true;
+      if (err === undefined)
+        log.record((this.admitted as AdmittedRequest).label, this.res.statusCode, this.started);
+      else this.failed(err);
+    };
+
+    private failed(e: unknown): void {
+      const err = this.gone ? new ClientGoneError() : asProxyError(e);
+      const res = this.res;
+      log.record(this.label, res.headersSent ? res.statusCode : err.status, this.started, err);
       sendError(res, err);
     }
-  };
+
+    private signal(): AbortSignal {
+      this.abort ??= new AbortController();
+      if (this.gone && !this.abort.signal.aborted) this.abort.abort(new ClientGoneError());
+      return this.abort.signal;
+    }
+
+    openChannel(): Promise<ClientChannel> {
+      const a = this.admitted as AdmittedRequest;
+      return pool.openChannel(a.route.ssh, a.route.remoteAddress, a.port, a.deadline, this.signal());
+    }
+
+    connectionLost(channel: ClientChannel): boolean {
+      return pool.connectionLost(channel);
+    }
+
+    connectionName(channel: ClientChannel): string | undefined {
+      return pool.connectionName(channel);
+    }
+  }
+
+  const proxyRequest = (req: RequestHead & RequestBody, res: ResponseSink): void =>
+    new ProxiedRequest(req, res).start();
 
   server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     active++;

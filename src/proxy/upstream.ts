@@ -6,14 +6,42 @@
  * slower than a tunnel at one scrape at a time (docs/benchmarks.md). The exchange itself is src/proxy/exchange.ts.
  */
 import type { ClientChannel } from "ssh2";
-import { setChannelHandler } from "./channel-sink.js";
+import { type ChannelHandler, setChannelHandler } from "./channel-sink.js";
 
-interface IdleEntry {
-  channel: ClientChannel;
-  /** Date.now() time at which the channel has been idle too long. */
-  expires: number;
-  /** Removes the idle-time listeners. */
-  release(): void;
+/**
+ * A channel in an idle list, and its handler while there: any event (a byte, the end, a close, an error) drops
+ * it from the list and closes it. One object per put, where closures for each event were six.
+ */
+class IdleEntry implements ChannelHandler {
+  constructor(
+    private readonly list: IdleChannels,
+    readonly channel: ClientChannel,
+    /** Date.now() time at which the channel has been idle too long. */
+    readonly expires: number,
+  ) {}
+
+  /** Also the channel's data short cut (channel-sink.ts), called without `this`: hence a bound function. */
+  readonly data = (): void => this.drop();
+  end(): void {
+    this.drop();
+  }
+  close(): void {
+    this.drop();
+  }
+  error(): void {
+    this.drop();
+  }
+
+  /** Removes the idle-time handler. */
+  release(): void {
+    setChannelHandler(this.channel, undefined);
+  }
+
+  private drop(): void {
+    this.list.remove(this);
+    this.release();
+    this.channel.close();
+  }
 }
 
 /**
@@ -23,7 +51,9 @@ interface IdleEntry {
  *
  * The idle timeouts share one Timeout per list, armed for the earliest expiry: a Timeout created on every put
  * and cleared on every take was part of the proxy's fixed cost per request (docs/benchmarks.md, "Fixed cost
- * per request").
+ * per request"). When the list empties the Timeout is left to fire once for nothing (it is unref'd): one
+ * request at a time empties the list on every take, and a Timeout per request was garbage per scrape
+ * (docs/benchmarks.md, "Garbage per scrape").
  */
 export class IdleChannels {
   private readonly list: IdleEntry[] = [];
@@ -39,7 +69,6 @@ export class IdleChannels {
     const entry = this.list.pop();
     if (!entry) return undefined;
     entry.release();
-    if (this.list.length === 0) this.disarm();
     return entry.channel;
   }
 
@@ -53,22 +82,16 @@ export class IdleChannels {
       channel.close();
       return;
     }
-    const drop = () => {
-      const i = this.list.indexOf(entry);
-      if (i >= 0) this.list.splice(i, 1);
-      if (this.list.length === 0) this.disarm();
-      entry.release();
-      channel.close();
-    };
-    const onError = () => drop();
-    const entry: IdleEntry = {
-      channel,
-      expires: Date.now() + ms,
-      release: () => setChannelHandler(channel, undefined),
-    };
-    setChannelHandler(channel, { data: drop, end: drop, close: drop, error: onError });
+    const entry = new IdleEntry(this, channel, Date.now() + ms);
+    setChannelHandler(channel, entry);
     this.list.push(entry);
     if (entry.expires < this.armedAt) this.arm(entry.expires);
+  }
+
+  /** @internal An entry whose channel closed, ended, erred or sent a byte while idle. */
+  remove(entry: IdleEntry): void {
+    const i = this.list.indexOf(entry);
+    if (i >= 0) this.list.splice(i, 1);
   }
 
   private arm(at: number): void {

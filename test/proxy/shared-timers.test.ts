@@ -39,14 +39,39 @@ describe("DeadlineTimers", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("leaves no timer behind once every deadline is removed", () => {
+  it("holds nothing up once every deadline is removed, and leaves no timer behind after its time", () => {
     const timers = new DeadlineTimers();
     const e = { at: Date.now() + 50, onExpire: () => expect.unreachable() };
+    const timeout = vi.spyOn(globalThis, "setTimeout");
     timers.add(e);
     expect(vi.getTimerCount()).toBe(1);
+    const armed = timeout.mock.results[0]?.value as NodeJS.Timeout;
+    expect(armed.hasRef()).toBe(true);
     timers.remove(e);
-    expect(vi.getTimerCount()).toBe(0);
+    // Left armed for the next deadline (no Timeout per request), but it no longer keeps the process alive.
+    expect(armed.hasRef()).toBe(false);
+    const again = { at: Date.now() + 60, onExpire: () => expect.unreachable() };
+    timers.add(again);
+    expect(armed.hasRef()).toBe(true);
+    expect(timeout).toHaveBeenCalledTimes(1);
+    timers.remove(again);
     vi.advanceTimersByTime(100);
+    expect(vi.getTimerCount()).toBe(0);
+    timeout.mockRestore();
+  });
+
+  it("re-arms for a deadline that is still pending when an earlier one's timer fires", () => {
+    const timers = new DeadlineTimers();
+    const fired: string[] = [];
+    const first = { at: Date.now() + 50, onExpire: () => fired.push("first") };
+    timers.add(first);
+    timers.remove(first);
+    timers.add({ at: Date.now() + 80, onExpire: () => fired.push("second") });
+    vi.advanceTimersByTime(79);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(["second"]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
 
@@ -83,14 +108,14 @@ describe("IdleChannels timeouts", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("does not close a channel taken for a request, and forgets the timer when the list empties", () => {
+  it("does not close a channel taken for a request, and leaves no timer behind after its time", () => {
     const idle = new IdleChannels(1_000);
     const a = fakeChannel();
     idle.put(a);
     expect(idle.take()).toBe(a);
-    expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(2_000);
     expect(a.closed).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
     // Put back later: a full timeout from then.
     idle.put(a);
     vi.advanceTimersByTime(999);
@@ -109,6 +134,22 @@ describe("IdleChannels timeouts", () => {
     expect(a.closed).toBe(true);
     expect(idle.take()).toBe(b);
     expect(idle.take()).toBeUndefined();
+    vi.advanceTimersByTime(1_000);
+    expect(b.closed).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a channel put back while the emptied list's timer is still armed times out a full timeout later", () => {
+    const idle = new IdleChannels(1_000);
+    const a = fakeChannel();
+    idle.put(a);
+    vi.advanceTimersByTime(600);
+    expect(idle.take()).toBe(a);
+    idle.put(a); // the timer armed for the first put fires at 1 000 and finds nothing due
+    vi.advanceTimersByTime(999);
+    expect(a.closed).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(a.closed).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,0 +1,182 @@
+/**
+ * `npx tsx scripts/gc-probe.ts`: where a proxy's garbage goes. Starts the bench's sshd and exporter and one
+ * proxy per `--proxy "NAME [NODE-ARGS…] BIN"` (as scripts/bench-ab.ts reads them), with the proxy's stdout and
+ * stderr written whole to OUT/NAME.log (V8's `--trace-gc`/`--trace-gc-nvp` lines go to stdout, which
+ * bench-ab keeps only the tail of), then drives `--count` requests at each concurrency through each proxy in
+ * turn and prints how many each one served, so that GC lines can be counted per 1 000 scrapes.
+ *
+ *   npx tsx scripts/gc-probe.ts -c 1 --count 3000 --out /tmp/gc --proxy "new --trace-gc-nvp bin/run.js"
+ *
+ * With `--import ./scripts/gc-marks.mjs` among a proxy's node args (required: the probe signals each proxy),
+ * the measured requests are marked in its log, and with HEAP_SAMPLE_OUT=FILE in the spec the proxy writes V8's
+ * sampling heap profile of them (scavenged objects included) to FILE.
+ */
+import { fork } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { metricsBody, startExporter } from "../test/helpers/exporter.js";
+import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
+import { startSshd } from "../test/helpers/sshd.js";
+import type { RoundRequest, RoundResult } from "./bench-load.js";
+
+const { values: flags } = parseArgs({
+  options: {
+    concurrency: { type: "string", short: "c", default: "1" },
+    count: { type: "string", default: "3000" },
+    body: { type: "string", default: "100000" },
+    proxy: { type: "string", multiple: true, default: [] },
+    out: { type: "string", default: "/tmp/gc-probe" },
+    timeline: { type: "boolean", default: false },
+  },
+});
+mkdirSync(flags.out, { recursive: true });
+
+interface Build {
+  name: string;
+  bin: string;
+  nodeArgs: string[];
+  env: Record<string, string>;
+  /** `proxy.KEY=JSON` words of the spec (as bench-ab): settings of the proxy section for this build. */
+  proxySettings: Record<string, unknown>;
+  proc?: Started;
+  port?: number;
+  logFd?: number;
+}
+const builds: Build[] = flags.proxy.map((spec) => {
+  const parts = spec.trim().split(/\s+/);
+  const name = parts.shift() as string;
+  const bin = parts.pop() as string;
+  const env: Record<string, string> = {};
+  const proxySettings: Record<string, unknown> = {};
+  const setting = /^proxy\.([A-Za-z]+)=(.*)$/;
+  const isEnv = (p: string) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(p);
+  for (const p of parts) {
+    const s = setting.exec(p);
+    if (s) proxySettings[s[1] as string] = JSON.parse(s[2] as string);
+    else if (isEnv(p)) env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
+  }
+  const nodeArgs = parts.filter((p) => !setting.test(p) && !isEnv(p));
+  return { name, bin, nodeArgs, env, proxySettings };
+});
+
+const sshd = await startSshd({ highLimits: true });
+const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
+const knownHosts = join(sshd.dir, "known_hosts");
+writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
+for (const b of builds) {
+  const config = join(sshd.dir, `gc-targets-${b.name}.json`);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      proxy: { knownHostsFile: knownHosts, ...b.proxySettings },
+      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
+      targets: [{ host: "127.0.0.1", exporters: [{ name: "gc", port: exporter.port }] }],
+    }),
+  );
+  b.port = await freePort();
+  const log = join(flags.out, `${b.name}.log`);
+  b.logFd = openSync(log, "w");
+  b.proc = start(
+    process.execPath,
+    [...b.nodeArgs, b.bin, "proxy", "--config", config, "--listen", `127.0.0.1:${b.port}`],
+    { env: { ...process.env, ...b.env }, stdio: ["ignore", b.logFd, b.logFd] },
+  );
+  await waitFor(`${b.name} to listen`, () => readFileSync(log, "utf8").includes('"msg":"listening"'), 20_000);
+}
+
+/** CPU (ms) and read/write syscalls of a process so far, from /proc. */
+function usage(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  return {
+    cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / 100,
+    reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]),
+    writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]),
+    rssMb: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024,
+  };
+}
+
+const generator = fork(join(import.meta.dirname, "bench-load.ts"), [], {
+  execArgv: ["--import", "tsx"],
+  stdio: ["ignore", "inherit", "inherit", "ipc"],
+});
+let nextId = 0;
+const waiting = new Map<number, (r: RoundResult) => void>();
+generator.on("message", (m: RoundResult) => {
+  if (m.type === "result") waiting.get(m.id)?.(m);
+});
+const round = (b: Build, concurrency: number, count: number): Promise<RoundResult> =>
+  new Promise((resolve) => {
+    const id = nextId++;
+    waiting.set(id, resolve);
+    generator.send({
+      type: "round",
+      id,
+      agentKey: `${b.name}:${concurrency}`,
+      host: "127.0.0.1",
+      port: b.port as number,
+      path: exporter.url,
+      hostHeader: `127.0.0.1:${exporter.port}`,
+      concurrency,
+      count,
+      expectBytes: exporter.body.length,
+    } satisfies RoundRequest);
+  });
+
+for (const c of flags.concurrency.split(",").map(Number)) {
+  for (const b of builds) await round(b, c, 300); // warm-up
+  for (const b of builds) {
+    const pid = b.proc?.child.pid as number;
+    process.kill(pid, "SIGUSR2"); // scripts/gc-marks.mjs, when preloaded: marks the start
+    await new Promise((r) => setTimeout(r, 50));
+    if (flags.timeline) {
+      // c=1 from a client of our own that records when each request started (gc-timeline-client.ts).
+      const out = join(flags.out, `${b.name}-timeline.json`);
+      const client = fork(
+        join(import.meta.dirname, "gc-timeline-client.ts"),
+        [
+          String(b.port),
+          exporter.url,
+          `127.0.0.1:${exporter.port}`,
+          String(exporter.body.length),
+          flags.count,
+          out,
+        ],
+        { execArgv: ["--import", "tsx"] },
+      );
+      await new Promise((r) => client.once("exit", r));
+      process.kill(pid, "SIGUSR2");
+      await new Promise((r) => setTimeout(r, 400));
+      console.log(`c=1 ${b.name}: timeline in ${out}`);
+      continue;
+    }
+    const seen = exporter.requests.length;
+    const before = usage(pid);
+    const r = await round(b, c, Number(flags.count));
+    process.kill(pid, "SIGUSR2");
+    await new Promise((r) => setTimeout(r, 300));
+    // Each exporter connection is one channel (sshd connects once per direct-tcpip channel).
+    const channels = new Set(exporter.requests.slice(seen).map((q) => q.socket)).size;
+    const after = usage(pid);
+    const per = (k: "cpuMs" | "reads" | "writes") => ((after[k] - before[k]) / r.ok).toFixed(3);
+    console.log(
+      `c=${c} ${b.name}: per request CPU ${per("cpuMs")} ms, reads ${per("reads")}, writes ${per("writes")}; RSS ${after.rssMb.toFixed(1)} MB`,
+    );
+    console.log(
+      `c=${c} ${b.name}: ${exporter.requests.length - seen} exporter requests on ${channels} channels`,
+    );
+    const l = r.latencies.sort((x, y) => x - y);
+    const p = (q: number) => l[Math.max(0, Math.ceil(q * l.length) - 1)]?.toFixed(2);
+    console.log(`c=${c} ${b.name}: ${r.ok} ok, ${r.errors} errors, p50 ${p(0.5)} p99 ${p(0.99)} ms`);
+  }
+}
+generator.kill();
+for (const b of builds) {
+  await b.proc?.stop();
+  if (b.logFd !== undefined) closeSync(b.logFd);
+}
+await exporter.close();
+await sshd.stop();
+process.exit(0);
