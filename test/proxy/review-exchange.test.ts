@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, proxyWith, runtimeFor, viaProxy } from "../helpers/proxy.js";
+import { RawClient } from "../helpers/raw-http.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -175,6 +176,34 @@ describe.each([
     expect([c.status, c.headers["x-sshscrape-error"]]).toEqual([502, "UPSTREAM_FAILED"]);
     const d = await viaProxy(proxy.url, target());
     expect([d.status, d.body.toString()]).toEqual([200, "05"]);
+  });
+
+  it("one client connection after upstream errors: each answer is its request's, and a failed body ends the connection", async () => {
+    answer = (n) => {
+      if (n === 1) return "HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nxx"; // bad status line: 502
+      if (n === 3) return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc<close>"; // cut short
+      return `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${String(n).padStart(2, "0")}`;
+    };
+    const get = `GET ${target()} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+    const client = await RawClient.open(Number(new URL(proxy.url).port));
+    try {
+      await client.write(get);
+      const a = await client.response();
+      expect([a.status, /x-sshscrape-error: UPSTREAM_FAILED/i.test(a.head)]).toEqual([502, true]);
+      await client.write(get);
+      const b = await client.response();
+      expect([b.status, b.body.toString()]).toEqual([200, "02"]);
+      await client.write(get);
+      // Headers of the third response were sent before its body was cut short: the connection is closed, and
+      // nothing that looks like a whole response (or another request's bytes) arrives.
+      await client.done;
+      const rest = client.pending().toString("latin1");
+      expect(rest).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(rest.endsWith("abc")).toBe(true);
+      expect(seen.length).toBe(3);
+    } finally {
+      client.destroy();
+    }
   });
 
   it("header lines the exporter makes up on every response: each response's own fields, hop-by-hop ones dropped", async () => {
