@@ -206,6 +206,31 @@ describe.each([
     }
   });
 
+  it("a client that resets its connection mid-body: its channel is closed at the exporter, and the next scrape is answered", async () => {
+    let held: Socket | undefined;
+    answer = (n, socket) => {
+      if (n === 1) {
+        held = socket;
+        return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab";
+      }
+      return `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${String(n).padStart(2, "0")}`;
+    };
+    const client = await RawClient.open(Number(new URL(proxy.url).port));
+    await client.write(`GET ${target()} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    await waitFor("the head and the first body bytes at the client", () =>
+      client.pending().toString("latin1").endsWith("\r\n\r\nab"),
+    );
+    // A reset (a client killed, or Prometheus giving up): a FIN alone is a half-close to the raw front, which
+    // then finishes the response, or fails it at the response deadline, as it does for a client still reading.
+    (client as unknown as { socket: Socket }).socket.resetAndDestroy();
+    await waitFor(
+      "the exporter's connection of the abandoned scrape to close",
+      () => held?.destroyed === true,
+    );
+    const b = await viaProxy(proxy.url, target());
+    expect([b.status, b.body.toString()]).toEqual([200, "02"]);
+  });
+
   it("header lines the exporter makes up on every response: each response's own fields, hop-by-hop ones dropped", async () => {
     // More distinct lines than the reader's caches hold, so they are cleared and refilled on the way.
     answer = (n) =>
