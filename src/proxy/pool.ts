@@ -257,7 +257,7 @@ export class SshPool {
 
   /**
    * TCP connect with Nagle off: ssh2 never calls setNoDelay, and each channel then costs ~40 ms. The socket is
-   * read up to 256 KB at a time (ssh-read.ts).
+   * read up to 1 MB at a time (ssh-read.ts).
    */
   private dial(endpoint: SshEndpoint, name: string): Promise<Socket> {
     const ms = this.opts.timeouts.connect;

@@ -1,12 +1,14 @@
 /**
- * How the proxy reads its SSH sockets: up to 256 KB per read() instead of Node's 64 KB, into one landing
+ * How the proxy reads its SSH sockets: up to 1 MB per read() instead of Node's 64 KB, into one landing
  * buffer shared by every SSH socket of the process, copied out into a Buffer of exactly the bytes read
  * before ssh2 sees them.
  *
  * Why: with many scrapes in flight sshd's packets queue up on the socket faster than 64 KB reads take them;
- * each read is a syscall, a trip through ssh2's parser and a callback. Larger reads cut the reads per 100 KB
- * scrape from ~2.8 to ~1.6–1.8 at c=16 and c=64 and the proxy's CPU per scrape by about a tenth
- * (docs/benchmarks.md, "Syscalls per scrape (issue 14, round 4)").
+ * each read is a syscall, a trip through ssh2's parser, a callback and a writev per client with data in it.
+ * Larger reads cut the reads per 100 KB scrape from ~2.8 to ~1.2–1.6 at c=16 and c=64, and the proxy's CPU
+ * per scrape by a tenth to a fifth (docs/benchmarks.md, "Syscalls per scrape (issue 14, round 4)"; 1 MB
+ * measured better than 256 and 512 KB). The landing buffer is one per process, allocated at the first read;
+ * its pages become resident only as far as reads have reached.
  *
  * Why the copy: ssh2 decrypts each packet in place in the buffer it is given and hands the payload onward as
  * a view of that buffer (lib/protocol/crypto.js); the relay writes those views to the client's socket, which
@@ -26,7 +28,7 @@
 import { type Socket, connect as tcpConnect } from "node:net";
 
 /** The most one read() of an SSH socket takes. */
-export const SSH_READ_BYTES = 256 * 1024;
+export const SSH_READ_BYTES = 1024 * 1024;
 
 let landing: Buffer | undefined;
 
