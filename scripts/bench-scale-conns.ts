@@ -29,7 +29,14 @@ import { metricsBody } from "../test/helpers/exporter.js";
 import { freePort, waitFor } from "../test/helpers/processes.js";
 import { viaProxy } from "../test/helpers/proxy.js";
 import type { Sshd } from "../test/helpers/sshd.js";
-import { alias, type Cleanups, runCleanups, startSshds, startStaticExporter } from "./bench-scale-lab.js";
+import {
+  alias,
+  type Cleanups,
+  parseEnv,
+  runCleanups,
+  startSshds,
+  startStaticExporter,
+} from "./bench-scale-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -45,6 +52,12 @@ const { values: flags } = parseArgs({
     /** proxy.keepaliveInterval in the target list (default: the proxy's). */
     keepalive: { type: "string" },
     json: { type: "boolean", default: false },
+    /** After --scrape: GET the proxy's /metrics this many times (as Prometheus' self-scrape job does) and measure. */
+    "metrics-renders": { type: "string", default: "0" },
+    /** Environment for both builds' proxies, space-separated KEY=VALUE (e.g. "MALLOC_ARENA_MAX=2"). */
+    "proxy-env": { type: "string" },
+    /** Environment for build B's proxy only, on top of --proxy-env (an A/B of one build under two settings). */
+    "proxy-env-b": { type: "string" },
   },
 });
 const N = Number(flags.targets);
@@ -56,17 +69,30 @@ const cleanups: Cleanups = [];
 
 /** Answers SIGUSR2 with two full GCs, then writes process.memoryUsage() (and a heap snapshot if asked). */
 const HOOK = `
-import { writeFileSync } from "node:fs";
-import { writeHeapSnapshot } from "node:v8";
+import { readFileSync, writeFileSync } from "node:fs";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 let n = 0;
 process.on("SIGUSR2", () => {
   globalThis.gc();
   globalThis.gc();
   const out = process.memoryUsage();
+  // RSS split: anonymous (heap, malloc, stacks) and file-backed (the node binary's pages) (proc(5)).
+  const status = readFileSync("/proc/self/status", "utf8");
+  const kb = (k) => Number(status.split(k + ":")[1]?.trim().split(" ")[0] ?? 0) * 1024;
+  out.rssAnon = kb("RssAnon");
+  out.rssFile = kb("RssFile");
+  out.spaces = Object.fromEntries(
+    getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]),
+  );
   if (process.env.BENCH_SNAPSHOT) writeHeapSnapshot(\`\${process.env.BENCH_SNAPSHOT}-\${++n}.heapsnapshot\`);
   writeFileSync(process.env.BENCH_MEMFILE, JSON.stringify(out));
 });
 `;
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) * 1024;
+}
 
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -80,12 +106,26 @@ interface Run {
   output: () => string;
 }
 
-async function startProxy(cli: string, list: string, url: string, env: NodeJS.ProcessEnv): Promise<Run> {
+async function startProxy(
+  cli: string,
+  list: string,
+  url: string,
+  env: NodeJS.ProcessEnv,
+  build: string,
+): Promise<Run> {
   const prof = flags["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(flags["cpu-prof"])}`] : [];
   const child = spawn(
     process.execPath,
     ["--expose-gc", "--import", `file://${hookFile}`, ...prof, cli, "proxy", "--config", list],
-    { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      env: {
+        ...process.env,
+        ...parseEnv(flags["proxy-env"]),
+        ...(build === "B" ? parseEnv(flags["proxy-env-b"]) : {}),
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let out = "";
   child.stdout?.on("data", (d: Buffer) => {
@@ -111,6 +151,9 @@ interface Memory {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  rssAnon: number;
+  rssFile: number;
+  spaces: Record<string, { size: number; used: number }>;
 }
 
 async function memory(run: Run, memFile: string): Promise<Memory> {
@@ -130,6 +173,11 @@ interface Sample {
   pooled: Memory;
   scraped?: Memory;
   scrapeCpuMs?: number;
+  /** After --metrics-renders: memory, the RSS maximum while rendering, the page's size and CPU per render. */
+  rendered?: Memory;
+  renderRssMax?: number;
+  metricsBytes?: number;
+  renderCpuMs?: number;
   /** Proxy CPU while the pooled connections sat idle, % of one core. */
   idleCpuPct?: number;
   handshakeCpuMs: number;
@@ -174,16 +222,28 @@ async function measure(
       : {};
 
   const idleList = await listFor(false);
-  const idleRun = await startProxy(cli, idleList.file, idleList.url, {
-    BENCH_MEMFILE: memFile,
-    ...snapshot("idle"),
-  });
+  const idleRun = await startProxy(
+    cli,
+    idleList.file,
+    idleList.url,
+    {
+      BENCH_MEMFILE: memFile,
+      ...snapshot("idle"),
+    },
+    build,
+  );
   await new Promise((r) => setTimeout(r, 1000));
   const idle = await memory(idleRun, memFile);
   await stop(idleRun);
 
   const list = await listFor(true);
-  const run = await startProxy(cli, list.file, list.url, { BENCH_MEMFILE: memFile, ...snapshot("pooled") });
+  const run = await startProxy(
+    cli,
+    list.file,
+    list.url,
+    { BENCH_MEMFILE: memFile, ...snapshot("pooled") },
+    build,
+  );
   const pid = run.child.pid as number;
   const t0 = cpuTicks(pid);
   const w0 = Date.now();
@@ -230,6 +290,28 @@ async function measure(
     await new Promise((r) => setTimeout(r, 2000));
     scraped = await memory(run, memFile);
   }
+  let rendered: Memory | undefined;
+  let renderRssMax: number | undefined;
+  let metricsBytes: number | undefined;
+  let renderCpuMs: number | undefined;
+  const renders = Number(flags["metrics-renders"]);
+  if (renders > 0) {
+    renderRssMax = 0;
+    const sampler = setInterval(() => {
+      renderRssMax = Math.max(renderRssMax ?? 0, rssOf(pid));
+    }, 20);
+    const r0 = cpuTicks(pid);
+    for (let i = 0; i < renders; i++) {
+      const res = await fetch(`${run.url}/metrics`);
+      metricsBytes = (await res.arrayBuffer()).byteLength;
+      // Prometheus' self-scrape comes every interval, not back to back: let scavenges run in between.
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    renderCpuMs = ((cpuTicks(pid) - r0) / CLK_TCK / renders) * 1000;
+    clearInterval(sampler);
+    renderRssMax = Math.max(renderRssMax, rssOf(pid));
+    rendered = await memory(run, memFile);
+  }
   await stop(run);
   return {
     build,
@@ -237,6 +319,10 @@ async function measure(
     pooled,
     scraped,
     scrapeCpuMs,
+    rendered,
+    renderRssMax,
+    metricsBytes,
+    renderCpuMs,
     idleCpuPct,
     handshakeCpuMs: ((t1 - t0) / CLK_TCK / N) * 1000,
     preconnectS,
@@ -271,8 +357,13 @@ async function main(): Promise<Sample[]> {
 }
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+/** One state's totals: RSS (anonymous + file), V8 heap used / committed, old space used / committed. */
+const totals = (m: Memory) =>
+  `RSS ${mb(m.rss)} (anon ${mb(m.rssAnon)}, file ${mb(m.rssFile)}), heap ${mb(m.heapUsed)} / ${mb(m.heapTotal)}, ` +
+  `old space ${mb(m.spaces.old_space?.used ?? 0)} / ${mb(m.spaces.old_space?.size ?? 0)}, external ${mb(m.external)}`;
 function describe(s: Sample): string {
-  const per = (k: keyof Memory) => kb((s.pooled[k] - s.idle[k]) / N);
+  const per = (k: "rss" | "heapUsed" | "external" | "arrayBuffers") => kb((s.pooled[k] - s.idle[k]) / N);
   return (
     `${s.build}: ${N} handshakes in ${s.preconnectS.toFixed(1)} s, ${s.handshakeCpuMs.toFixed(2)} ms proxy CPU each; ` +
     `per idle pooled connection: heap ${per("heapUsed")}, external ${per("external")} ` +
@@ -284,6 +375,12 @@ function describe(s: Sample): string {
     (s.scraped
       ? `; after one scrape each (${s.scrapeCpuMs?.toFixed(2)} ms CPU per scrape), per host: heap ${kb((s.scraped.heapUsed - s.idle.heapUsed) / N)}, ` +
         `external ${kb((s.scraped.external - s.idle.external) / N)}, RSS ${kb((s.scraped.rss - s.idle.rss) / N)}`
+      : "") +
+    `\n    idle:    ${totals(s.idle)}\n    pooled:  ${totals(s.pooled)}` +
+    (s.scraped ? `\n    scraped: ${totals(s.scraped)}` : "") +
+    (s.rendered
+      ? `\n    after ${flags["metrics-renders"]} GET /metrics (${kb(s.metricsBytes ?? 0)}, ${s.renderCpuMs?.toFixed(1)} ms CPU each; ` +
+        `RSS max ${mb(s.renderRssMax ?? 0)} while rendering): ${totals(s.rendered)}`
       : "")
   );
 }

@@ -12,6 +12,16 @@ export const SSHD_MAX_LISTEN = 16;
 /** 127.1.0.1, 127.1.0.2, … — clear of 127.0.0.x, which the tests use. */
 export const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
+/** A proxy environment given on the command line: space-separated KEY=VALUE pairs ("" for none). */
+export function parseEnv(spec: string | undefined): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    (spec ?? "")
+      .split(" ")
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+}
+
 /** What a scale script must undo at the end, pushed as it starts things. */
 export type Cleanups = Array<() => Promise<unknown> | unknown>;
 

@@ -19,7 +19,7 @@
 import { execFileSync } from "node:child_process";
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
@@ -36,6 +36,7 @@ import {
   type Cleanups,
   EXPORTER_STYLES,
   type ExporterStyle,
+  parseEnv,
   runCleanups,
   SSHD_MAX_LISTEN,
   startSshds,
@@ -64,6 +65,18 @@ const { values: flags } = parseArgs({
     start: { type: "string", default: "after-ready" },
     /** Node flags for the proxy process, space-separated, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
     "proxy-node-args": { type: "string" },
+    /** Another build's bin/run.js (e.g. main's, for a back-to-back A/B); default: this tree's. */
+    "proxy-cli": { type: "string" },
+    /**
+     * The proxy's environment, space-separated KEY=VALUE; by default what the NixOS unit sets
+     * (`Environment = [ "MALLOC_ARENA_MAX=2" ]` in nix/module.nix). "" for none.
+     */
+    "proxy-env": { type: "string", default: "MALLOC_ARENA_MAX=2" },
+    /**
+     * Prometheus also scrapes the proxy's own /metrics every interval, as the NixOS module's job "sshscrape"
+     * does (services.sshscrape.alertRules.enable): at 2 000 targets a 2.8 MB page of ~38 000 lines.
+     */
+    "self-scrape": { type: "boolean", default: false },
     /** Split the targets across this many proxies + Prometheus servers (scripts/bench-scale-shards.ts). */
     shards: { type: "string" },
     /**
@@ -99,7 +112,11 @@ const cleanups: Cleanups = [];
 interface ProcSample {
   ticks: number;
   rssBytes: number;
+  /** RSS split (proc(5)): anonymous (V8 heap, malloc, stacks) and file-backed (the node binary's pages). */
+  rssAnonBytes: number;
+  rssFileBytes: number;
 }
+const ZERO: ProcSample = { ticks: 0, rssBytes: 0, rssAnonBytes: 0, rssFileBytes: 0 };
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 /** utime + stime (proc(5): /proc/PID/stat fields 14 and 15, in clock ticks) and VmRSS. */
 function procSample(pid: number): ProcSample {
@@ -107,8 +124,9 @@ function procSample(pid: number): ProcSample {
   // The command name (field 2) may contain spaces; fields after it are space-separated.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return { ticks, rssBytes: Number(rss?.[1] ?? 0) * 1024 };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { ticks, rssBytes: kb("VmRSS"), rssAnonBytes: kb("RssAnon"), rssFileBytes: kb("RssFile") };
 }
 
 /** Busy and total jiffies of the whole machine (proc(5): the first "cpu" line of /proc/stat). */
@@ -203,6 +221,16 @@ interface Result {
   directP50Ms: number;
   directP99Ms: number;
   proxyRssMaxMB: number;
+  /** At the RSS maximum: anonymous and file-backed RSS, and seconds after the steady state began (< 0: warm-up). */
+  proxyRssMaxAnonMB: number;
+  proxyRssMaxFileMB: number;
+  proxyRssMaxAtS: number;
+  /** V8 heap used / committed and external memory at the end (the proxy's own /metrics). */
+  proxyHeapEndMB: string;
+  proxyExternalEndMB: number;
+  proxyCli: string;
+  proxyEnv: string;
+  selfScrape: boolean;
   proxyRssEndMB: number;
   proxyCpuSteadyPct: number;
   warmupProxyCpuPct: number;
@@ -284,10 +312,12 @@ async function main(): Promise<Result> {
     }),
   );
   const proxyStartedAt = Date.now();
+  const proxyEnv = parseEnv(flags["proxy-env"]);
   const proxy: RunningCli = await startProxyCli(
     listFile,
     [],
     flags["proxy-node-args"]?.split(" ").filter(Boolean) ?? [],
+    { cli: flags["proxy-cli"] ? resolve(flags["proxy-cli"]) : undefined, env: proxyEnv },
   );
   cleanups.push(() => proxy.stop());
   const proxyPid = proxy.pid() as number;
@@ -346,6 +376,9 @@ async function main(): Promise<Result> {
           job_name: "direct",
           static_configs: [{ targets: exporters.map((e) => `127.0.0.1:${e.port}`) }],
         },
+        ...(flags["self-scrape"]
+          ? [{ job_name: "sshscrape", static_configs: [{ targets: [`127.0.0.1:${proxyPort}`] }] }]
+          : []),
       ],
     },
     readyTimeoutMs: 60_000,
@@ -353,9 +386,14 @@ async function main(): Promise<Result> {
   cleanups.push(() => prometheus.stop());
 
   let rssMax = 0;
-  const rssTimer = setInterval(() => {
-    rssMax = Math.max(rssMax, procSample(proxyPid).rssBytes);
-  }, 1000);
+  /** The sample with the most RSS, and when it was taken. */
+  let atMax: { sample: ProcSample; at: number } | undefined;
+  const sampleRss = (sample: ProcSample) => {
+    if (sample.rssBytes <= rssMax) return;
+    rssMax = sample.rssBytes;
+    atMax = { sample, at: Date.now() };
+  };
+  const rssTimer = setInterval(() => sampleRss(procSample(proxyPid)), 1000);
   cleanups.push(() => clearInterval(rssTimer));
 
   log(`prometheus up; waiting until the latest scrape of all ${N} targets succeeded`);
@@ -402,7 +440,7 @@ async function main(): Promise<Result> {
   };
   const load1 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const endAt = Date.now();
-  rssMax = Math.max(rssMax, end.rssBytes);
+  sampleRss(end);
 
   const windowS = Math.ceil((endAt - proxyStartedAt) / 1000) + intervalS;
   const evalAt = endAt / 1000;
@@ -472,6 +510,14 @@ async function main(): Promise<Result> {
     directP50Ms: round(quantile(direct, 0.5)),
     directP99Ms: round(quantile(direct, 0.99)),
     proxyRssMaxMB: round(rssMax / 2 ** 20),
+    proxyRssMaxAnonMB: round((atMax?.sample.rssAnonBytes ?? 0) / 2 ** 20),
+    proxyRssMaxFileMB: round((atMax?.sample.rssFileBytes ?? 0) / 2 ** 20),
+    proxyRssMaxAtS: round(((atMax?.at ?? endAt) - steadyStartAt) / 1000),
+    proxyHeapEndMB: `${round(sum(select(metrics, "nodejs_heap_size_used_bytes")) / 2 ** 20)} / ${round(sum(select(metrics, "nodejs_heap_size_total_bytes")) / 2 ** 20)}`,
+    proxyExternalEndMB: round(sum(select(metrics, "nodejs_external_memory_bytes")) / 2 ** 20),
+    proxyCli: flags["proxy-cli"] ? resolve(flags["proxy-cli"]) : "this tree's bin/run.js",
+    proxyEnv: flags["proxy-env"],
+    selfScrape: flags["self-scrape"],
     proxyRssEndMB: round(end.rssBytes / 2 ** 20),
     proxyCpuSteadyPct: round(cpuPct(steadyStart, end, endAt - steadyStartAt)),
     prometheusCpuPct: round(((others1.prometheus - others0.prometheus) / CLK_TCK / steadyS) * 100),
@@ -489,7 +535,7 @@ async function main(): Promise<Result> {
         sum(select(metrics, "sshscrape_request_duration_seconds_count"))) *
         1000,
     ),
-    warmupProxyCpuPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, steadyStart, steadyStartAt - proxyStartedAt)),
+    warmupProxyCpuPct: round(cpuPct(ZERO, steadyStart, steadyStartAt - proxyStartedAt)),
     readyCpuPerHandshakeMs:
       readyTicks === undefined ? undefined : round((readyTicks / CLK_TCK / N) * 1000, 2),
     warmupCpuPerHandshakeMs: round((steadyStart.ticks / CLK_TCK / N) * 1000, 2),
@@ -508,7 +554,7 @@ async function main(): Promise<Result> {
     warmupMachineBusyPct: round(
       ((others0.machine.busy - warm0.machine.busy) / (others0.machine.total - warm0.machine.total)) * 100,
     ),
-    proxyCpuWholeRunPct: round(cpuPct({ ticks: 0, rssBytes: 0 }, end, endAt - proxyStartedAt)),
+    proxyCpuWholeRunPct: round(cpuPct(ZERO, end, endAt - proxyStartedAt)),
     sshConnections: sum(select(metrics, "sshscrape_ssh_connections")),
     sshChannels: sum(select(metrics, "sshscrape_ssh_channels")),
     exporterStyle,
@@ -577,7 +623,17 @@ function table(r: Result): string {
       "same exporters scraped directly, steady state: p50 / p99 (baseline)",
       `${r.directP50Ms} / ${r.directP99Ms} ms`,
     ],
+    ["proxy (--proxy-cli / --proxy-env)", `${r.proxyCli} / ${r.proxyEnv || "–"}`],
+    ["Prometheus scrapes the proxy's /metrics (--self-scrape)", r.selfScrape ? "yes, every interval" : "no"],
     ["proxy RSS max / at end", `${r.proxyRssMaxMB} / ${r.proxyRssEndMB} MB`],
+    [
+      "at the RSS max: anonymous / file-backed RSS, s after the steady state began",
+      `${r.proxyRssMaxAnonMB} / ${r.proxyRssMaxFileMB} MB, ${r.proxyRssMaxAtS} s`,
+    ],
+    [
+      "proxy V8 heap used / committed, external, at the end",
+      `${r.proxyHeapEndMB} MB, ${r.proxyExternalEndMB} MB`,
+    ],
     [
       "proxy CPU, steady state / whole run incl. handshakes",
       `${r.proxyCpuSteadyPct} % / ${r.proxyCpuWholeRunPct} % of one core`,

@@ -11,6 +11,12 @@
  * hosts the live heap is small and the same factor only makes the full GCs more frequent at high request
  * rates (one host at 64 concurrent scrapes: 1.15–1.18× the proxy CPU per scrape), so small fleets keep 2.
  *
+ * From LARGE_FLEET_HOSTS on, a factor of 1.25 (round 4, "Peak RSS at 2 000 targets with open channels"): with
+ * every host holding an idle channel, 2 000 hosts leave ~50–56 MB live after a full GC, so 1.5 still let the
+ * old generation reach ~80 MB, a peak RSS of ~150–163 MB. V8 grows the limit by at least 8 MB whatever the
+ * factor, so below ~1 000 hosts (≤ ~32 MB live) 1.25 and 1.5 are nearly the same limit; above, 1.25 takes
+ * half the headroom away for one more full GC (~50–150 ms at 50 MB live) per ~13 MB of promoted garbage.
+ *
  * V8 reads the flag at each full GC's sizing, so setting it at start and on reload takes effect at the next
  * one. Only in a process whose flags bin/run.js set (not in tests, not under NODE_OPTIONS experiments).
  */
@@ -20,8 +26,12 @@ import type { Logger } from "pino";
 /** From this many configured SSH hosts on, the per-host state is most of the heap (≥ ~5 MB live). */
 export const FLEET_HOSTS = 250;
 
+/** From this many configured SSH hosts on (≥ ~32 MB live), the factor is 1.25. */
+export const LARGE_FLEET_HOSTS = 1000;
+
 /** `--heap-growing-percent` for a proxy with `hosts` configured SSH hosts. */
 export function heapGrowingPercent(hosts: number): number {
+  if (hosts >= LARGE_FLEET_HOSTS) return 25;
   return hosts >= FLEET_HOSTS ? 50 : 100;
 }
 

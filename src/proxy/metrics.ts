@@ -14,6 +14,7 @@
  */
 import { type ServerResponse, STATUS_CODES } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { renderMetrics } from "./metrics-text.js";
 
 /** Label values admitted per label beyond the configured ones. */
 export const MAX_EXTRA_LABELS = 64;
@@ -341,13 +342,16 @@ export class ProxyMetrics {
 
 /** Answers GET /metrics (on the proxy port and on --metrics.listen-addr alike). */
 export function serveMetrics(metrics: ProxyMetrics, res: ServerResponse, head = false): void {
-  metrics.registry.metrics().then(
-    (text) => {
-      res.writeHead(200, {
-        "content-type": metrics.registry.contentType,
-        "content-length": Buffer.byteLength(text),
-      });
-      res.end(head ? undefined : text);
+  // One metric at a time into small Buffers, not prom-client's whole-page string (metrics-text.ts).
+  renderMetrics(metrics.registry).then(
+    ({ buffers, bytes }) => {
+      res.writeHead(200, { "content-type": metrics.registry.contentType, "content-length": bytes });
+      if (!head) {
+        res.cork();
+        for (const b of buffers) res.write(b);
+        res.uncork();
+      }
+      res.end();
     },
     (err) => {
       const body = `cannot collect metrics: ${String(err)}\n`;

@@ -21,11 +21,18 @@ export interface RunningCli {
   stop(): Promise<void>;
 }
 
+/** Another build's bin/run.js instead of this tree's, and environment for the proxy (scale benchmarks' A/Bs). */
+export interface ProxyProcessOptions {
+  cli?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** `sshscrape proxy --config LIST`, answering at the list's `proxy.listen`. */
 export async function startProxyCli(
   listFile: string,
   extraArgs: string[] = [],
   nodeArgs: string[] = [],
+  options: ProxyProcessOptions = {},
 ): Promise<RunningCli> {
   const listen = (parse(readFileSync(listFile, "utf8")) as { proxy?: { listen?: string } }).proxy?.listen;
   if (!listen) throw new Error(`${listFile}: the target list must set proxy.listen`);
@@ -34,6 +41,7 @@ export async function startProxyCli(
     `http://${listen}`,
     15_000,
     nodeArgs,
+    options,
   );
 }
 
@@ -44,8 +52,12 @@ export async function startProxyProcess(
   timeoutMs = 15_000,
   /** Node's own flags, before the script (e.g. --cpu-prof for scripts/bench-scale.ts). */
   nodeArgs: string[] = [],
+  options: ProxyProcessOptions = {},
 ): Promise<RunningCli> {
-  const proc: Started = start(process.execPath, [...nodeArgs, CLI, ...args], { cwd: REPO_ROOT });
+  const proc: Started = start(process.execPath, [...nodeArgs, options.cli ?? CLI, ...args], {
+    cwd: REPO_ROOT,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+  });
   const exited = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
   try {
     // Its own "listening" line first: another program on the same port would answer /healthz too.
