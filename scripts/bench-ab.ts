@@ -4,7 +4,7 @@
  * `--proxy "NAME [NODE-ARGS…] [VAR=VALUE…] [proxy.KEY=JSON…] BIN"` is started on them and the builds take turns in short rounds at each
  * concurrency, driven by the bench's load generator (scripts/bench-load.ts). Per build it prints req/s, p50,
  * p99, CPU per request (user and system, from /proc/PID/stat), read and write syscalls per request
- * (/proc/PID/io), context switches per request and RSS; ratios are against the last build given.
+ * (/proc/PID/io), context switches and minor page faults per request and RSS; ratios are against the last build given.
  *
  *   npx tsx scripts/bench-ab.ts --proxy "new bin/run.js" --proxy "main ../main/bin/run.js"
  *   npx tsx scripts/bench-ab.ts -c 16,64 --rounds 14 --proxy "yg4 --max-semi-space-size=4 bin/run.js" --proxy "now bin/run.js"
@@ -98,6 +98,7 @@ function sample(pid: number) {
     sys: (Number(f[12]) * 1000) / CLK_TCK,
     reads: num(/^syscr: (\d+)/m, io),
     writes: num(/^syscw: (\d+)/m, io),
+    faults: Number(f[7]),
     switches:
       num(/^voluntary_ctxt_switches:\s+(\d+)/m, status) +
       num(/^nonvoluntary_ctxt_switches:\s+(\d+)/m, status),
@@ -212,8 +213,9 @@ for (const c of flags.concurrency.split(",").map(Number)) {
       t.wallMs += res.wallMs;
       for (const l of res.latencies) t.latencies.push(l);
       if (flags.dump) t.rounds.push({ at, latencies: res.latencies });
-      const d = t.d ?? { user: 0, sys: 0, reads: 0, writes: 0, switches: 0, rssMb: 0 };
-      for (const k of ["user", "sys", "reads", "writes", "switches"] as const) d[k] += after[k] - before[k];
+      const d = t.d ?? { user: 0, sys: 0, reads: 0, writes: 0, switches: 0, faults: 0, rssMb: 0 };
+      for (const k of ["user", "sys", "reads", "writes", "switches", "faults"] as const)
+        d[k] += after[k] - before[k];
       d.rssMb = after.rssMb;
       t.d = d;
     }
@@ -240,7 +242,7 @@ for (const c of flags.concurrency.split(",").map(Number)) {
     console.log(
       `c=${c} ${b.name.padEnd(10)} ${((t.ok / t.wallMs) * 1000).toFixed(0).padStart(6)} req/s  p50 ${pct(50).toFixed(2)}  p90 ${pct(90).toFixed(2)}  p99 ${pct(99).toFixed(2)} ms  ` +
         `CPU ${cpu(t).toFixed(3)} ms/req (user ${(d.user / (t.ok || 1)).toFixed(3)}, sys ${(d.sys / (t.ok || 1)).toFixed(3)}) ${(cpu(t) / cpu(last)).toFixed(2)}×  ` +
-        `reads ${per(d.reads)} writes ${per(d.writes)} switches ${per(d.switches)} per req  RSS ${d.rssMb.toFixed(0)} MB  errors ${t.errors}${vsTunnel}`,
+        `reads ${per(d.reads)} writes ${per(d.writes)} switches ${per(d.switches)} faults ${per(d.faults)} per req  RSS ${d.rssMb.toFixed(0)} MB  errors ${t.errors}${vsTunnel}`,
     );
   }
 }

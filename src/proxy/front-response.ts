@@ -185,8 +185,22 @@ export class FrontResponse implements ResponseSink {
     return this;
   }
 
+  /**
+   * Fails the response by closing the connection. What the exchange had already sent is flushed first: the
+   * head if writeHead stored it and no body followed, and whatever is corked in this tick (the head, body
+   * slices of the same SSH read). The client then sees a response cut short (a 200 whose body ends early),
+   * as when those bytes had left in an earlier tick; dropping them closed the connection without any status
+   * line. With 1 MB SSH reads (ssh-read.ts) the head and the chunk that crosses proxy.maxResponseBytes often
+   * arrive together.
+   */
   destroy(): this {
-    this.socket.destroy();
+    const socket = this.socket;
+    if (!socket.destroyed) {
+      const head = this.takeHead();
+      if (head !== undefined) socket.write(head, "latin1");
+      if (socket.writableCorked > 0) socket.uncork();
+    }
+    socket.destroy();
     return this;
   }
 

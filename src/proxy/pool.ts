@@ -5,7 +5,7 @@
  * concurrent first requests share one handshake, handshakes are bounded, a dead host backs off instead of
  * being re-dialled by every scrape, and idle connections close.
  */
-import { type Socket, connect as tcpConnect } from "node:net";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { Client, type ClientChannel, type PublicKeyAuthMethod } from "ssh2";
 import { markNoDelay } from "./ack-nudge.js";
@@ -28,6 +28,7 @@ import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
+import { connectSshSocket } from "./ssh-read.js";
 import {
   batchPacketPadding,
   postponeKeepalive,
@@ -254,11 +255,14 @@ export class SshPool {
     return attempt;
   }
 
-  /** TCP connect with Nagle off: ssh2 never calls setNoDelay, and each channel then costs ~40 ms. */
+  /**
+   * TCP connect with Nagle off: ssh2 never calls setNoDelay, and each channel then costs ~40 ms. The socket is
+   * read up to 1 MB at a time (ssh-read.ts).
+   */
   private dial(endpoint: SshEndpoint, name: string): Promise<Socket> {
     const ms = this.opts.timeouts.connect;
     return new Promise((resolve, reject) => {
-      const sock = tcpConnect({ host: endpoint.host, port: endpoint.port });
+      const sock = connectSshSocket({ host: endpoint.host, port: endpoint.port });
       sock.setNoDelay(true);
       this.pending.add(sock);
       sock.once("close", () => this.pending.delete(sock));
