@@ -16,6 +16,12 @@
  * returns, as RequestTally in metrics.ts relies on too) and formatted as its registry formats them; any other
  * metric (summaries, exemplars, a registry with default labels or in OpenMetrics format) is rendered by
  * prom-client itself.
+ *
+ * One difference, which the proxy's registry never shows: prom-client runs every metric's `collect` before it
+ * formats any value, and this renders each metric right after its own `collect`. A `collect` that changes a
+ * series of a metric registered before it in place (`inc`, `observe`) shows the change on prom-client's page
+ * and on the next page here. The proxy's collects (its own and prom-client's default metrics) set only their
+ * own metric or ones registered after it.
  */
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from "prom-client";
 
