@@ -847,7 +847,16 @@ in
         TimeoutStartSec = "${toString (readyWaitSeconds + 20)}s";
         # glibc's malloc keeps up to 8 arenas per core for V8's and libuv's threads; two hold ~1 MB less of an
         # idle proxy resident, at no measurable CPU per scrape (docs/benchmarks.md, "Start-up memory").
-        Environment = [ "MALLOC_ARENA_MAX=2" ];
+        # With its default 128 KB trim threshold glibc hands the top of its heap back after each scavenge frees
+        # a batch of read buffers and faults it in again on the next reads: some proxy processes settled at
+        # 3-14 page faults and up to 1.3x the CPU per scrape. A 16 MB threshold and 4 MB of top padding keep
+        # that memory (docs/benchmarks.md, "Page faults per scrape"). scripts/bench-scale-lab.ts PROXY_UNIT_ENV
+        # is this list; test/nix/module.test.ts holds them equal.
+        Environment = [
+          "MALLOC_ARENA_MAX=2"
+          "MALLOC_TRIM_THRESHOLD_=16777216"
+          "MALLOC_TOP_PAD_=4194304"
+        ];
         # $MAINPID is the one value systemd must expand here (systemd.service(5) ExecReload=).
         ExecReload = "${execArgs [ "${pkgs.coreutils}/bin/kill" ]} -HUP $MAINPID";
         LoadCredential = [

@@ -12,6 +12,14 @@ export const SSHD_MAX_LISTEN = 16;
 /** 127.1.0.1, 127.1.0.2, … — clear of 127.0.0.x, which the tests use. */
 export const alias = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
+/**
+ * The environment the NixOS module's unit gives the proxy (nix/module.nix, `Environment`): two malloc
+ * arenas, and glibc's heap kept instead of trimmed and re-faulted after each scavenge (docs/benchmarks.md,
+ * "Page faults per scrape"). The benchmarks run every sshscrape build with it by default, so they measure the
+ * proxy as deployed; test/nix/module.test.ts holds it equal to the unit's.
+ */
+export const PROXY_UNIT_ENV = "MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=16777216 MALLOC_TOP_PAD_=4194304";
+
 /** A proxy environment given on the command line: space-separated KEY=VALUE pairs ("" for none). */
 export function parseEnv(spec: string | undefined): NodeJS.ProcessEnv {
   return Object.fromEntries(

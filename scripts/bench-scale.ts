@@ -36,6 +36,7 @@ import {
   type Cleanups,
   EXPORTER_STYLES,
   type ExporterStyle,
+  PROXY_UNIT_ENV,
   parseEnv,
   runCleanups,
   SSHD_MAX_LISTEN,
@@ -69,9 +70,9 @@ const { values: flags } = parseArgs({
     "proxy-cli": { type: "string" },
     /**
      * The proxy's environment, space-separated KEY=VALUE; by default what the NixOS unit sets
-     * (`Environment = [ "MALLOC_ARENA_MAX=2" ]` in nix/module.nix). "" for none.
+     * (PROXY_UNIT_ENV, nix/module.nix `Environment`). "" for none.
      */
-    "proxy-env": { type: "string", default: "MALLOC_ARENA_MAX=2" },
+    "proxy-env": { type: "string", default: PROXY_UNIT_ENV },
     /**
      * Prometheus also scrapes the proxy's own /metrics every interval, as the NixOS module's job "sshscrape"
      * does (services.sshscrape.alertRules.enable): at 2 000 targets a 2.8 MB page of ~38 000 lines.

@@ -17,6 +17,7 @@ import { freePort, type Started, start, waitFor } from "../test/helpers/processe
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
 import { rerunInNetns } from "./bench-netns.js";
+import { PROXY_UNIT_ENV, parseEnv } from "./bench-scale-lab.js";
 import { BEST_TUNNEL, PLAIN_TUNNEL, startTunnel } from "./bench-tunnel.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -43,6 +44,7 @@ const { values: flags } = parseArgs({
     "proxy-b": { type: "string" },
     "proxy-b-node-args": { type: "string" },
     "proxy-settings": { type: "string" },
+    "proxy-env": { type: "string", default: PROXY_UNIT_ENV },
     "plain-tunnel": { type: "boolean", default: false },
     "no-netns": { type: "boolean", default: false },
     "in-netns": { type: "boolean", default: false },
@@ -62,6 +64,8 @@ if (flags.help) {
                       --proxy-b bin/run.js, an A/B of node or V8 flags on the same build
   --proxy-settings=JSON  settings merged into the proxy section of sshscrape's config (not sshscrape-B's),
                       e.g. '{"noDelaySession":true}'
+  --proxy-env="K=V …"  environment of both sshscrape builds (default: the NixOS unit's, ${PROXY_UNIT_ENV};
+                      "" for none)
   --plain-tunnel      also measure the old baseline, \`ssh -N -L\` with OpenSSH's default cipher, as "tunnel-N"
   --no-netns          skip the second comparison inside a network namespace with loopback MTU 1500`);
   process.exit(0);
@@ -230,7 +234,10 @@ interface Setup {
   plainTunnel?: { proc: Started; port: number };
 }
 
-/** The proxy as users run it (`node bin/run.js proxy --config … --listen …`), from the given build. */
+/**
+ * The proxy as users run it (`node bin/run.js proxy --config … --listen …`), from the given build, with the
+ * environment the NixOS unit gives it (`--proxy-env`).
+ */
 async function startProxy(
   bin: string,
   config: string,
@@ -238,15 +245,11 @@ async function startProxy(
 ): Promise<{ proc: Started; port: number }> {
   const port = await freePort();
   const nodeArgs = nodeArgText?.split(/\s+/).filter(Boolean) ?? [];
-  const proc = start(process.execPath, [
-    ...nodeArgs,
-    bin,
-    "proxy",
-    "--config",
-    config,
-    "--listen",
-    `127.0.0.1:${port}`,
-  ]);
+  const proc = start(
+    process.execPath,
+    [...nodeArgs, bin, "proxy", "--config", config, "--listen", `127.0.0.1:${port}`],
+    { env: { ...process.env, ...parseEnv(flags["proxy-env"]) } },
+  );
   await waitFor(
     `the proxy to listen\n${proc.output()}`,
     () => proc.output().includes('"msg":"listening"'),
@@ -458,7 +461,8 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
     `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved; ` +
       `tunnel: \`ssh -tt -c ${s.tunnelCipher} -L …\`${flags["plain-tunnel"] ? "; tunnel-N: `ssh -N -L …` with OpenSSH's defaults" : ""}` +
       `${flags["proxy-settings"] ? `; sshscrape's proxy settings: ${flags["proxy-settings"]}` : ""}` +
-      `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}${flags["proxy-b-node-args"] ? ` with node ${flags["proxy-b-node-args"]}` : ""}` : ""}.`,
+      `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}${flags["proxy-b-node-args"] ? ` with node ${flags["proxy-b-node-args"]}` : ""}` : ""}` +
+      `; environment of the sshscrape builds: ${flags["proxy-env"] || "none added"}.`,
     "",
   );
   out.push(

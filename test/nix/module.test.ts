@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { PROXY_UNIT_ENV } from "../../scripts/bench-scale-lab.js";
 import { parseConfig } from "../../src/config/index.js";
 import { nixEvalJson, nixString, nixValue, repoRoot, run, scratchStore } from "./nix.js";
 import { execArgv, exposureScore, renderUnit, type ServiceValue } from "./unit.js";
@@ -244,6 +245,12 @@ describe("services.sshscrape (nix/module.nix)", () => {
     ]);
     expect(unit.serviceConfig.Restart).toBe("on-failure");
     expect(unit.wantedBy).toEqual(["multi-user.target"]);
+  });
+
+  it("gives the proxy the environment the benchmarks measure it with (PROXY_UNIT_ENV)", () => {
+    // The malloc settings change the proxy's CPU per scrape (docs/benchmarks.md, "Page faults per scrape"); a
+    // benchmark run with other settings than the unit's would measure a proxy nobody deploys.
+    expect(unit.serviceConfig.Environment).toEqual(PROXY_UNIT_ENV.split(" "));
   });
 
   it("holds Prometheus back until the proxy is ready: curl in ExecStartPost retries /readyz until 200", async () => {
