@@ -16,8 +16,8 @@ import { setFlagsFromString } from "node:v8";
 // Both flags are read at each sizing decision, so setting them here works, unlike --max-semi-space-size;
 // they must come before oclif is loaded. NODE_OPTIONS with a semi-space flag turns both off (experiments).
 const proxy = process.argv[2] === "proxy";
-// With a large fleet the proxy lowers the growing factor to 1.5 once it has read the target list
-// (src/proxy/heap-growth.ts): the marker below tells it these flags are its to change.
+// Once it has read the target list the proxy sets the growing factor for its fleet (2.5 below 250 hosts, 1.5
+// from 250, 1.25 from 1 000: src/proxy/heap-growth.ts): the marker below tells it these flags are its to change.
 if (proxy && !/semi[-_]space/.test(`${process.execArgv} ${process.env.NODE_OPTIONS}`)) {
   setFlagsFromString("--semi-space-growth-factor=1 --heap-growing-percent=150");
   globalThis[Symbol.for("sshscrape.heapTuning")] = true;
