@@ -28,6 +28,7 @@ import { startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
 import { rerunInNetns } from "./bench-netns.js";
 import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
+import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,34 +57,13 @@ if (flags.netns && !flags["in-netns"]) {
   process.exit(0);
 }
 
-interface Build {
-  name: string;
+interface Build extends Omit<ProxySpec, "bin"> {
   /** A proxy build's bin/run.js; undefined for the tunnel. */
   bin?: string;
-  nodeArgs: string[];
-  /** `NAME=VALUE` words of the spec: environment variables for this build's process only. */
-  env: Record<string, string>;
-  /** `proxy.KEY=JSON` words of the spec: settings of the proxy section for this build only. */
-  proxySettings: Record<string, unknown>;
   proc?: Started;
   port?: number;
 }
-const builds: Build[] = flags.proxy.map((spec) => {
-  const parts = spec.trim().split(/\s+/);
-  const name = parts.shift() as string;
-  const bin = parts.pop() as string;
-  const env: Record<string, string> = {};
-  const proxySettings: Record<string, unknown> = {};
-  const setting = /^proxy\.([A-Za-z]+)=(.*)$/;
-  for (const p of parts) {
-    const s = setting.exec(p);
-    if (s) proxySettings[s[1] as string] = JSON.parse(s[2] as string);
-    else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(p))
-      env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
-  }
-  const nodeArgs = parts.filter((x) => !setting.test(x) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(x));
-  return { name, bin, nodeArgs, env, proxySettings };
-});
+const builds: Build[] = flags.proxy.map(parseProxySpec);
 
 const CLK_TCK = 100;
 /** CPU, syscalls, context switches and RSS of a process from /proc. */

@@ -19,6 +19,7 @@ import { metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
+import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,33 +33,12 @@ const { values: flags } = parseArgs({
 });
 mkdirSync(flags.out, { recursive: true });
 
-interface Build {
-  name: string;
-  bin: string;
-  nodeArgs: string[];
-  env: Record<string, string>;
-  /** `proxy.KEY=JSON` words of the spec (as bench-ab): settings of the proxy section for this build. */
-  proxySettings: Record<string, unknown>;
+interface Build extends ProxySpec {
   proc?: Started;
   port?: number;
   logFd?: number;
 }
-const builds: Build[] = flags.proxy.map((spec) => {
-  const parts = spec.trim().split(/\s+/);
-  const name = parts.shift() as string;
-  const bin = parts.pop() as string;
-  const env: Record<string, string> = {};
-  const proxySettings: Record<string, unknown> = {};
-  const setting = /^proxy\.([A-Za-z]+)=(.*)$/;
-  const isEnv = (p: string) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(p);
-  for (const p of parts) {
-    const s = setting.exec(p);
-    if (s) proxySettings[s[1] as string] = JSON.parse(s[2] as string);
-    else if (isEnv(p)) env[p.slice(0, p.indexOf("="))] = p.slice(p.indexOf("=") + 1);
-  }
-  const nodeArgs = parts.filter((p) => !setting.test(p) && !isEnv(p));
-  return { name, bin, nodeArgs, env, proxySettings };
-});
+const builds: Build[] = flags.proxy.map(parseProxySpec);
 
 const sshd = await startSshd({ highLimits: true });
 const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });

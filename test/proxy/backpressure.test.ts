@@ -4,38 +4,32 @@
  * channel, and the channel data short cut (src/proxy/channel-sink.ts) gives way to the paused stream.
  * Without it the proxy would take the exporter's bytes as fast as they come and hold them in memory.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, runtimeFor } from "../helpers/proxy.js";
+import {
+  type ScriptedExporter,
+  startScriptedExporter,
+  writeEndlessBody,
+} from "../helpers/scripted-exporter.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
 let proxy: RunningProxy;
-let exporter: Server;
+let exporter: ScriptedExporter;
 let port = 0;
-const sockets = new Set<Socket>();
+let sockets = new Set<Socket>();
 
 beforeAll(async () => {
   sshd = await startSshd();
   // Answers every request with a body that never ends, written as fast as the connection takes it.
-  exporter = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    socket.once("data", () => {
-      const chunk = Buffer.alloc(64 * 1024, "x");
-      socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-      const more = () => {
-        while (!socket.destroyed && socket.write(`10000\r\n${chunk}\r\n`));
-      };
-      socket.on("drain", more);
-      more();
-    });
+  exporter = await startScriptedExporter((_n, socket) => {
+    writeEndlessBody(socket);
+    return undefined;
   });
-  await new Promise<void>((resolve) => exporter.listen(0, "127.0.0.1", resolve));
-  port = (exporter.address() as { port: number }).port;
+  ({ port, sockets } = exporter);
   proxy = await startProxy(runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port }] }), {
     logger: memoryLogger("info").logger,
   });
@@ -43,8 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.close(100);
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => exporter?.close(resolve));
+  await exporter?.close();
   await sshd?.stop();
 });
 

@@ -5,25 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { endToEndHeaders } from "../../src/proxy/hop-by-hop.js";
-import {
-  MalformedResponseError,
-  type ResponseHead,
-  ResponseReader,
-} from "../../src/proxy/response-reader.js";
+import { MalformedResponseError, type ResponseHead } from "../../src/proxy/response-reader.js";
+import { readHead } from "../helpers/response-head.js";
 
 function head(text: string): ResponseHead {
-  let seen: ResponseHead | undefined;
-  const reader = new ResponseReader(
-    {
-      head: (h) => {
-        seen = h;
-        return true;
-      },
-      body: () => true,
-    },
-    false,
-  );
-  reader.push(Buffer.from(`${text}\r\n\r\n`, "latin1"));
+  const seen = readHead(`${text}\r\n\r\n`);
   if (seen === undefined) throw new Error("no head");
   return seen;
 }

@@ -2,52 +2,38 @@
  * The response relay (src/proxy/exchange.ts) against real OpenSSH sshd and a raw-socket exporter that answers with
  * exactly the bytes each test chooses, so framing the relay must pass, decode or refuse can be sent as is.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, metricValue, runtimeFor, viaProxy } from "../helpers/proxy.js";
+import {
+  numbered,
+  type ScriptedExporter,
+  startScriptedExporter,
+  writeEndlessBody,
+} from "../helpers/scripted-exporter.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
 let proxy: RunningProxy;
-let exporter: Server;
+let exporter: ScriptedExporter;
 let port = 0;
 /** Every request head the exporter parsed (first line), in order. */
-const seen: string[] = [];
-/** What the exporter answers to the next request(s); by default a 2-byte body. */
+let seen: string[] = [];
+/** What the exporter answers to the next request(s); by default a 2-byte body; "<endless>" never ends. */
 let answer: (n: number) => string;
-const sockets = new Set<Socket>();
+let sockets = new Set<Socket>();
 
 beforeAll(async () => {
   sshd = await startSshd();
-  exporter = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {}); // EPIPE when the proxy closes a channel mid-body, as these tests make it
-    let buf = "";
-    socket.on("data", (d) => {
-      buf += d.toString("latin1");
-      for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
-        seen.push(buf.slice(0, buf.indexOf("\r\n")));
-        buf = buf.slice(end + 4);
-        const text = answer(seen.length);
-        if (text === "<endless>") {
-          // A body that never ends, written as fast as the channel takes it.
-          const chunk = Buffer.alloc(64 * 1024, "x");
-          socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-          const more = () => {
-            while (!socket.destroyed && socket.write(`10000\r\n${chunk}\r\n`));
-          };
-          socket.on("drain", more);
-          more();
-        } else if (text.endsWith("<close>")) socket.end(text.slice(0, -"<close>".length), "latin1");
-        else socket.write(text, "latin1");
-      }
-    });
+  exporter = await startScriptedExporter((n, socket) => {
+    const text = answer(n);
+    if (text !== "<endless>") return text;
+    writeEndlessBody(socket);
+    return undefined;
   });
-  await new Promise<void>((resolve) => exporter.listen(0, "127.0.0.1", resolve));
-  port = (exporter.address() as { port: number }).port;
+  ({ port, seen, sockets } = exporter);
   proxy = await startProxy(runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port }] }), {
     logger: memoryLogger("info").logger,
   });
@@ -55,13 +41,12 @@ beforeAll(async () => {
 
 beforeEach(() => {
   seen.length = 0;
-  answer = (n) => `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${String(n).padStart(2, "0")}`;
+  answer = numbered;
 });
 
 afterAll(async () => {
   await proxy?.close(100);
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => exporter?.close(resolve));
+  await exporter?.close();
   await sshd?.stop();
 });
 

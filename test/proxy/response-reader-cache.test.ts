@@ -3,27 +3,8 @@
  * a cached line must give the same header, and a refused line must be refused every time.
  */
 import { describe, expect, it } from "vitest";
-import {
-  MalformedResponseError,
-  type ResponseHead,
-  ResponseReader,
-} from "../../src/proxy/response-reader.js";
-
-function head(text: string): ResponseHead | undefined {
-  let seen: ResponseHead | undefined;
-  const reader = new ResponseReader(
-    {
-      head: (h) => {
-        seen = h;
-        return true;
-      },
-      body: () => true,
-    },
-    false,
-  );
-  reader.push(Buffer.from(text, "latin1"));
-  return seen;
-}
+import { MalformedResponseError } from "../../src/proxy/response-reader.js";
+import { readHead as head } from "../helpers/response-head.js";
 
 describe("checked header lines", () => {
   it("give the same headers and framing from the cache as the first time", () => {

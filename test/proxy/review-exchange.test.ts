@@ -4,46 +4,34 @@
  * test chooses. Each test checks that one request's fate (a timeout, a truncated body, a bodiless status, a
  * Connection header) stays that request's, and that the next scrape gets its own answer.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, proxyWith, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { RawClient } from "../helpers/raw-http.js";
+import {
+  type Answer,
+  numbered,
+  type ScriptedExporter,
+  startScriptedExporter,
+} from "../helpers/scripted-exporter.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
 /** One proxy with the raw front (front.ts), one with node:http's server only. */
 const proxies = new Map<boolean, RunningProxy>();
-let exporter: Server;
+let exporter: ScriptedExporter;
 let port = 0;
 /** Every request head the exporter parsed (first line), in order. */
-const seen: string[] = [];
+let seen: string[] = [];
 /** What the exporter does with request n: bytes to write (latin1), "<close>" at the end to close after. */
-let answer: (n: number, socket: Socket) => string | undefined;
-const sockets = new Set<Socket>();
+let answer: Answer;
 
 beforeAll(async () => {
   sshd = await startSshd();
-  exporter = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    let buf = "";
-    socket.on("data", (d) => {
-      buf += d.toString("latin1");
-      for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
-        seen.push(buf.slice(0, buf.indexOf("\r\n")));
-        buf = buf.slice(end + 4);
-        const text = answer(seen.length, socket);
-        if (text === undefined) continue; // the test answers later, or never
-        if (text.endsWith("<close>")) socket.end(text.slice(0, -"<close>".length), "latin1");
-        else socket.write(text, "latin1");
-      }
-    });
-  });
-  await new Promise<void>((resolve) => exporter.listen(0, "127.0.0.1", resolve));
-  port = (exporter.address() as { port: number }).port;
+  exporter = await startScriptedExporter((n, socket) => answer(n, socket));
+  ({ port, seen } = exporter);
   for (const front of [true, false])
     proxies.set(
       front,
@@ -57,13 +45,12 @@ beforeAll(async () => {
 
 beforeEach(() => {
   seen.length = 0;
-  answer = (n) => `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${String(n).padStart(2, "0")}`;
+  answer = numbered;
 });
 
 afterAll(async () => {
   for (const p of proxies.values()) await p.close(100);
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => exporter?.close(resolve));
+  await exporter?.close();
   await sshd?.stop();
 });
 
