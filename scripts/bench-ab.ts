@@ -28,7 +28,7 @@ import { startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
 import { rerunInNetns } from "./bench-netns.js";
 import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
-import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
+import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -93,15 +93,7 @@ const knownHosts = join(sshd.dir, "known_hosts");
 writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
 for (const b of builds) {
   if (b.bin === undefined) continue;
-  const config = join(sshd.dir, `ab-targets-${b.name}.json`);
-  writeFileSync(
-    config,
-    JSON.stringify({
-      proxy: { knownHostsFile: knownHosts, ...b.proxySettings },
-      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
-      targets: [{ host: "127.0.0.1", exporters: [{ name: "ab", port: exporter.port }] }],
-    }),
-  );
+  const config = writeSpecConfig({ sshd, knownHosts, exporterPort: exporter.port }, b, "ab");
   b.port = await freePort();
   b.proc = start(
     process.execPath,

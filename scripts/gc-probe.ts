@@ -19,7 +19,7 @@ import { metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { startSshd } from "../test/helpers/sshd.js";
 import type { RoundRequest, RoundResult } from "./bench-load.js";
-import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
+import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -45,15 +45,7 @@ const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
 const knownHosts = join(sshd.dir, "known_hosts");
 writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
 for (const b of builds) {
-  const config = join(sshd.dir, `gc-targets-${b.name}.json`);
-  writeFileSync(
-    config,
-    JSON.stringify({
-      proxy: { knownHostsFile: knownHosts, ...b.proxySettings },
-      ssh: { user: sshd.user, port: sshd.port, key: { path: sshd.clientKeyPath } },
-      targets: [{ host: "127.0.0.1", exporters: [{ name: "gc", port: exporter.port }] }],
-    }),
-  );
+  const config = writeSpecConfig({ sshd, knownHosts, exporterPort: exporter.port }, b, "gc");
   b.port = await freePort();
   const log = join(flags.out, `${b.name}.log`);
   b.logFd = openSync(log, "w");

@@ -2,6 +2,9 @@
  * The `--proxy "NAME [NODE-ARGS…] [VAR=VALUE…] [proxy.KEY=JSON…] BIN"` specs of scripts/bench-ab.ts and
  * scripts/gc-probe.ts: one proxy process to start per spec.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
 export interface ProxySpec {
   name: string;
   /** The build's bin/run.js. */
@@ -30,4 +33,29 @@ export function parseProxySpec(spec: string): ProxySpec {
     else nodeArgs.push(p);
   }
   return { name, bin, nodeArgs, env, proxySettings };
+}
+
+/** The bench lab a spec's proxy is pointed at: one sshd (its known_hosts line written) and one exporter. */
+export interface SpecLab {
+  sshd: { dir: string; user: string; port: number; clientKeyPath: string };
+  knownHosts: string;
+  exporterPort: number;
+}
+
+/** Writes the target list for `spec`'s proxy (its proxy.KEY settings included) and returns its path. */
+export function writeSpecConfig(
+  lab: SpecLab,
+  spec: Pick<ProxySpec, "name" | "proxySettings">,
+  prefix: string,
+): string {
+  const config = join(lab.sshd.dir, `${prefix}-targets-${spec.name}.json`);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      proxy: { knownHostsFile: lab.knownHosts, ...spec.proxySettings },
+      ssh: { user: lab.sshd.user, port: lab.sshd.port, key: { path: lab.sshd.clientKeyPath } },
+      targets: [{ host: "127.0.0.1", exporters: [{ name: prefix, port: lab.exporterPort }] }],
+    }),
+  );
+  return config;
 }
