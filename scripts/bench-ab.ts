@@ -18,14 +18,15 @@
  *
  * It always exits 0 after printing: a benchmark, not a test (docs/benchmarks.md, "CPU per scrape, second round").
  */
-import { execFileSync, fork } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { startSshd } from "../test/helpers/sshd.js";
-import type { RoundRequest, RoundResult } from "./bench-load.js";
+import type { RoundResult } from "./bench-load.js";
+import { LoadGenerator } from "./bench-load-client.js";
 import { rerunInNetns } from "./bench-netns.js";
 import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
 import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
@@ -114,39 +115,20 @@ if (flags.tunnel) {
 }
 const ratioTo = builds.filter((b) => b.bin !== undefined).at(-1) as Build;
 
-const generator = fork(join(import.meta.dirname, "bench-load.ts"), [], {
-  execArgv: ["--import", "tsx"],
-  stdio: ["ignore", "inherit", "inherit", "ipc"],
-});
-let nextId = 0;
-const waiting = new Map<number, (r: RoundResult) => void>();
-generator.on("message", (m: RoundResult | { type: "closed" }) => {
-  if (m.type === "result") waiting.get(m.id)?.(m);
-  else waiting.get(-1)?.(m as unknown as RoundResult);
-});
+const generator = new LoadGenerator();
 const round = (b: Build, concurrency: number, durationMs: number): Promise<RoundResult> =>
-  new Promise((resolve) => {
-    const id = nextId++;
-    waiting.set(id, resolve);
-    generator.send({
-      type: "round",
-      id,
-      agentKey: `${b.name}:${concurrency}`,
-      host: "127.0.0.1",
-      port: b.port as number,
-      // Absolute form to a proxy, as Prometheus sends it to its proxy_url; origin form through the tunnel.
-      path: b.bin === undefined ? "/metrics" : exporter.url,
-      hostHeader: `127.0.0.1:${exporter.port}`,
-      concurrency,
-      durationMs,
-      expectBytes: exporter.body.length,
-    } satisfies RoundRequest);
+  generator.run({
+    agentKey: `${b.name}:${concurrency}`,
+    host: "127.0.0.1",
+    port: b.port as number,
+    // Absolute form to a proxy, as Prometheus sends it to its proxy_url; origin form through the tunnel.
+    path: b.bin === undefined ? "/metrics" : exporter.url,
+    hostHeader: `127.0.0.1:${exporter.port}`,
+    concurrency,
+    durationMs,
+    expectBytes: exporter.body.length,
   });
-const closeConnections = (): Promise<void> =>
-  new Promise((resolve) => {
-    waiting.set(-1, () => resolve());
-    generator.send({ type: "close" });
-  });
+const closeConnections = (): Promise<void> => generator.closeAgents();
 
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 // Not /sys/class/net/lo/mtu: sysfs shows the host's namespace unless it is mounted again inside this one.
@@ -219,7 +201,7 @@ for (const c of flags.concurrency.split(",").map(Number)) {
   }
 }
 console.log(`load average ${loadavg()} at the end`);
-generator.kill();
+generator.stop();
 for (const b of builds) await b.proc?.stop();
 await exporter.close();
 await sshd.stop();

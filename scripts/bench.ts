@@ -7,7 +7,7 @@
  *
  * Prints markdown tables, PASS/FAIL per target of issue 2, and always exits 0 (a benchmark, not a test).
  */
-import { type ChildProcess, execFileSync, fork, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -15,7 +15,8 @@ import { parseArgs } from "node:util";
 import { type Exporter, metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
-import type { RoundRequest, RoundResult } from "./bench-load.js";
+import type { RoundRequest } from "./bench-load.js";
+import { LoadGenerator } from "./bench-load-client.js";
 import { rerunInNetns } from "./bench-netns.js";
 import { PROXY_UNIT_ENV, parseEnv } from "./bench-scale-lab.js";
 import { BEST_TUNNEL, PLAIN_TUNNEL, startTunnel } from "./bench-tunnel.js";
@@ -179,49 +180,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-class Generator {
-  private readonly child: ChildProcess;
-  private nextId = 0;
-  private readonly waiting = new Map<number, (r: RoundResult) => void>();
-
-  constructor() {
-    this.child = fork(join(import.meta.dirname, "bench-load.ts"), [], {
-      execArgv: ["--import", "tsx"],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    this.child.on("message", (m: RoundResult | { type: "closed" }) => {
-      if (m.type === "result") this.waiting.get(m.id)?.(m);
-      if (m.type === "closed") this.waiting.get(-1)?.(m as unknown as RoundResult);
-    });
-  }
-
-  run(r: Omit<RoundRequest, "type" | "id">): Promise<RoundResult> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, (res) => {
-        this.waiting.delete(id);
-        resolve(res);
-      });
-      this.child.send({ type: "round", id, ...r } satisfies RoundRequest);
-    });
-  }
-
-  /** Closes every keep-alive connection (and so the tunnel's channels) before the next concurrency. */
-  closeAgents(): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiting.set(-1, () => {
-        this.waiting.delete(-1);
-        resolve();
-      });
-      this.child.send({ type: "close" });
-    });
-  }
-
-  stop(): void {
-    this.child.kill();
-  }
-}
-
 interface Setup {
   sshd: Sshd;
   exporter: Exporter;
@@ -331,7 +289,7 @@ function pidOf(s: Setup, path: Path): number | undefined {
   return undefined;
 }
 
-async function measure(s: Setup, gen: Generator): Promise<Map<string, Totals>> {
+async function measure(s: Setup, gen: LoadGenerator): Promise<Map<string, Totals>> {
   const results = new Map<string, Totals>();
   for (const c of CONCURRENCY) {
     // Warm-up (not counted): connections, the proxy's SSH login, JIT.
@@ -390,7 +348,7 @@ interface Soak {
   heap: { used: number; total: number; external: number; young: number };
 }
 
-async function soak(s: Setup, gen: Generator): Promise<Soak> {
+async function soak(s: Setup, gen: LoadGenerator): Promise<Soak> {
   const pid = s.proxy.child.pid as number;
   const rssBefore = rssBytes(pid);
   let rssMax = rssBefore;
@@ -599,7 +557,7 @@ async function main(): Promise<void> {
   if (!flags["in-netns"]) ensureBuilt();
   const load0 = loadAverage();
   const s = await setUp();
-  const gen = new Generator();
+  const gen = new LoadGenerator();
   let text: string;
   try {
     console.error(

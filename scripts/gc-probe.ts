@@ -18,7 +18,8 @@ import { parseArgs } from "node:util";
 import { metricsBody, startExporter } from "../test/helpers/exporter.js";
 import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
 import { startSshd } from "../test/helpers/sshd.js";
-import type { RoundRequest, RoundResult } from "./bench-load.js";
+import type { RoundResult } from "./bench-load.js";
+import { LoadGenerator } from "./bench-load-client.js";
 import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
 
 const { values: flags } = parseArgs({
@@ -70,31 +71,17 @@ function usage(pid: number) {
   };
 }
 
-const generator = fork(join(import.meta.dirname, "bench-load.ts"), [], {
-  execArgv: ["--import", "tsx"],
-  stdio: ["ignore", "inherit", "inherit", "ipc"],
-});
-let nextId = 0;
-const waiting = new Map<number, (r: RoundResult) => void>();
-generator.on("message", (m: RoundResult) => {
-  if (m.type === "result") waiting.get(m.id)?.(m);
-});
+const generator = new LoadGenerator();
 const round = (b: Build, concurrency: number, count: number): Promise<RoundResult> =>
-  new Promise((resolve) => {
-    const id = nextId++;
-    waiting.set(id, resolve);
-    generator.send({
-      type: "round",
-      id,
-      agentKey: `${b.name}:${concurrency}`,
-      host: "127.0.0.1",
-      port: b.port as number,
-      path: exporter.url,
-      hostHeader: `127.0.0.1:${exporter.port}`,
-      concurrency,
-      count,
-      expectBytes: exporter.body.length,
-    } satisfies RoundRequest);
+  generator.run({
+    agentKey: `${b.name}:${concurrency}`,
+    host: "127.0.0.1",
+    port: b.port as number,
+    path: exporter.url,
+    hostHeader: `127.0.0.1:${exporter.port}`,
+    concurrency,
+    count,
+    expectBytes: exporter.body.length,
   });
 
 for (const c of flags.concurrency.split(",").map(Number)) {
@@ -144,7 +131,7 @@ for (const c of flags.concurrency.split(",").map(Number)) {
     console.log(`c=${c} ${b.name}: ${r.ok} ok, ${r.errors} errors, p50 ${p(0.5)} p99 ${p(0.99)} ms`);
   }
 }
-generator.kill();
+generator.stop();
 for (const b of builds) {
   await b.proc?.stop();
   if (b.logFd !== undefined) closeSync(b.logFd);
