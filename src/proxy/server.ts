@@ -301,6 +301,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       );
       if (abort.signal.aborted) {
         channel.close();
+        channel.resume(); // or ssh2 never emits its 'close' (see onEnd below)
         throw abort.signal.reason;
       }
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
