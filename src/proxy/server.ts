@@ -96,6 +96,24 @@ function flushCorked(res: ServerResponse): void {
   while (socket.writableCorked > 0) socket.uncork();
 }
 
+/**
+ * The same for a response pipelined behind one still in flight: it has no socket yet and buffers what it was
+ * given. node:http flushes that buffer only after the 'socket' event that hands the socket over, and
+ * res.destroy() destroys the socket in that event, first: the client got nothing of this response. Closed
+ * once the buffer left instead (test/proxy/review-round5-pipelined-failed.test.ts). Returns false when `res`
+ * has a socket.
+ */
+function destroyOnceFlushed(res: ServerResponse): boolean {
+  if (res.socket !== null) return false;
+  res.once("socket", (socket) =>
+    process.nextTick(() => {
+      while (socket.writableCorked > 0) socket.uncork();
+      socket.destroy();
+    }),
+  );
+  return true;
+}
+
 export function createProxyServer(deps: ServerDeps): ProxyServer {
   const { metrics, logger, pool } = deps;
   let active = 0;
@@ -237,7 +255,10 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       const err = this.gone ? new ClientGoneError() : asProxyError(e);
       const res = this.res;
       log.record(this.label, res.headersSent ? res.statusCode : err.status, this.started, err);
-      if (res.headersSent && res instanceof ServerResponse) flushCorked(res);
+      if (res.headersSent && res instanceof ServerResponse) {
+        if (destroyOnceFlushed(res)) return;
+        flushCorked(res);
+      }
       sendError(res, err);
     }
 

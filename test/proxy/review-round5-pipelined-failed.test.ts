@@ -1,0 +1,87 @@
+/**
+ * Review of round 5's "Failed responses" rule (docs/proxy.md): a response cut short after its head was handed
+ * over must reach the client as a status line and a short body, never as a connection closed without it — on
+ * node:http's path too, when the failed response is pipelined behind one still in flight.
+ *
+ * node:http serves pipelined requests at once and queues their responses: a response behind another has no
+ * socket yet and buffers what is written to it. res.destroy() on such a response destroys the socket in the
+ * 'socket' event that hands it over, before node:http flushes the buffered head and body: the client got the
+ * first response and then a close, nothing of the second (the raw front serves pipelined requests one by one
+ * and answers the cut-short 200). Real sshd, an exporter scripted byte for byte; the first response is held
+ * until the second one's failure was logged, so the order is forced without any timing.
+ */
+import type { Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
+import { waitFor } from "../helpers/processes.js";
+import { memoryLogger, proxyWith, runtimeFor } from "../helpers/proxy.js";
+import { RawClient } from "../helpers/raw-http.js";
+import { type ScriptedExporter, startScriptedExporter } from "../helpers/scripted-exporter.js";
+import { type Sshd, startSshd } from "../helpers/sshd.js";
+
+let sshd: Sshd;
+let exporter: ScriptedExporter;
+let front: RunningProxy;
+let plain: RunningProxy;
+const frontLog = memoryLogger("info");
+const plainLog = memoryLogger("info");
+/** The exporter's connection that got the request for a path. */
+const held = new Map<string, Socket>();
+
+beforeAll(async () => {
+  exporter = await startScriptedExporter((n, socket) => {
+    const path = (exporter.seen[n - 1] ?? "").split(" ")[1] ?? "";
+    if (path.startsWith("/held")) {
+      held.set(path, socket);
+      return undefined;
+    }
+    // The head and 3 of 10 bytes, then the exporter closes: a 200 cut short.
+    if (path.startsWith("/short")) return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc<close>";
+    return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  });
+  sshd = await startSshd({ permitOpen: [exporter.port] });
+  const runtime = () => runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port: exporter.port }] });
+  front = await proxyWith(true, () => startProxy(runtime(), { logger: frontLog.logger }));
+  plain = await proxyWith(false, () => startProxy(runtime(), { logger: plainLog.logger }));
+});
+
+afterAll(async () => {
+  await front?.close(100);
+  await plain?.close(100);
+  await exporter?.close();
+  await sshd?.stop();
+});
+
+const get = (path: string) =>
+  `GET http://127.0.0.1:${exporter.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${exporter.port}\r\n\r\n`;
+let seq = 0;
+
+/** Everything the client receives for "/held, /short, /ok" pipelined on one connection, until the close. */
+async function pipelined(p: RunningProxy, log: ReturnType<typeof memoryLogger>, isFront: boolean) {
+  const n = ++seq;
+  const c = await RawClient.open(Number(new URL(p.url).port));
+  try {
+    await c.write(get(`/held-${n}`) + get(`/short-${n}`) + get(`/ok-${n}`));
+    await waitFor(`the exporter to get /held-${n}`, () => held.has(`/held-${n}`));
+    // node:http runs /short at once: hold /held until its failure was logged. The front serves one at a time.
+    if (!isFront)
+      await waitFor("the failure of /short to be logged", () =>
+        log.records.some((r) => r.code === "UPSTREAM_FAILED" && String(r.error).includes("closed before")),
+      );
+    (held.get(`/held-${n}`) as Socket).write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nheld");
+    await c.done;
+    return c.pending().toString("latin1");
+  } finally {
+    c.destroy();
+  }
+}
+
+describe("a pipelined response cut short behind one still in flight", () => {
+  it("reaches the client as a 200 with a short body on both paths, byte for byte the same", async () => {
+    const expected =
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nheld" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nabc";
+    expect(await pipelined(front, frontLog, true)).toBe(expected);
+    expect(await pipelined(plain, plainLog, false)).toBe(expected);
+  });
+});
