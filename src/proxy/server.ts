@@ -213,6 +213,10 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       const res = this.res;
       // One listener for both jobs ('close' is emitted once): `active` and the client going away.
       res.on("close", this.closed);
+      // node:http: a response pipelined behind one in flight has no socket yet and emits no 'close' when the
+      // client leaves (nor does its request, read to its end): the connection's own 'close' says so, until the
+      // response's 'close' (test/proxy/review-round5-pipelined-failed.test.ts).
+      if (res instanceof ServerResponse) (this.req as IncomingMessage).socket.once("close", this.left);
       let a: AdmittedRequest;
       try {
         a = admitRequest(this.req, deps, this);
@@ -238,7 +242,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
     private readonly closed = (): void => {
       active--;
-      if (this.res.writableFinished) return;
+      if (this.res instanceof ServerResponse) (this.req as IncomingMessage).socket.off("close", this.left);
+      this.left();
+    };
+
+    private readonly left = (): void => {
+      if (this.res.writableFinished || this.gone) return;
       this.gone = true;
       this.abort?.abort(new ClientGoneError());
       this.onGone?.();
