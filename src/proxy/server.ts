@@ -216,7 +216,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       // node:http: a response pipelined behind one in flight has no socket yet and emits no 'close' when the
       // client leaves (nor does its request, read to its end): the connection's own 'close' says so, until the
       // response's 'close' (test/proxy/review-round5-pipelined-failed.test.ts).
-      if (res instanceof ServerResponse) (this.req as IncomingMessage).socket.once("close", this.left);
+      if (res instanceof ServerResponse)
+        (this.req as IncomingMessage).socket.once("close", this.connectionClosed);
       let a: AdmittedRequest;
       try {
         a = admitRequest(this.req, deps, this);
@@ -241,10 +242,24 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     }
 
     private readonly closed = (): void => {
-      active--;
-      if (this.res instanceof ServerResponse) (this.req as IncomingMessage).socket.off("close", this.left);
+      this.uncount();
+      if (this.res instanceof ServerResponse)
+        (this.req as IncomingMessage).socket.off("close", this.connectionClosed);
       this.left();
     };
+
+    /** node:http's connection closed before this response's 'close': one still queued never gets it. */
+    private readonly connectionClosed = (): void => {
+      if ((this.res as ServerResponse).socket === null) this.uncount();
+      this.left();
+    };
+
+    private counted = true;
+    private uncount(): void {
+      if (!this.counted) return;
+      this.counted = false;
+      active--;
+    }
 
     private readonly left = (): void => {
       if (this.res.writableFinished || this.gone) return;
