@@ -98,8 +98,10 @@ export type ExchangeDone = (err?: unknown) => void;
 /**
  * Sends the request over an idle channel (or a fresh one), streams the response to `res`, and calls `done()`
  * once the client has the whole response; a channel whose response ended cleanly goes back to the idle list.
- * Calls `done(err)` with a ProxyError otherwise; after the response head was sent, the caller destroys `res`
- * (a silently short body would be parsed as a complete scrape). `done` is called once, synchronously from the
+ * Calls `done(err)` with a ProxyError otherwise. The exporter's head is handed to `res` (writeHead) only with
+ * the first body bytes or the end of the response: until then `res.headersSent` is false and the caller answers
+ * the error itself (502 / 504), since nothing of the response has left; after it, the caller destroys `res` (a
+ * silently short body would be parsed as a complete scrape). `done` is called once, synchronously from the
  * event that ends the exchange.
  */
 export function exchange(
@@ -139,6 +141,8 @@ class Exchange implements ChannelHandler, ResponseEvents, Expiring {
   /** Per channel used (a replay on a fresh channel starts over). */
   private reused = false;
   private responded = false;
+  /** The exporter's head was handed to `res` (see sendHead). */
+  private headOut = false;
   private failed = false;
   private bodyBytes = 0;
   private finalHead: ResponseHead | undefined;
@@ -211,6 +215,7 @@ class Exchange implements ChannelHandler, ResponseEvents, Expiring {
     this.reused = reused;
     this.armTimer();
     this.responded = false;
+    this.headOut = false;
     this.failed = false;
     this.bodyBytes = 0;
     this.finalHead = undefined;
@@ -267,24 +272,36 @@ class Exchange implements ChannelHandler, ResponseEvents, Expiring {
       this.finish(new ResponseTooLargeError(this.target, maxBytes));
       return false;
     }
+    return true;
+  }
+
+  /**
+   * Hands the exporter's head to `res`, with the first body bytes or at the end of the response (both
+   * ServerResponse and FrontResponse write a head only with what follows it). Until then a failure is answered
+   * with the proxy's own error response: nothing of the exporter's has left (docs/proxy.md, "Failed
+   * responses").
+   */
+  private sendHead(): void {
+    this.headOut = true;
+    const h = this.finalHead as ResponseHead;
     const res = this.res;
     res.sendDate = false;
     const headers = h.endToEnd;
     if (h.reason) res.writeHead(h.status, h.reason, headers);
     else res.writeHead(h.status, headers);
-    return true;
   }
 
   body(bytes: Buffer): boolean {
     this.bodyBytes += bytes.length;
-    // Headers are gone already: failing the response (socket destroyed) is the only honest answer; the chunk
-    // that crosses the limit is never forwarded.
+    // The chunk that crosses the limit is never forwarded. The caller answers 502 if the head has not been
+    // handed over yet, and fails the response (destroys it) if it has: a silently short body would be parsed
+    // as a complete scrape.
     const maxBytes = this.maxBytes;
     if (maxBytes !== undefined && this.bodyBytes > maxBytes) {
-      this.res.destroy();
       this.finish(new ResponseTooLargeError(this.target, maxBytes));
       return false;
     }
+    if (!this.headOut) this.sendHead();
     const res = this.res;
     if (!res.write(bytes) && res.writableLength > MAX_BUFFERED_BYTES) {
       const ch = this.channel as ClientChannel;
@@ -344,6 +361,7 @@ class Exchange implements ChannelHandler, ResponseEvents, Expiring {
       ch.close();
       ch.resume(); // drain anything left, or ssh2 never emits 'close' (see finish)
     }
+    if (!this.headOut) this.sendHead();
     this.res.once("finish", this.finished);
     this.res.end();
   }

@@ -186,12 +186,13 @@ export class FrontResponse implements ResponseSink {
   }
 
   /**
-   * Fails the response by closing the connection. What the exchange had already sent is flushed first: the
-   * head if writeHead stored it and no body followed, and whatever is corked in this tick (the head, body
-   * slices of the same SSH read). The client then sees a response cut short (a 200 whose body ends early),
-   * as when those bytes had left in an earlier tick; dropping them closed the connection without any status
-   * line. With 1 MB SSH reads (ssh-read.ts) the head and the chunk that crosses proxy.maxResponseBytes often
-   * arrive together.
+   * Fails the response by closing the connection. What the exchange had already sent is flushed first:
+   * whatever is corked in this tick (the head, body slices of the same SSH read), and the head if writeHead
+   * stored it and nothing followed (the exchange hands its head over only with body bytes, and answers an
+   * error instead before that: docs/proxy.md, "Failed responses"). The client then sees a response cut short
+   * (a 200 whose body ends early), as when those bytes had left in an earlier tick; dropping them closed the
+   * connection without any status line. With 1 MB SSH reads (ssh-read.ts) the head and the chunk that crosses
+   * proxy.maxResponseBytes often arrive together.
    */
   destroy(): this {
     const socket = this.socket;

@@ -147,15 +147,19 @@ class FrontConnection implements FrontResponseOwner {
   private served = 0;
   private idleSince = performance.now();
   private gone = false;
-  /** The client half-closed: no request after the current one. */
-  private ended = false;
   private readonly onData = (chunk: Buffer) => this.received(chunk);
   private readonly onDrain = () => this.current?.drained();
   private readonly onClose = () => this.closed();
   private readonly onError = () => this.socket.destroy();
   private readonly onEnd = () => {
-    this.ended = true;
-    if (this.current !== undefined) return;
+    if (this.current !== undefined) {
+      // A FIN while a request is being served: the client is gone, as node:http has it (its socketOnEnd ends
+      // the connection and the response in flight goes nowhere). Closed at once: the socket's 'close' releases
+      // the exchange (its channel, and a slot of any per-host limit) now rather than at the response deadline,
+      // and a client that keeps its side open unread cannot hold a socket nothing tracks any more.
+      this.socket.destroy();
+      return;
+    }
     this.stop(true);
     this.socket.end();
   };
@@ -193,7 +197,7 @@ class FrontConnection implements FrontResponseOwner {
     this.current = undefined;
     this.served++;
     this.idleSince = performance.now();
-    if (last || this.ended) {
+    if (last) {
       this.stop(true);
       // Closed once the end is flushed, as node:http does (destroySoon): the connection is no longer tracked
       // here, so a client that keeps its side open must not keep the socket (test/proxy/front-audit-close).

@@ -491,8 +491,11 @@ export class SshPool {
       const onOpen = (err: (Error & { reason?: unknown }) | undefined, ch: ClientChannel | undefined) => {
         if (ch) this.track(conn, ch);
         if (settled) {
-          // The request gave up while the channel was being opened: close it instead of leaking it.
+          // The request gave up while the channel was being opened: close it instead of leaking it, and read
+          // it to its end: ssh2 emits a direct-tcpip channel's 'close' (which uncounts it, in track) only once
+          // its readable side has ended, and nobody else reads it (test/proxy/channel-open-abandoned.test.ts).
           ch?.close();
+          ch?.resume();
           return;
         }
         settle();

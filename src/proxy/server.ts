@@ -6,7 +6,7 @@
  * plain GET/HEAD requests are read by the raw front (front.ts) instead of node:http's parser, and reach the
  * same proxyRequest; every other request goes through node:http as before.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream";
@@ -82,6 +82,18 @@ export interface ProxyServer {
   destroyTunnels(): void;
   /** Writes the summaries of rate-limited log lines still pending (at shutdown). */
   flushLog(): void;
+}
+
+/**
+ * A response failed after its head was handed over (docs/proxy.md, "Failed responses") is destroyed; what
+ * ServerResponse wrote in this tick is still corked on the socket (it corks until the end of the tick, as the
+ * front does), and destroy() would drop it: the client saw a connection closed with no status line at all. It
+ * leaves first, so the client sees the response cut short, as FrontResponse.destroy() does.
+ */
+function flushCorked(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket === null || socket.destroyed) return;
+  while (socket.writableCorked > 0) socket.uncork();
 }
 
 export function createProxyServer(deps: ServerDeps): ProxyServer {
@@ -225,6 +237,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       const err = this.gone ? new ClientGoneError() : asProxyError(e);
       const res = this.res;
       log.record(this.label, res.headersSent ? res.statusCode : err.status, this.started, err);
+      if (res.headersSent && res instanceof ServerResponse) flushCorked(res);
       sendError(res, err);
     }
 
@@ -288,6 +301,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       );
       if (abort.signal.aborted) {
         channel.close();
+        channel.resume(); // or ssh2 never emits its 'close' (see onEnd below)
         throw abort.signal.reason;
       }
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");

@@ -11,6 +11,17 @@ export interface StalledListener {
   host: string;
   port: number;
   close(): Promise<void>;
+  /**
+   * Lets the listener run again (SIGCONT): it accepts the queued connections, and a connect whose SYN was
+   * dropped completes at its next retransmission (about 1 s, then 3 s, 7 s … after it started).
+   */
+  resume(): void;
+  /** Connections accepted since resume(), including the ones that filled the queue (`queued`). */
+  accepted(): number;
+  /** Accepted connections closed since resume(). */
+  closed(): number;
+  /** How many connections of the helper's own filled the accept queue. */
+  queued: number;
 }
 
 function tryConnect(host: string, port: number, ms: number): Promise<Socket | undefined> {
@@ -34,7 +45,11 @@ function tryConnect(host: string, port: number, ms: number): Promise<Socket | un
 export async function startStalledListener(host = "127.0.0.1"): Promise<StalledListener> {
   const proc: Started = start(process.execPath, [
     "-e",
-    `const s = require("node:net").createServer(() => {});
+    `const s = require("node:net").createServer((c) => {
+       console.log("accepted");
+       c.on("error", () => {});
+       c.on("close", () => console.log("closed"));
+     });
      s.listen({ port: 0, host: ${JSON.stringify(host)}, backlog: 1 }, () => console.log("port=" + s.address().port));`,
   ]);
   let port = 0;
@@ -53,7 +68,16 @@ export async function startStalledListener(host = "127.0.0.1"): Promise<StalledL
   for (let i = 0; i < 64; i++) {
     // Generous: a completed connect that is merely slow to be reported must not pass for a dropped SYN.
     const s = await tryConnect(host, port, 2000);
-    if (!s) return { host, port, close };
+    if (!s)
+      return {
+        host,
+        port,
+        close,
+        resume: () => process.kill(proc.child.pid as number, "SIGCONT"),
+        accepted: () => proc.output().split("accepted").length - 1,
+        closed: () => proc.output().split("closed").length - 1,
+        queued: held.length,
+      };
     held.push(s);
   }
   await close();

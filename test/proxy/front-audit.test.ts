@@ -479,12 +479,15 @@ describe("liveness and resources", () => {
     await waitFor("the half-closed connection to go", () => proxySockets(front) === 0);
   });
 
-  it("FIN right after a served request and a pipelined one: the first is answered, then the connection closes", async () => {
-    const c = await RawClient.open(portOf(front));
-    sockOf(c).end(get("/fin-a") + get("/fin-b"));
-    await c.done;
-    const text = c.pending().toString("latin1");
-    expect(text).toContain("GET /fin-a HTTP/1.1");
-    await waitFor("the half-closed connection to go", () => proxySockets(front) === 0);
+  it("FIN right after a request and a pipelined one: the client is gone, as for node:http: no answer, the connection closes", async () => {
+    // node:http ends the connection on a client's FIN and the response in flight goes nowhere; the front closes
+    // it too, releasing the exchange at once (test/proxy/client-gone.test.ts). It used to answer the first.
+    for (const p of [front, plain]) {
+      const c = await RawClient.open(portOf(p));
+      sockOf(c).end(get("/fin-a") + get("/fin-b"));
+      await c.done;
+      expect(c.pending().toString("latin1")).toBe("");
+      await waitFor("the half-closed connection to go", () => proxySockets(p) === 0);
+    }
   });
 });
