@@ -14,7 +14,10 @@
  * prints every path's p50 and p99 against it. `--netns` runs the whole A/B in a new network namespace whose
  * loopback has MTU 1500, as `npm run bench` does for its second table (needs root or user namespaces).
  * `--dump DIR` writes every request's latency per path and concurrency to DIR/NAME-cC.json, in the order
- * they were measured, for looking at the tail.
+ * they were measured, for looking at the tail. `--warmup MS` (default 500) is each path's uncounted round before
+ * the first concurrency's rounds (later concurrencies keep 500 ms): a fresh proxy needs ~2 000–3 000 scrapes
+ * before V8 has optimised its hot path, so with the default the first concurrency measured (c=1) includes that
+ * warm-up (docs/benchmarks.md, "c=1 fixed cost (issue 14, round 5)").
  *
  * It always exits 0 after printing: a benchmark, not a test (docs/benchmarks.md, "CPU per scrape, second round").
  */
@@ -42,11 +45,12 @@ const { values: flags } = parseArgs({
     netns: { type: "boolean", default: false },
     "in-netns": { type: "boolean", default: false },
     dump: { type: "string" },
+    warmup: { type: "string", default: "500" },
   },
 });
 if (flags.proxy.length === 0) {
   console.error(
-    'usage: npx tsx scripts/bench-ab.ts [-c 1,16,64] [--rounds N] [--round MS] [--body BYTES] [--tunnel] [--netns] [--dump DIR] --proxy "NAME [NODE-ARGS…] BIN" …',
+    'usage: npx tsx scripts/bench-ab.ts [-c 1,16,64] [--rounds N] [--round MS] [--body BYTES] [--tunnel] [--netns] [--dump DIR] [--warmup MS] --proxy "NAME [NODE-ARGS…] BIN" …',
   );
   process.exit(2);
 }
@@ -136,8 +140,11 @@ const mtu =
   /\bmtu (\d+)/.exec(execFileSync("ip", ["-o", "link", "show", "lo"], { encoding: "utf8" }))?.[1] ?? "?";
 console.log(`${new Date().toISOString()}, loopback MTU ${mtu}, load average ${loadavg()}`);
 if (flags.dump) mkdirSync(flags.dump, { recursive: true });
+let firstConcurrency = true;
 for (const c of flags.concurrency.split(",").map(Number)) {
-  for (const b of builds) await round(b, c, 500); // warm-up: connections, SSH login, JIT
+  // Warm-up: connections, SSH login, JIT.
+  for (const b of builds) await round(b, c, firstConcurrency ? Number(flags.warmup) : 500);
+  firstConcurrency = false;
   const totals = new Map(
     builds.map((b) => [
       b.name,

@@ -40,6 +40,7 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     duration: { type: "string" },
     round: { type: "string" },
+    warmup: { type: "string" },
     soak: { type: "string" },
     "proxy-node-args": { type: "string" },
     "proxy-b": { type: "string" },
@@ -57,6 +58,9 @@ if (flags.help) {
 
   --duration SECONDS  measured time per path and concurrency, split into rounds (default 10; --quick: 2)
   --round MS          length of one round; the paths take turns round by round (default 1000; --quick: 500)
+  --warmup MS         before the first measured concurrency, each path serves c=16 for MS (default 3000;
+                      --quick: 1500; 0: none), so that every process is measured warm, as a proxy in service
+                      is: a fresh proxy needs ~1 000–3 000 scrapes before V8 has optimised its hot path
   --soak REQUESTS     requests through the proxy before reading its RSS (default 100000; --quick: 10000; 0: none)
   --proxy-node-args="ARGS"  extra node options for the proxy process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --proxy-b PATH      a second sshscrape build (PATH = its bin/run.js, e.g. a worktree of main) measured as path
@@ -74,10 +78,12 @@ if (flags.help) {
 const durationMs = 1000 * Number(flags.duration ?? (flags.quick ? 2 : 10));
 const roundMs = Number(flags.round ?? (flags.quick ? 500 : 1000));
 const soakRequests = Number(flags.soak ?? (flags.quick ? 10_000 : 100_000));
+const warmupMs = Number(flags.warmup ?? (flags.quick ? 1500 : 3000));
 for (const [name, v] of [
   ["--duration", durationMs],
   ["--round", roundMs],
   ["--soak", soakRequests + 1],
+  ["--warmup", warmupMs + 1],
 ] as const) {
   if (!Number.isFinite(v) || v <= 0) {
     console.error(`bench: ${name} must be a positive number`);
@@ -289,8 +295,19 @@ function pidOf(s: Setup, path: Path): number | undefined {
   return undefined;
 }
 
+/** Concurrency of the warm-up before the first measured concurrency (--warmup). */
+const WARMUP_CONCURRENCY = 16;
+
 async function measure(s: Setup, gen: LoadGenerator): Promise<Map<string, Totals>> {
   const results = new Map<string, Totals>();
+  // Every path serves WARMUP_CONCURRENCY for warmupMs first, not counted: c=1 is measured first, and a fresh
+  // proxy's first ~1 000–3 000 scrapes run before V8 has optimised its hot path (docs/benchmarks.md, "c=1 fixed
+  // cost (issue 14, round 5)"), which a proxy in service is long past.
+  if (warmupMs > 0) {
+    for (const path of PATHS)
+      await gen.run({ ...roundFor(s, path, WARMUP_CONCURRENCY), durationMs: warmupMs });
+    await gen.closeAgents();
+  }
   for (const c of CONCURRENCY) {
     // Warm-up (not counted): connections, the proxy's SSH login, JIT.
     for (const path of PATHS) await gen.run({ ...roundFor(s, path, c), durationMs: Math.min(roundMs, 500) });
@@ -416,7 +433,8 @@ function report(s: Setup, results: Map<string, Totals>, soakResult: Soak | undef
     `sshscrape: ${cryptoPath(BIN)}${flags["proxy-b"] ? `; sshscrape-B: ${cryptoPath(flags["proxy-b"])}` : ""}.`,
   );
   out.push(
-    `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved; ` +
+    `Body ${s.exporter.body.length} bytes; ${rounds} rounds × ${roundMs} ms per path and concurrency, interleaved` +
+      `${warmupMs > 0 ? `, after ${warmupMs} ms of c=${WARMUP_CONCURRENCY} per path (not counted)` : ""}; ` +
       `tunnel: \`ssh -tt -c ${s.tunnelCipher} -L …\`${flags["plain-tunnel"] ? "; tunnel-N: `ssh -N -L …` with OpenSSH's defaults" : ""}` +
       `${flags["proxy-settings"] ? `; sshscrape's proxy settings: ${flags["proxy-settings"]}` : ""}` +
       `${flags["proxy-b"] ? `; sshscrape-B: ${flags["proxy-b"]}${flags["proxy-b-node-args"] ? ` with node ${flags["proxy-b-node-args"]}` : ""}` : ""}` +

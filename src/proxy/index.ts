@@ -25,6 +25,7 @@ import {
   routeFor,
   type SshEndpoint,
 } from "./settings.js";
+import { tierUpSooner } from "./tiering.js";
 
 export type { ProxyRuntime } from "./settings.js";
 export { applyOverrides, settingsFromConfig, settingsFromFlags } from "./settings.js";
@@ -137,6 +138,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   );
   metrics.readinessFrom(() => readiness.ready);
   fitHeap(configuredEndpointsOf(rt).length, logger);
+  tierUpSooner(logger);
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,
