@@ -160,7 +160,7 @@ function profile(pid: string, syms: Sym[], secs: Section[], exe: string): Map<st
         const prev = maps[i - 1];
         // A thread stack: private rw mapping right after a ---p guard page.
         const kind =
-          prev && prev.perms.startsWith("---") && prev.end === m.start && m.end - m.start <= 16 << 20
+          prev?.perms.startsWith("---") && prev.end === m.start && m.end - m.start <= 16 << 20
             ? "anon: thread stacks"
             : m.perms.startsWith("---")
               ? "anon: reserved"
