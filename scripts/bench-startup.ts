@@ -11,7 +11,8 @@
  * its utime+stime ("CPU to ready") and VmRSS / RssAnon / RssFile from /proc; again after `--idle` seconds
  * (default 3) without requests; then SIGTERM. Prints the median and range per variant and the load average.
  * `--smaps` also prints, for the first start of each variant, the resident MB per mapping (the node binary,
- * anonymous memory, …); `--probe CMD` runs CMD with the proxy's PID at that moment. `--scrapes N` then sends N
+ * anonymous memory, …); `--probe CMD` runs CMD with the proxy's PID at that moment (and again after the scrapes,
+ * with `--scrapes`; scripts/mem-pages.ts is one such CMD). `--scrapes N` then sends N
  * scrapes of a 100 KB body through it, 16 at a time, and reports its CPU per scrape and RSS after them: a
  * quick check that a start-up setting (environment, V8 flag) costs nothing on the hot path. `--gc` starts every
  * variant with `--inspect=127.0.0.1:0` and also reports the RSS after a full GC forced through the inspector.
@@ -200,6 +201,9 @@ async function once(
       scrapeCpuMs = (cpuMs(pid) - before) / scrapes.count;
       scrapeRss = memKb(pid).rss;
       proxy.agent.destroy();
+      // The same views after the scrapes: what the hot path added (first round only, as above).
+      if (smaps) console.log(`${v.name} after ${scrapes.count} scrapes: ${smapsSummary(pid)}`);
+      if (smaps && probe) console.log(execFileSync("sh", ["-c", `${probe} ${pid}`], { encoding: "utf8" }));
     }
     return {
       cpuMs: cpu,

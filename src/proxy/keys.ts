@@ -1,7 +1,8 @@
 /** Reads SSH private keys once (start and SIGHUP), so a request never touches the disk. */
 import { readFileSync, statSync } from "node:fs";
-import ssh2, { type ParsedKey } from "ssh2";
+import type { ParsedKey } from "ssh2";
 import { describeCause, KeyFileError } from "./errors.js";
+import { parseKey } from "./ssh2-lib.js";
 
 export interface LoadedKey {
   file: string;
@@ -35,7 +36,7 @@ export function loadPrivateKey(file: string, passphraseFile?: string): LoadedKey
   const passphrase = passphraseFile
     ? readKeyFile(passphraseFile, "passphrase file").toString().trim()
     : undefined;
-  const parsed = ssh2.utils.parseKey(key, passphrase);
+  const parsed = parseKey(key, passphrase);
   if (parsed instanceof Error) {
     if (/no passphrase given/i.test(parsed.message))
       throw new KeyFileError(

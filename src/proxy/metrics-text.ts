@@ -23,7 +23,7 @@
  * and on the next page here. The proxy's collects (its own and prom-client's default metrics) set only their
  * own metric or ones registered after it.
  */
-import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from "./prom-client-lib.js";
 
 /** Characters per chunk: regular V8 strings (below the large-object size), a few syscalls per page. */
 export const CHUNK_CHARS = 32 * 1024;

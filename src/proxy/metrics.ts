@@ -13,8 +13,8 @@
  * So the proxy's series are at most linear in the target list, plus a constant (docs/security.md).
  */
 import { type ServerResponse, STATUS_CODES } from "node:http";
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { renderMetrics } from "./metrics-text.js";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./prom-client-lib.js";
 
 /** Label values admitted per label beyond the configured ones. */
 export const MAX_EXTRA_LABELS = 64;

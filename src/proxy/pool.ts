@@ -7,7 +7,7 @@
  */
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import { Client, type ClientChannel, type PublicKeyAuthMethod } from "ssh2";
+import type { ClientChannel, PublicKeyAuthMethod } from "ssh2";
 import { markNoDelay } from "./ack-nudge.js";
 import { abortable, Deadline, withTimeout } from "./deadline.js";
 import {
@@ -35,6 +35,7 @@ import {
   releaseHandshakeState,
   unpooledCopy,
 } from "./ssh2-internals.js";
+import { Client } from "./ssh2-lib.js";
 
 export interface PoolOptions {
   timeouts: ProxyTimeouts;

@@ -5,10 +5,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Deadline } from "../../src/proxy/deadline.js";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
+import { ed25519KeyPair } from "../helpers/ed25519.js";
 import { memoryLogger, runtimeFor, viaProxy } from "../helpers/proxy.js";
 import { type StalledListener, startStalledListener } from "../helpers/stalled-listener.js";
 
@@ -29,7 +29,7 @@ beforeAll(async () => {
   stalled = await startStalledListener();
   const dir = mkdtempSync(join(tmpdir(), "sshscrape-deadline-"));
   const clientKeyPath = join(dir, "client_key");
-  writeFileSync(clientKeyPath, ssh2.utils.generateKeyPairSync("ed25519").private, { mode: 0o600 });
+  writeFileSync(clientKeyPath, ed25519KeyPair().private, { mode: 0o600 });
   const rt = runtimeFor(
     { dir, user: "prom", port: stalled.port, clientKeyPath, knownHostsLine: () => "" },
     {

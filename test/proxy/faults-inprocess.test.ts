@@ -10,6 +10,7 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import type { ProxyRuntime } from "../../src/proxy/settings.js";
+import { ed25519KeyPair } from "../helpers/ed25519.js";
 import { memoryLogger, runtimeFor, type SshServer, viaProxy } from "../helpers/proxy.js";
 
 type Mode = "stall-auth" | "ignore-channel";
@@ -21,7 +22,7 @@ interface FakeSshd {
 }
 
 async function fakeSshd(mode: Mode): Promise<FakeSshd> {
-  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
+  const hostKey = ed25519KeyPair();
   const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {
     client.on("error", () => {});
     client.on("authentication", (ctx) => {
@@ -46,7 +47,7 @@ async function fakeSshd(mode: Mode): Promise<FakeSshd> {
 /** The proxy's runtime for a fake: its own directory, a fresh client key, the proxy's default timeouts. */
 function runtime(fake: FakeSshd): ProxyRuntime {
   const dir = mkdtempSync(join(tmpdir(), "sshscrape-faults-"));
-  const key = ssh2.utils.generateKeyPairSync("ed25519");
+  const key = ed25519KeyPair();
   const clientKeyPath = join(dir, "client_key");
   writeFileSync(clientKeyPath, key.private, { mode: 0o600 });
   const server: SshServer = {

@@ -1,0 +1,15 @@
+/**
+ * ssh2's Client and key parser, required from their own files instead of the package's index. The index also
+ * loads ssh2's Server, key generator and HTTP(S) agents (node:https, node:tls): none of them is used by the
+ * proxy, yet they stayed compiled and resident for its whole life (docs/benchmarks.md "Memory (issue 14,
+ * round 5)"). These are the very objects the index exports (the same files, one module cache).
+ */
+import { createRequire } from "node:module";
+import type * as Ssh2 from "ssh2";
+
+const require = createRequire(import.meta.url);
+
+export const Client: typeof Ssh2.Client = require("ssh2/lib/client.js");
+export const parseKey: typeof Ssh2.utils.parseKey = require("ssh2/lib/protocol/keyParser.js").parseKey;
+
+export type Client = Ssh2.Client;
