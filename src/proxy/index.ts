@@ -138,7 +138,7 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   );
   metrics.readinessFrom(() => readiness.ready);
   fitHeap(configuredEndpointsOf(rt).length, logger);
-  tierUpSooner(logger);
+  tierUpSooner(configuredEndpointsOf(rt).length, logger);
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { FLEET_HOSTS } from "../../src/proxy/heap-growth.js";
 import { INTERRUPT_BUDGET, tierUpSooner } from "../../src/proxy/tiering.js";
 import { startProxyCli } from "../e2e/proxy-process.js";
 import { withReservedPort } from "../helpers/ports.js";
@@ -23,12 +24,17 @@ writeFileSync(join(work, "known_hosts"), "");
 describe("V8's interrupt budget for the serving proxy", () => {
   it("is left alone in a process bin/run.js did not tune (this test runner)", () => {
     const lines: unknown[] = [];
-    expect(tierUpSooner({ info: (...args: unknown[]) => lines.push(args) })).toBe(false);
+    expect(tierUpSooner(1, { info: (...args: unknown[]) => lines.push(args) })).toBe(false);
     expect(lines).toEqual([]);
   });
 
-  it("is set once by `sshscrape proxy` at start", async () => {
-    const file = join(work, "targets.yaml");
+  /** The budgets `sshscrape proxy` logged for a list of `hosts` SSH hosts (not connected: preconnect off). */
+  async function budgetsLogged(hosts: number): Promise<number[]> {
+    const file = join(work, `targets-${hosts}.yaml`);
+    const targets = Array.from({ length: hosts }, (_, i) => ({
+      host: `127.2.${i >> 8}.${(i & 255) + 1}`,
+      exporters: [{ name: "node", port: 9100 }],
+    }));
     const proxy = await withReservedPort((port) => {
       writeFileSync(
         file,
@@ -39,20 +45,28 @@ describe("V8's interrupt budget for the serving proxy", () => {
             preconnect: false,
           },
           ssh: { user: "prometheus", key: { path: keyPath } },
-          targets: [{ host: "127.0.0.1", exporters: [{ name: "node", port: 9100 }] }],
+          targets,
         }),
       );
       return startProxyCli(file);
     });
     try {
-      const budgets = proxy
+      return proxy
         .output()
         .split("\n")
         .filter((l) => l.includes('"interruptBudget"'))
         .map((l) => (JSON.parse(l) as { interruptBudget: number }).interruptBudget);
-      expect(budgets).toEqual([INTERRUPT_BUDGET]);
     } finally {
       await proxy.stop();
     }
+  }
+
+  it("is set once by `sshscrape proxy` at start for a small fleet", async () => {
+    expect(await budgetsLogged(1)).toEqual([INTERRUPT_BUDGET]);
+  });
+
+  it(`is left alone from FLEET_HOSTS (${FLEET_HOSTS}) hosts on, which warm up within minutes anyway`, async () => {
+    expect(await budgetsLogged(FLEET_HOSTS - 1)).toEqual([INTERRUPT_BUDGET]);
+    expect(await budgetsLogged(FLEET_HOSTS)).toEqual([]);
   });
 });
