@@ -25,14 +25,13 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { metricsBody, startExporter } from "../test/helpers/exporter.js";
-import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
-import { startSshd } from "../test/helpers/sshd.js";
+import type { Started } from "../test/helpers/processes.js";
 import type { RoundResult } from "./bench-load.js";
 import { LoadGenerator } from "./bench-load-client.js";
 import { rerunInNetns } from "./bench-netns.js";
 import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
-import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
+import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
+import { startLab, startSpecProxy } from "./spec-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -92,26 +91,10 @@ function sample(pid: number) {
 }
 type Sample = ReturnType<typeof sample>;
 
-const sshd = await startSshd({ highLimits: true });
-const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
-const knownHosts = join(sshd.dir, "known_hosts");
-writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-for (const b of builds) {
-  if (b.bin === undefined) continue;
-  const config = writeSpecConfig({ sshd, knownHosts, exporterPort: exporter.port }, b, "ab");
-  b.port = await freePort();
-  b.proc = start(
-    process.execPath,
-    [...b.nodeArgs, b.bin, "proxy", "--config", config, "--listen", `127.0.0.1:${b.port}`],
-    { env: { ...process.env, ...b.env } },
-  );
-  const proc = b.proc;
-  await waitFor(
-    `${b.name} to listen\n${proc.output()}`,
-    () => proc.output().includes('"msg":"listening"'),
-    20_000,
-  );
-}
+const lab = await startLab(Number(flags.body));
+const { sshd, exporter, knownHosts } = lab;
+for (const b of builds)
+  if (b.bin !== undefined) Object.assign(b, await startSpecProxy(lab, b as ProxySpec, "ab"));
 
 if (flags.tunnel) {
   const t = await startTunnel(sshd, knownHosts, exporter, BEST_TUNNEL);

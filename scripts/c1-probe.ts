@@ -14,16 +14,15 @@
  * Diagnostic only; it needs perf and permission to attach to the proxy (root, or perf_event_paranoid ≤ 1).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { metricsBody, startExporter } from "../test/helpers/exporter.js";
-import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
-import { startSshd } from "../test/helpers/sshd.js";
+import type { Started } from "../test/helpers/processes.js";
 import type { RoundResult } from "./bench-load.js";
 import { LoadGenerator } from "./bench-load-client.js";
 import { BEST_TUNNEL, startTunnel } from "./bench-tunnel.js";
-import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
+import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
+import { startLab, startSpecProxy } from "./spec-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -46,20 +45,9 @@ interface Path extends Omit<ProxySpec, "bin"> {
 }
 const paths: Path[] = flags.proxy.map(parseProxySpec);
 
-const sshd = await startSshd({ highLimits: true });
-const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
-const knownHosts = join(sshd.dir, "known_hosts");
-writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-for (const p of paths) {
-  const config = writeSpecConfig({ sshd, knownHosts, exporterPort: exporter.port }, p, "probe");
-  p.port = await freePort();
-  p.proc = start(
-    process.execPath,
-    [...p.nodeArgs, p.bin as string, "proxy", "--config", config, "--listen", `127.0.0.1:${p.port}`],
-    { env: { ...process.env, ...p.env } },
-  );
-  await waitFor(`${p.name} to listen`, () => p.proc?.output().includes('"msg":"listening"') ?? false, 20_000);
-}
+const lab = await startLab(Number(flags.body));
+const { sshd, exporter, knownHosts } = lab;
+for (const p of paths) Object.assign(p, await startSpecProxy(lab, p as ProxySpec, "probe"));
 if (flags.tunnel) {
   const t = await startTunnel(sshd, knownHosts, exporter, BEST_TUNNEL);
   paths.push({ name: "tunnel", nodeArgs: [], env: {}, proxySettings: {}, proc: t.proc, port: t.port });

@@ -12,15 +12,14 @@
  * sampling heap profile of them (scavenged objects included) to FILE.
  */
 import { fork } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { metricsBody, startExporter } from "../test/helpers/exporter.js";
-import { freePort, type Started, start, waitFor } from "../test/helpers/processes.js";
-import { startSshd } from "../test/helpers/sshd.js";
+import type { Started } from "../test/helpers/processes.js";
 import type { RoundResult } from "./bench-load.js";
 import { LoadGenerator } from "./bench-load-client.js";
-import { type ProxySpec, parseProxySpec, writeSpecConfig } from "./proxy-spec.js";
+import { type ProxySpec, parseProxySpec } from "./proxy-spec.js";
+import { startLab, startSpecProxy } from "./spec-lab.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -41,22 +40,10 @@ interface Build extends ProxySpec {
 }
 const builds: Build[] = flags.proxy.map(parseProxySpec);
 
-const sshd = await startSshd({ highLimits: true });
-const exporter = await startExporter({ body: metricsBody(Number(flags.body)) });
-const knownHosts = join(sshd.dir, "known_hosts");
-writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-for (const b of builds) {
-  const config = writeSpecConfig({ sshd, knownHosts, exporterPort: exporter.port }, b, "gc");
-  b.port = await freePort();
-  const log = join(flags.out, `${b.name}.log`);
-  b.logFd = openSync(log, "w");
-  b.proc = start(
-    process.execPath,
-    [...b.nodeArgs, b.bin, "proxy", "--config", config, "--listen", `127.0.0.1:${b.port}`],
-    { env: { ...process.env, ...b.env }, stdio: ["ignore", b.logFd, b.logFd] },
-  );
-  await waitFor(`${b.name} to listen`, () => readFileSync(log, "utf8").includes('"msg":"listening"'), 20_000);
-}
+const lab = await startLab(Number(flags.body));
+const { sshd, exporter } = lab;
+for (const b of builds)
+  Object.assign(b, await startSpecProxy(lab, b, "gc", join(flags.out, `${b.name}.log`)));
 
 /** CPU (ms) and read/write syscalls of a process so far, from /proc. */
 function usage(pid: number) {
