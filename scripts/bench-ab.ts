@@ -45,6 +45,7 @@ const { values: flags } = parseArgs({
     "in-netns": { type: "boolean", default: false },
     dump: { type: "string" },
     warmup: { type: "string", default: "500" },
+    tcp: { type: "boolean", default: false },
   },
 });
 if (flags.proxy.length === 0) {
@@ -90,6 +91,27 @@ function sample(pid: number) {
   };
 }
 type Sample = ReturnType<typeof sample>;
+
+/**
+ * `--tcp`: the kernel's TCP counters (/proc/net/netstat TcpExt, /proc/net/snmp Tcp) of this network
+ * namespace, read around every round and printed per request for each path. Namespace-wide: they count every
+ * socket of the round (load generator, proxy or tunnel, sshd, exporter), so only differences between paths
+ * in the same rounds mean anything, and only with `--netns` (the host's namespace has everyone's sockets).
+ */
+const TCP_COUNTERS = ["DelayedACKs", "DelayedACKLost", "TCPPureAcks", "TCPHPAcks", "OutSegs"] as const;
+function tcpCounters(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const file of ["/proc/net/netstat", "/proc/net/snmp"]) {
+    const lines = readFileSync(file, "utf8").split("\n");
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = (lines[i] as string).split(/\s+/);
+      const values = (lines[i + 1] as string).split(/\s+/);
+      if (names[0] !== "TcpExt:" && names[0] !== "Tcp:") continue;
+      for (let j = 1; j < names.length; j++) out[names[j] as string] = Number(values[j]);
+    }
+  }
+  return out;
+}
 
 const lab = await startLab(Number(flags.body));
 const { sshd, exporter, knownHosts } = lab;
@@ -139,6 +161,7 @@ for (const c of flags.concurrency.split(",").map(Number)) {
         /** Per round, in measuring order: the round's start in ms since the first round, and its latencies. */
         rounds: [] as { at: number; latencies: number[] }[],
         d: undefined as Sample | undefined,
+        tcp: {} as Record<string, number>,
       },
     ]),
   );
@@ -148,10 +171,15 @@ for (const c of flags.concurrency.split(",").map(Number)) {
       const b = builds[(i + r) % builds.length] as Build;
       const pid = b.proc?.child.pid as number;
       const before = sample(pid);
+      const tcpBefore = flags.tcp ? tcpCounters() : undefined;
       const at = performance.now() - t0;
       const res = await round(b, c, Number(flags.round));
       const after = sample(pid);
       const t = totals.get(b.name) as NonNullable<ReturnType<typeof totals.get>>;
+      if (tcpBefore !== undefined) {
+        const tcpAfter = tcpCounters();
+        for (const k of TCP_COUNTERS) t.tcp[k] = (t.tcp[k] ?? 0) + (tcpAfter[k] ?? 0) - (tcpBefore[k] ?? 0);
+      }
       t.ok += res.ok;
       t.errors += res.errors;
       t.wallMs += res.wallMs;
@@ -188,6 +216,10 @@ for (const c of flags.concurrency.split(",").map(Number)) {
         `CPU ${cpu(t).toFixed(3)} ms/req (user ${(d.user / (t.ok || 1)).toFixed(3)}, sys ${(d.sys / (t.ok || 1)).toFixed(3)}) ${(cpu(t) / cpu(last)).toFixed(2)}×  ` +
         `reads ${per(d.reads)} writes ${per(d.writes)} switches ${per(d.switches)} faults ${per(d.faults)} per req  RSS ${d.rssMb.toFixed(0)} MB  errors ${t.errors}${vsTunnel}`,
     );
+    if (flags.tcp)
+      console.log(
+        `      tcp per 100 req: ${TCP_COUNTERS.map((k) => `${k} ${(((t.tcp[k] ?? 0) * 100) / (t.ok || 1)).toFixed(1)}`).join("  ")}`,
+      );
   }
 }
 console.log(`load average ${loadavg()} at the end`);
