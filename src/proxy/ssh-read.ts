@@ -102,23 +102,25 @@ interface ReadingHandle {
   readStop(): number;
 }
 
-function handOver(sock: Socket, b: ReadBatch): void {
+/** Hands the held chunks over in order; false: stop reading (backpressure), as deliver. */
+function handOver(sock: Socket, b: ReadBatch): boolean {
   const held = b.held;
-  if (held.length === 0) return;
+  if (held.length === 0) return true;
   b.held = [];
   let more = true;
   for (const chunk of held) more = deliver(sock, chunk) && more;
-  // What Node does when the read callback returns false (lib/internal/stream_base_commons.js onStreamRead).
-  const handle = (sock as unknown as { _handle?: ReadingHandle | null })._handle;
-  if (!more && handle?.reading && !sock.destroyed) {
-    handle.reading = false;
-    handle.readStop();
-  }
+  return more;
 }
 
 function release(sock: Socket, b: ReadBatch): void {
   b.scheduled = false;
-  handOver(sock, b);
+  if (handOver(sock, b)) return;
+  // What Node does when the read callback returns false (lib/internal/stream_base_commons.js onStreamRead).
+  const handle = (sock as unknown as { _handle?: ReadingHandle | null })._handle;
+  if (handle?.reading && !sock.destroyed) {
+    handle.reading = false;
+    handle.readStop();
+  }
 }
 
 /**
@@ -134,15 +136,19 @@ export function connectSshSocket(options: { host: string; port: number }): Socke
         // A Buffer of its own (not from the shared pool, whose 8 KB slabs a retained view would pin).
         const chunk = Buffer.allocUnsafeSlow(nread);
         chunk.set(buf.subarray(0, nread));
-        if (b.held.length > 0 || b.batching?.() === true) {
+        // A read that filled the buffer is followed by another one at once (libuv): hold it for that one.
+        if (nread === buf.length && b.batching?.() === true) {
           b.held.push(chunk);
+          // In case libuv stops after this read (it reads at most 32 times per poll) and nothing follows.
           if (!b.scheduled) {
             b.scheduled = true;
             setImmediate(release, sock, b);
           }
           return true;
         }
-        return deliver(sock, chunk);
+        if (b.held.length === 0) return deliver(sock, chunk);
+        b.held.push(chunk);
+        return handOver(sock, b);
       },
     },
   });
