@@ -9,8 +9,6 @@
  * after half the 2 MB window), and the ACK rides along.
  */
 import type { ClientChannel } from "ssh2";
-import { clientStream } from "./ssh-cork.js";
-import { setReadBatching } from "./ssh-read.js";
 
 /** ssh2's receive window per channel (lib/Channel.js MAX_WINDOW in ssh2 1.17, pinned in package.json). */
 const SSH2_MAX_WINDOW = 2 * 1024 * 1024;
@@ -42,8 +40,6 @@ export function adjustWindowNow(ch: ClientChannel): boolean {
 interface Connection {
   /** Responses being read on it. */
   reading: number;
-  /** Of those, the ones that were alone on the connection when their request went out. */
-  solo: number;
   /** sshd has TCP_NODELAY on this connection (pool.ts, proxy.noDelaySession): nothing waits for an ACK. */
   noDelay: boolean;
 }
@@ -52,13 +48,8 @@ const connections = new WeakMap<object, Connection>();
 function connectionOf(client: object): Connection {
   let conn = connections.get(client);
   if (conn === undefined) {
-    const c: Connection = { reading: 0, solo: 0, noDelay: false };
-    conn = c;
-    connections.set(client, c);
-    // One scrape at a time on a connection whose sshd holds segments for our ACK: its socket's reads are
-    // batched for a turn, so the tail our read() released is taken with it (ssh-read.ts, "Read batching").
-    const sock = clientStream(client);
-    if (sock !== undefined) setReadBatching(sock, () => c.reading === c.solo && c.reading <= 1 && !c.noDelay);
+    conn = { reading: 0, noDelay: false };
+    connections.set(client, conn);
   }
   return conn;
 }
@@ -103,7 +94,6 @@ export class AckNudge {
     this.conn = connectionOf((ch as unknown as { _client?: object })._client ?? ch);
     this.solo = this.conn.reading === 0;
     this.conn.reading++;
-    if (this.solo) this.conn.solo++;
   }
 
   more(): void {
@@ -122,7 +112,6 @@ export class AckNudge {
     if (!this.open) return;
     this.open = false;
     this.conn.reading--;
-    if (this.solo) this.conn.solo--;
   }
 
   /** @internal */

@@ -19,13 +19,7 @@ interface Ssh2ChannelClient {
 
 /** The stream ssh2 writes this channel's connection to (a TCP socket, or a channel of a jump host). */
 export function sshStream(channel: ClientChannel): Writable | undefined {
-  const client = (channel as unknown as Ssh2ChannelClient)._client;
-  return client === undefined ? undefined : clientStream(client);
-}
-
-/** The stream an ssh2 Client writes to (its `_sock`), as sshStream. */
-export function clientStream(client: object): Writable | undefined {
-  const sock = (client as { _sock?: Writable })._sock;
+  const sock = (channel as unknown as Ssh2ChannelClient)._client?._sock;
   return sock && typeof sock.cork === "function" && typeof sock.uncork === "function" ? sock : undefined;
 }
 
