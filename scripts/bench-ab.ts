@@ -98,7 +98,15 @@ type Sample = ReturnType<typeof sample>;
  * socket of the round (load generator, proxy or tunnel, sshd, exporter), so only differences between paths
  * in the same rounds mean anything, and only with `--netns` (the host's namespace has everyone's sockets).
  */
-const TCP_COUNTERS = ["DelayedACKs", "DelayedACKLost", "TCPPureAcks", "TCPHPAcks", "OutSegs"] as const;
+const TCP_COUNTERS = [
+  "DelayedACKs",
+  "DelayedACKLost",
+  "TCPPureAcks",
+  "TCPHPAcks",
+  "TCPAutoCorking",
+  "TCPOrigDataSent",
+  "OutSegs",
+] as const;
 function tcpCounters(): Record<string, number> {
   const out: Record<string, number> = {};
   for (const file of ["/proc/net/netstat", "/proc/net/snmp"]) {
