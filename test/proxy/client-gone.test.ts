@@ -10,14 +10,13 @@
  */
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
+import type { RunningProxy } from "../../src/proxy/index.js";
+import { type BothFronts, startBothFronts } from "../helpers/both-fronts.js";
 import { waitFor } from "../helpers/processes.js";
-import { proxyWith, runtimeFor } from "../helpers/proxy.js";
 import { RawClient } from "../helpers/raw-http.js";
-import { numbered, type ScriptedExporter, startScriptedExporter } from "../helpers/scripted-exporter.js";
-import { type Sshd, startSshd } from "../helpers/sshd.js";
+import { numbered, type ScriptedExporter } from "../helpers/scripted-exporter.js";
 
-let sshd: Sshd;
+let lab: BothFronts;
 let exporter: ScriptedExporter;
 let front: RunningProxy;
 let plain: RunningProxy;
@@ -25,31 +24,21 @@ let plain: RunningProxy;
 const byPath = new Map<string, Socket>();
 
 beforeAll(async () => {
-  exporter = await startScriptedExporter((n, socket) => {
-    const path = (exporter.seen[n - 1] ?? "").split(" ")[1] ?? "";
-    if (!path.startsWith("/stall")) return numbered(n);
-    byPath.set(path, socket);
-    // "/stall-body-…": the head and a first chunk, then nothing; "/stall-…": nothing at all.
-    return path.startsWith("/stall-body")
-      ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
-      : undefined;
-  });
-  sshd = await startSshd({ permitOpen: [exporter.port] });
-  const runtime = () =>
-    runtimeFor(sshd, {
-      exact: [{ host: "127.0.0.1", port: exporter.port }],
-      timeouts: { request: 120_000 },
-    });
-  front = await proxyWith(true, () => startProxy(runtime()));
-  plain = await proxyWith(false, () => startProxy(runtime()));
+  lab = await startBothFronts(
+    (path, socket, n) => {
+      if (!path.startsWith("/stall")) return numbered(n);
+      byPath.set(path, socket);
+      // "/stall-body-…": the head and a first chunk, then nothing; "/stall-…": nothing at all.
+      return path.startsWith("/stall-body")
+        ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        : undefined;
+    },
+    { timeouts: { request: 120_000 } },
+  );
+  ({ exporter, front, plain } = lab);
 });
 
-afterAll(async () => {
-  await front?.close(100);
-  await plain?.close(100);
-  await exporter?.close();
-  await sshd?.stop();
-});
+afterAll(() => lab?.stop());
 
 const sockOf = (c: RawClient) => (c as unknown as { socket: Socket }).socket;
 const get = (path: string) =>

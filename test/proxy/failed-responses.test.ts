@@ -13,12 +13,11 @@
  * front sent the exporter's 200 head with no body where nothing had left yet.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
+import type { RunningProxy } from "../../src/proxy/index.js";
+import { type BothFronts, startBothFronts } from "../helpers/both-fronts.js";
 import { waitFor } from "../helpers/processes.js";
-import { proxyWith, runtimeFor } from "../helpers/proxy.js";
 import { parseResponse, RawClient } from "../helpers/raw-http.js";
-import { type ScriptedExporter, startScriptedExporter } from "../helpers/scripted-exporter.js";
-import { type Sshd, startSshd } from "../helpers/sshd.js";
+import type { ScriptedExporter } from "../helpers/scripted-exporter.js";
 
 const LIMIT = 10_000;
 const chunk = (n: number, c: string) => `${n.toString(16)}\r\n${c.repeat(n)}\r\n`;
@@ -35,33 +34,20 @@ const SCRIPTS: Record<string, string | undefined> = {
   "/committed": `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(6_000, "a")}${chunk(6_000, "b")}`,
 };
 
-let sshd: Sshd;
+let lab: BothFronts;
 let exporter: ScriptedExporter;
 let front: RunningProxy;
 let plain: RunningProxy;
 
 beforeAll(async () => {
-  exporter = await startScriptedExporter((n) => {
-    const line = exporter.seen[n - 1] ?? "";
-    return SCRIPTS[line.split(" ")[1] ?? ""];
+  lab = await startBothFronts((path) => SCRIPTS[path], {
+    timeouts: { margin: 0 },
+    overrides: { maxResponseBytes: LIMIT },
   });
-  sshd = await startSshd({ permitOpen: [exporter.port] });
-  const runtime = () =>
-    runtimeFor(sshd, {
-      exact: [{ host: "127.0.0.1", port: exporter.port }],
-      timeouts: { margin: 0 },
-      overrides: { maxResponseBytes: LIMIT },
-    });
-  front = await proxyWith(true, () => startProxy(runtime()));
-  plain = await proxyWith(false, () => startProxy(runtime()));
+  ({ exporter, front, plain } = lab);
 });
 
-afterAll(async () => {
-  await front?.close(100);
-  await plain?.close(100);
-  await exporter?.close();
-  await sshd?.stop();
-});
+afterAll(() => lab?.stop());
 
 /**
  * What the proxy sends on a fresh connection for `bytes` until a whole response arrived or it closed the

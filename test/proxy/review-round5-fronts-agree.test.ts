@@ -10,11 +10,10 @@
  */
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
-import { proxyWith, runtimeFor } from "../helpers/proxy.js";
+import type { RunningProxy } from "../../src/proxy/index.js";
+import { type BothFronts, startBothFronts } from "../helpers/both-fronts.js";
 import { parseResponse, RawClient } from "../helpers/raw-http.js";
-import { type ScriptedExporter, startScriptedExporter } from "../helpers/scripted-exporter.js";
-import { type Sshd, startSshd } from "../helpers/sshd.js";
+import type { ScriptedExporter } from "../helpers/scripted-exporter.js";
 
 const LIMIT = 100;
 const chunk = (n: number, c: string) => `${n.toString(16)}\r\n${c.repeat(n)}\r\n`;
@@ -47,33 +46,23 @@ const S: Record<string, string | ((s: Socket) => undefined)> = {
   },
 };
 
-let sshd: Sshd;
+let lab: BothFronts;
 let exporter: ScriptedExporter;
 let front: RunningProxy;
 let plain: RunningProxy;
 
 beforeAll(async () => {
-  exporter = await startScriptedExporter((n, socket) => {
-    const path = (exporter.seen[n - 1] ?? "").split(" ")[1] ?? "";
-    const a = S[path] ?? OK;
-    return typeof a === "function" ? a(socket) : a;
-  });
-  sshd = await startSshd({ permitOpen: [exporter.port] });
-  const rt = () =>
-    runtimeFor(sshd, {
-      exact: [{ host: "127.0.0.1", port: exporter.port }],
-      overrides: { maxResponseBytes: LIMIT },
-    });
-  front = await proxyWith(true, () => startProxy(rt()));
-  plain = await proxyWith(false, () => startProxy(rt()));
+  lab = await startBothFronts(
+    (path, socket) => {
+      const a = S[path] ?? OK;
+      return typeof a === "function" ? a(socket) : a;
+    },
+    { overrides: { maxResponseBytes: LIMIT } },
+  );
+  ({ exporter, front, plain } = lab);
 });
 
-afterAll(async () => {
-  await front?.close(100);
-  await plain?.close(100);
-  await exporter?.close();
-  await sshd?.stop();
-});
+afterAll(() => lab?.stop());
 
 const req = (m: string, path: string) =>
   `${m} http://127.0.0.1:${exporter.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${exporter.port}\r\n\r\n`;

@@ -17,12 +17,14 @@
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
+import { type BothFronts, startBothFronts } from "../helpers/both-fronts.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, proxyWith, runtimeFor } from "../helpers/proxy.js";
 import { RawClient } from "../helpers/raw-http.js";
-import { type ScriptedExporter, startScriptedExporter } from "../helpers/scripted-exporter.js";
-import { type Sshd, startSshd } from "../helpers/sshd.js";
+import type { ScriptedExporter } from "../helpers/scripted-exporter.js";
+import type { Sshd } from "../helpers/sshd.js";
 
+let lab: BothFronts;
 let sshd: Sshd;
 let exporter: ScriptedExporter;
 let front: RunningProxy;
@@ -33,29 +35,22 @@ const plainLog = memoryLogger("info");
 const held = new Map<string, Socket>();
 
 beforeAll(async () => {
-  exporter = await startScriptedExporter((n, socket) => {
-    const path = (exporter.seen[n - 1] ?? "").split(" ")[1] ?? "";
-    if (path.startsWith("/held")) {
-      held.set(path, socket);
-      return undefined;
-    }
-    // The head and 3 of 10 bytes, then the exporter closes: a 200 cut short.
-    if (path.startsWith("/short")) return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc<close>";
-    return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-  });
-  sshd = await startSshd({ permitOpen: [exporter.port] });
-  const runtime = () =>
-    runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port: exporter.port }], timeouts: { request: 120_000 } });
-  front = await proxyWith(true, () => startProxy(runtime(), { logger: frontLog.logger }));
-  plain = await proxyWith(false, () => startProxy(runtime(), { logger: plainLog.logger }));
+  lab = await startBothFronts(
+    (path, socket) => {
+      if (path.startsWith("/held")) {
+        held.set(path, socket);
+        return undefined;
+      }
+      // The head and 3 of 10 bytes, then the exporter closes: a 200 cut short.
+      if (path.startsWith("/short")) return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc<close>";
+      return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    },
+    { timeouts: { request: 120_000 }, frontLogger: frontLog.logger, plainLogger: plainLog.logger },
+  );
+  ({ sshd, exporter, front, plain } = lab);
 });
 
-afterAll(async () => {
-  await front?.close(100);
-  await plain?.close(100);
-  await exporter?.close();
-  await sshd?.stop();
-});
+afterAll(() => lab?.stop());
 
 const get = (path: string) =>
   `GET http://127.0.0.1:${exporter.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${exporter.port}\r\n\r\n`;
