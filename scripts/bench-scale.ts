@@ -43,6 +43,8 @@ import {
   startSshds,
   startStaticExporter,
 } from "./bench-scale-lab.js";
+import { type GcLine, type GcSummary, parseNvp, summarize, summaryRows } from "./gc-nvp.js";
+import { attributeStalls, type Span, type StallSummary } from "./scrape-stalls.js";
 
 const EXPORTER_SERVERS = 10;
 
@@ -85,6 +87,23 @@ const { values: flags } = parseArgs({
      * (no idle timeout, chunked; the default) or "node" (node:http's defaults: Keep-Alive: timeout=5).
      */
     exporter: { type: "string", default: "go" },
+    /**
+     * Runs the proxy with V8's `--trace-gc-nvp` and summarises the GCs of the steady window (scripts/gc-nvp.ts):
+     * scavenges per second, pause quantiles, phases, mark-compacts; and the young generation's size at the end.
+     */
+    "gc-stats": { type: "boolean", default: false },
+    /**
+     * With --gc-stats: the proxy also runs a 2 ms timer that records each gap of > 4 ms in its event loop
+     * (scripts/gc-marks.mjs, LAG_TIMELINE_OUT), to tell which slow scrapes overlapped one. ~500 wake-ups a
+     * second in the proxy: for diagnosis, not for A/Bs of the p99.
+     */
+    "loop-gaps": { type: "boolean", default: false },
+    /**
+     * The baseline job scrapes each of the 10 exporters this many times over (as distinct targets, label
+     * `copy`), so that its steady p99 is read from ~copies × 60 samples in a 90 s window instead of 60 (with
+     * 1, the p99 of the direct scrapes is their maximum). Rounds 1–5 ran with 1.
+     */
+    "direct-copies": { type: "string", default: "20" },
   },
 });
 if (flags.shards !== undefined) {
@@ -105,6 +124,9 @@ if (!Number.isInteger(N) || N < 1 || N > 60_000)
 const durationMs = parseDuration(flags.duration);
 const intervalMs = parseDuration(flags.interval);
 const intervalS = intervalMs / 1000;
+const directCopies = Number(flags["direct-copies"]);
+if (!Number.isInteger(directCopies) || directCopies < 1 || directCopies > 200)
+  throw new Error(`--direct-copies: expected 1–200, got ${flags["direct-copies"]}`);
 
 const log = (msg: string) =>
   process.stderr.write(`[bench:scale ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -263,6 +285,13 @@ interface Result {
   /** Most frequent proxy warnings (numbers in messages folded to N), whole run. */
   proxyWarnings: Record<string, number>;
   proxyLog: string;
+  /** `--gc-stats`: the steady window's GCs (scripts/gc-nvp.ts) and the new space's size at the end. */
+  gc?: GcSummary & {
+    newSpaceEndMB: number;
+    semiSpaceEndMB: number;
+    stalls?: StallSummary;
+    tailShares: string[];
+  };
   goals: Record<string, boolean>;
 }
 
@@ -313,11 +342,24 @@ async function main(): Promise<Result> {
     }),
   );
   const proxyStartedAt = Date.now();
-  const proxyEnv = parseEnv(flags["proxy-env"]);
+  // `--gc-stats`: GC lines on stdout, and gc-marks.mjs writes the GCs and event-loop gaps between two SIGUSR2s.
+  // Kept after the run, next to the proxy's log.
+  const gcTimeline = join(tmpdir(), `sshscrape-bench-scale-gc-${process.pid}.json`);
+  const lagTimeline = join(tmpdir(), `sshscrape-bench-scale-loop-gaps-${process.pid}.json`);
+  const proxyEnv = {
+    ...parseEnv(flags["proxy-env"]),
+    ...(flags["gc-stats"] ? { GC_TIMELINE_OUT: gcTimeline } : {}),
+    ...(flags["gc-stats"] && flags["loop-gaps"] ? { LAG_TIMELINE_OUT: lagTimeline } : {}),
+  };
   const proxy: RunningCli = await startProxyCli(
     listFile,
     [],
-    flags["proxy-node-args"]?.split(" ").filter(Boolean) ?? [],
+    [
+      ...(flags["proxy-node-args"]?.split(" ").filter(Boolean) ?? []),
+      ...(flags["gc-stats"]
+        ? ["--trace-gc-nvp", "--import", new URL("./gc-marks.mjs", import.meta.url).pathname]
+        : []),
+    ],
     { cli: flags["proxy-cli"] ? resolve(flags["proxy-cli"]) : undefined, env: proxyEnv },
   );
   cleanups.push(() => proxy.stop());
@@ -326,12 +368,18 @@ async function main(): Promise<Result> {
   const proxyLog = join(tmpdir(), `sshscrape-bench-scale-proxy-${process.pid}.log`);
   const logStream = createWriteStream(proxyLog);
   const warnings = new Map<string, number>();
+  /** `--gc-stats`: V8's GC lines, on the isolate's clock (ms since it started, ~ since proxyStartedAt). */
+  const gcLines: GcLine[] = [];
   let partial = "";
   proxy.child.stdout?.on("data", (d: Buffer) => {
     logStream.write(d);
     const lines = (partial + d.toString()).split("\n");
     partial = lines.pop() ?? "";
     for (const line of lines) {
+      if (flags["gc-stats"] && line.includes(" ms: pause=")) {
+        gcLines.push(...parseNvp(line));
+        continue;
+      }
       try {
         const entry = JSON.parse(line) as { level?: number; code?: string; error?: string; msg?: string };
         if ((entry.level ?? 0) < 40) continue;
@@ -375,7 +423,10 @@ async function main(): Promise<Result> {
         // Baseline in the same run: the same exporters scraped without SSH or proxy.
         {
           job_name: "direct",
-          static_configs: [{ targets: exporters.map((e) => `127.0.0.1:${e.port}`) }],
+          static_configs: Array.from({ length: directCopies }, (_, copy) => ({
+            targets: exporters.map((e) => `127.0.0.1:${e.port}`),
+            labels: { copy: String(copy) },
+          })),
         },
         ...(flags["self-scrape"]
           ? [{ job_name: "sshscrape", static_configs: [{ targets: [`127.0.0.1:${proxyPort}`] }] }]
@@ -419,6 +470,8 @@ async function main(): Promise<Result> {
   // From here every target has its SSH connection: the steady state the goals are about. The warm-up
   // (1 000 handshakes, which here all land on ONE machine's sshd instead of 1 000 machines) is reported
   // separately.
+  // The proxy's own request histogram at the start of the window (--gc-stats compares its tail with Prometheus').
+  const histogramStart = flags["gc-stats"] ? await proxyMetrics(proxy.url) : [];
   const steadyStart = procSample(proxyPid);
   const promPid = prometheus.pid() as number;
   const benchCpu1 = process.cpuUsage();
@@ -429,6 +482,7 @@ async function main(): Promise<Result> {
   };
   const load0 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const steadyStartAt = Date.now();
+  if (flags["gc-stats"]) process.kill(proxyPid, "SIGUSR2");
   const warmupS = (steadyStartAt - warmupStart) / 1000;
   log(`all targets scraped successfully after ${warmupS.toFixed(1)} s; measuring for ${durationMs / 1000} s`);
   await new Promise((r) => setTimeout(r, durationMs));
@@ -442,6 +496,12 @@ async function main(): Promise<Result> {
   const load1 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const endAt = Date.now();
   sampleRss(end);
+  // …and at its end, before the bench's own queries load Prometheus and the machine.
+  const histogramEnd = flags["gc-stats"] ? await proxyMetrics(proxy.url) : [];
+  if (flags["gc-stats"]) {
+    process.kill(proxyPid, "SIGUSR2");
+    await new Promise((r) => setTimeout(r, 500));
+  }
 
   const windowS = Math.ceil((endAt - proxyStartedAt) / 1000) + intervalS;
   const evalAt = endAt / 1000;
@@ -469,6 +529,33 @@ async function main(): Promise<Result> {
   const viaProxy = await durations("node", steadyStartAt / 1000);
   const viaProxyAll = await durations("node");
   const direct = await durations("direct", steadyStartAt / 1000);
+  /** Steady scrapes with their start (ms), for --gc-stats' attribution. */
+  const timed = async (job: string) =>
+    (await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt)).flatMap(
+      (s) =>
+        s.values
+          .filter((v) => v.time >= steadyStartAt / 1000)
+          .map((v) => ({ at: v.time * 1000, ms: v.value * 1000 })),
+    );
+  /** Share of steady requests slower than 5 / 10 / 25 ms: by Prometheus' clock, and by the proxy's histogram. */
+  const tailShares = () => {
+    const bucket = (m: MetricSample[], le: string) =>
+      sum(select(m, "sshscrape_request_duration_seconds_bucket", { le }));
+    const count = bucket(histogramEnd, "+Inf") - bucket(histogramStart, "+Inf");
+    return ["0.005", "0.01", "0.025"].map((le) => {
+      const proxyPct = (1 - (bucket(histogramEnd, le) - bucket(histogramStart, le)) / count) * 100;
+      const promPct = (viaProxy.filter((ms) => ms > Number(le) * 1000).length / viaProxy.length) * 100;
+      return `> ${Number(le) * 1000} ms: ${round(promPct, 2)} % / ${round(proxyPct, 2)} %`;
+    });
+  };
+  const stalls = flags["gc-stats"]
+    ? attributeStalls(
+        await timed("node"),
+        await timed("direct"),
+        JSON.parse(readFileSync(gcTimeline, "utf8")) as Span[],
+        flags["loop-gaps"] ? (JSON.parse(readFileSync(lagTimeline, "utf8")) as Span[]) : [],
+      )
+    : undefined;
 
   const metrics: MetricSample[] = await proxyMetrics(proxy.url);
   const handshakes = select(metrics, "sshscrape_ssh_handshakes_total", { result: "success" });
@@ -565,6 +652,22 @@ async function main(): Promise<Result> {
     proxyRequestsByCode: byCode,
     proxyWarnings: Object.fromEntries([...warnings].sort((a, b) => b[1] - a[1]).slice(0, 10)),
     proxyLog,
+    gc: flags["gc-stats"]
+      ? {
+          // The isolate's clock starts a few tens of ms after the spawn: close enough for a 90 s window.
+          ...summarize(gcLines, steadyStartAt - proxyStartedAt, endAt - proxyStartedAt),
+          stalls,
+          tailShares: tailShares(),
+          newSpaceEndMB: round(
+            sum(select(metrics, "nodejs_heap_space_size_total_bytes", { space: "new" })) / 2 ** 20,
+          ),
+          semiSpaceEndMB: round(
+            (sum(select(metrics, "nodejs_heap_space_size_used_bytes", { space: "new" })) +
+              sum(select(metrics, "nodejs_heap_space_size_available_bytes", { space: "new" }))) /
+              2 ** 20,
+          ),
+        }
+      : undefined,
   };
   return {
     ...result,
@@ -667,6 +770,29 @@ function table(r: Result): string {
     ],
   ];
   for (const [w, n] of Object.entries(r.proxyWarnings)) rows.push([`proxy warning (whole run) ×${n}`, w]);
+  if (r.gc !== undefined) {
+    rows.push(...summaryRows(r.gc));
+    rows.push([
+      "GC: young generation at the end: semi-space capacity / new space committed (both semi-spaces when both are)",
+      `${r.gc.semiSpaceEndMB} / ${r.gc.newSpaceEndMB} MB`,
+    ]);
+    const st = r.gc.stalls;
+    if (st !== undefined) {
+      rows.push([
+        `slow scrapes (≥ p99, ${st.thresholdMs} ms): overlapping a scavenge / mark-compact / proxy event-loop gap > 4 ms / slow direct scrape / none`,
+        `${st.slow}: ${st.withScavenge} / ${st.withMarkCompact} / ${st.withLoopGap} / ${st.withSlowDirect} / ${st.unexplained}`,
+      ]);
+      rows.push([
+        "all steady scrapes overlapping a proxy GC; proxy event-loop gaps > 4 ms (count, sum, max; proxy CPU in them)",
+        `${st.allOverlappingGcPct} %; ${st.loopGaps}, ${st.loopGapMs} ms, ${st.loopGapMaxMs} ms; ${st.loopGapCpuMs} ms`,
+      ]);
+      for (const line of st.slowest) rows.push(["slowest scrape", line]);
+      rows.push([
+        "steady scrapes slower than: by Prometheus' scrape_duration / by the proxy's own histogram (request read → response end)",
+        r.gc.tailShares.join(", "),
+      ]);
+    }
+  }
   rows.push(["proxy log", r.proxyLog]);
   const goals = Object.entries(r.goals).map(([g, ok]) => `| goal: ${g} | ${ok ? "met" : "MISSED"} |`);
   return [

@@ -49,8 +49,36 @@ if (tickOut !== undefined) {
     return original.call(process, fn, ...args);
   };
 }
+// LAG_TIMELINE_OUT=FILE: while marked, a 2 ms timer records each gap of more than LAG_MIN_MS (default 4) between
+// its ticks, [wall-clock ms when the gap began, gap ms, CPU ms the process used in it]: the event loop was
+// busy (CPU ≈ gap) or the process was not running (CPU ≪ gap: descheduled on a busy machine) that long. Costs ~500 wake-ups a second; for diagnosis only.
+const lagOut = process.env.LAG_TIMELINE_OUT;
+const lagMin = Number(process.env.LAG_MIN_MS ?? 4);
+const lags = [];
+let lagTimer;
 process.on("SIGUSR2", () => {
   on = !on;
+  if (lagOut !== undefined && on) {
+    let last = performance.now();
+    let lastCpu = process.cpuUsage();
+    lagTimer = setInterval(() => {
+      const now = performance.now();
+      const cpu = process.cpuUsage();
+      // The third field: ms of CPU the process used during the gap (all threads: GC helpers count too).
+      if (now - last > lagMin)
+        lags.push([
+          performance.timeOrigin + last,
+          now - last,
+          (cpu.user + cpu.system - lastCpu.user - lastCpu.system) / 1000,
+        ]);
+      last = now;
+      lastCpu = cpu;
+    }, 2);
+  }
+  if (lagOut !== undefined && !on) {
+    clearInterval(lagTimer);
+    writeFileSync(lagOut, JSON.stringify(lags));
+  }
   const m = process.memoryUsage();
   writeSync(
     1,

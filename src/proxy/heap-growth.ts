@@ -28,6 +28,7 @@
  */
 import { setFlagsFromString } from "node:v8";
 import type { Logger } from "pino";
+import { fitYoungGeneration } from "./young-generation.js";
 
 /** From this many configured SSH hosts on, the per-host state is most of the heap (≥ ~5 MB live). */
 export const FLEET_HOSTS = 250;
@@ -55,9 +56,13 @@ export function sizeHeapForFleet(hosts: number): number | undefined {
   return percent;
 }
 
-/** sizeHeapForFleet, logged (`heapGrowingPercent`) when applied: at start and on each reload. */
+/**
+ * sizeHeapForFleet, logged (`heapGrowingPercent`) when applied, and the young generation's size for the
+ * fleet (young-generation.ts): at start and on each reload.
+ */
 export function fitHeap(hosts: number, logger: Pick<Logger, "info">): void {
   const percent = sizeHeapForFleet(hosts);
   if (percent !== undefined)
     logger.info({ hosts, heapGrowingPercent: percent }, "V8 old-generation growing factor set for the fleet");
+  fitYoungGeneration(hosts, logger);
 }
