@@ -10,8 +10,8 @@
  * FLEET_YOUNG_HOSTS configured hosts on, the proxy lets the semi-space grow to FLEET_SEMI_SPACE_MB: V8 grows
  * it by `--semi-space-growth-factor` at the scavenge after which more has survived since the last growth than
  * its capacity (a few seconds at that rate), and reads the flag at that moment, so after each GC (a GC
- * observer) the factor is set to 2 below the target and to 1 once it is there, which is also what holds it
- * there: `--max-semi-space-size` is read only when the process starts (and V8 raises a factor
+ * observer) the factor is set to 2 while doubling stays within the target and to 1 otherwise, which is also
+ * what holds it there: `--max-semi-space-size` is read only when the process starts (and V8 raises a factor
  * below 2 to 2 at that point, so bin/run.js sets it at run time too).
  *
  * Below FLEET_YOUNG_HOSTS nothing changes. After a reload to a smaller fleet the factor goes back to 1; V8
@@ -40,31 +40,37 @@ export function semiSpaceMb(hosts: number): number {
 }
 
 /**
- * The semi-space's capacity now, MB (rounded: V8's usable capacity is a little below the size). Read as the
- * new space's used + available bytes, i.e. the semi-space allocated into: `space_size` counts the other
- * semi-space only while it is committed, and V8 uncommits it at memory-reducing GCs, so half of it would
- * read 2 MB for a 4 MB semi-space at times, and a factor steered by that overshoots to 8 and 16 MB (it did:
- * 162 MB of RSS at 2 000 hosts in this branch's first runs).
+ * The semi-space's capacity now, MB, to V8's 256 KB page (its usable capacity is a little below the size).
+ * Read as the new space's used + available bytes, i.e. the semi-space allocated into: `space_size` counts
+ * the other semi-space only while it is committed, and V8 uncommits it at memory-reducing GCs, so half of it
+ * would read 2 MB for a 4 MB semi-space at times, and a factor steered by that overshoots to 8 and 16 MB (it
+ * did: 162 MB of RSS at 2 000 hosts in this branch's first runs).
  */
 export function currentSemiSpaceMb(): number {
   const space = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
   if (space === undefined) return 1;
-  return Math.max(1, Math.round((space.space_used_size + space.space_available_size) / 2 ** 20));
+  return Math.max(1, Math.round((space.space_used_size + space.space_available_size) / 2 ** 18) / 4);
+}
+
+/**
+ * V8's growth factor for a semi-space of `nowMb` steered to `targetMb`: 2 while doubling stays within the
+ * target, else 1. Not "2 below the target": V8 shrinks the semi-space at a mark-compact to twice what is
+ * live, rounded to a page, so it can sit at e.g. 2.5 MB, and doubling that gave a 5 MB semi-space (10 MB
+ * committed) at 2 000 hosts (2026-12-01 02:40 UTC run). Doubling, not one step of target/now: the factor is
+ * an integer, and the observer runs after the GC, as a task, so a factor of 4 still set when a busy warm-up
+ * had already survived enough for a second growth would take a 4 MB semi-space to 16 MB.
+ */
+export function growthFactor(nowMb: number, targetMb: number): 1 | 2 {
+  return nowMb * 2 <= targetMb ? 2 : 1;
 }
 
 let observer: PerformanceObserver | undefined;
 /** The semi-space size the observer steers to, MB. */
 let target = 1;
 
-/**
- * Sets V8's growth factor for the semi-space's size now: 2 below the target (a power of two, so doubling
- * lands on it), 1 once it is there. Doubling, not one step of target/now: the observer runs after the GC, as
- * a task, and a factor of 4 still set when a busy warm-up had already survived enough for a second growth
- * would take a 4 MB semi-space to 16 MB.
- */
+/** Sets V8's growth factor for the semi-space's size now (growthFactor). */
 function steer(): void {
-  const factor = currentSemiSpaceMb() >= target ? 1 : 2;
-  setFlagsFromString(`--semi-space-growth-factor=${factor}`);
+  setFlagsFromString(`--semi-space-growth-factor=${growthFactor(currentSemiSpaceMb(), target)}`);
 }
 
 /**

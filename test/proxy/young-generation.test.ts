@@ -16,6 +16,7 @@ import { stringify } from "yaml";
 import {
   FLEET_SEMI_SPACE_MB,
   FLEET_YOUNG_HOSTS,
+  growthFactor,
   semiSpaceMb,
   sizeYoungGeneration,
 } from "../../src/proxy/young-generation.js";
@@ -90,6 +91,16 @@ describe("the young generation follows the fleet", () => {
     expect(semiSpaceMb(FLEET_YOUNG_HOSTS - 1)).toBe(1);
     expect(semiSpaceMb(FLEET_YOUNG_HOSTS)).toBe(FLEET_SEMI_SPACE_MB);
     expect(FLEET_SEMI_SPACE_MB).toBeGreaterThan(1);
+  });
+
+  it("doubles only while doubling stays within the target, from any size V8 shrank it to", () => {
+    expect(growthFactor(1, 4)).toBe(2);
+    expect(growthFactor(2, 4)).toBe(2);
+    expect(growthFactor(4, 4)).toBe(1);
+    // A mark-compact shrinks to twice what is live, rounded to a 256 KB page: doubling 2.5 MB would be 5.
+    expect(growthFactor(2.5, 4)).toBe(1);
+    expect(growthFactor(1.25, 4)).toBe(2);
+    expect(growthFactor(1, 1)).toBe(1);
   });
 
   it("leaves the flags alone in a process bin/run.js did not tune (this test runner)", () => {
