@@ -2,6 +2,7 @@
 import { readFileSync, statSync } from "node:fs";
 import type { ParsedKey } from "ssh2";
 import { describeCause, KeyFileError } from "./errors.js";
+import { signWithKeyObject } from "./key-object-sign.js";
 import { parseKey } from "./ssh2-lib.js";
 
 export interface LoadedKey {
@@ -51,6 +52,7 @@ export function loadPrivateKey(file: string, passphraseFile?: string): LoadedKey
   const first = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!first?.isPrivateKey())
     throw new KeyFileError(file, "holds a public key; expected the private key (without .pub)");
+  signWithKeyObject(first);
   return { file, key, passphrase, parsed: first };
 }
 

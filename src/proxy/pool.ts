@@ -33,6 +33,7 @@ import {
   batchPacketPadding,
   postponeKeepalive,
   releaseHandshakeState,
+  skipHostKeysProof,
   unpooledCopy,
 } from "./ssh2-internals.js";
 import { Client } from "./ssh2-lib.js";
@@ -423,6 +424,9 @@ export class SshPool {
           keepaliveCountMax: t.keepaliveCountMax,
           readyTimeout: 0,
         });
+        // Known_hosts decides trust; ssh2's proof of every announced host key would be a round trip and a
+        // signature check per key for an event nothing here listens to (ssh2-internals.ts).
+        skipHostKeysProof(client);
       } catch (err) {
         fail(new SshHandshakeError(name, err));
       }

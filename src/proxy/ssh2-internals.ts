@@ -201,3 +201,41 @@ function patchCipher(client: Client): boolean {
   cipher.allocPacket = (payloadLen: number) => allocPacket(layout, payloadLen);
   return true;
 }
+
+interface GlobalRequestHandlers {
+  _protocol?: {
+    _handlers?: {
+      GLOBAL_REQUEST?: (proto: unknown, name: string, wantReply: boolean, data: unknown) => void;
+    };
+    requestSuccess?: () => void;
+  };
+}
+
+/** OpenSSH's announcement of all its host keys after authentication (UpdateHostKeys, PROTOCOL 2.5). */
+export const HOSTKEYS_REQUEST = "hostkeys-00@openssh.com";
+
+/**
+ * Call right after `client.connect()`. OpenSSH's sshd announces every host key it has once a client has
+ * authenticated (`hostkeys-00@openssh.com`), and ssh2 answers each announcement by asking the server to
+ * prove it holds every one of those keys (`hostkeys-prove-00@openssh.com`): one more round trip, a signature
+ * by sshd per host key, and per key a parse and a signature check in the proxy, all for ssh2's 'hostkeys'
+ * event, which the pool never listens to (it trusts known_hosts alone and never learns keys). The OpenSSH
+ * client does the same as this with its default `UpdateHostKeys` for a known_hosts it does not manage: it
+ * takes the announcement and asks nothing (clientloop.c, client_input_hostkeys). Every other global request
+ * goes to ssh2's own handler as before; a `want reply` on the announcement, which sshd never sets, gets the
+ * success ssh2 would have sent.
+ *
+ * Returns whether the handler was found where ssh2 1.17 keeps it (nothing changes otherwise: the cost is then
+ * the proof, never the connection).
+ */
+export function skipHostKeysProof(client: Client): boolean {
+  const proto = (client as unknown as GlobalRequestHandlers)._protocol;
+  const handlers = proto?._handlers;
+  const own = handlers?.GLOBAL_REQUEST;
+  if (!handlers || typeof own !== "function" || typeof proto?.requestSuccess !== "function") return false;
+  handlers.GLOBAL_REQUEST = (p, name, wantReply, data) => {
+    if (name !== HOSTKEYS_REQUEST) return own(p, name, wantReply, data);
+    if (wantReply) (p as { requestSuccess(): void }).requestSuccess();
+  };
+  return true;
+}
