@@ -3,8 +3,15 @@ import { readFileSync } from "node:fs";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import type { Sshd } from "./sshd.js";
 
-/** `extra` adds to (or overrides) the connect options, e.g. `keepaliveInterval`. */
-export async function connectSsh2(sshd: Sshd, extra: ConnectConfig = {}): Promise<Client> {
+/**
+ * `extra` adds to (or overrides) the connect options, e.g. `keepaliveInterval`; `afterConnect` runs right
+ * after `client.connect()`, before any of the handshake's events.
+ */
+export async function connectSsh2(
+  sshd: Sshd,
+  extra: ConnectConfig = {},
+  afterConnect?: (client: Client) => void,
+): Promise<Client> {
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
     client.once("ready", () => resolve());
@@ -18,6 +25,7 @@ export async function connectSsh2(sshd: Sshd, extra: ConnectConfig = {}): Promis
       hostVerifier: () => true,
       ...extra,
     });
+    afterConnect?.(client);
   });
   return client;
 }

@@ -5,12 +5,8 @@
  * (docs/benchmarks-scale.md); this checks the decision, in the process the user runs, without asserting on
  * memory or time. The flag itself is V8's: V8 has no API to read it back, so the log line is what is checked.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
+import { describe, expect, it } from "vitest";
 import {
   FLEET_HOSTS,
   heapGrowingPercent,
@@ -18,30 +14,11 @@ import {
   sizeHeapForFleet,
 } from "../../src/proxy/heap-growth.js";
 import { startProxyCli } from "../e2e/proxy-process.js";
+import { fleetLists } from "../helpers/fleet-list.js";
 import { withReservedPort } from "../helpers/ports.js";
 import { waitFor } from "../helpers/processes.js";
 
-const work = mkdtempSync(join(tmpdir(), "sshscrape-heap-growth-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-const keyPath = join(work, "id_ed25519");
-execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyPath]);
-writeFileSync(join(work, "known_hosts"), "");
-
-/** A target list of `hosts` loopback aliases (never connected: preconnect off, no scrape). */
-function list(file: string, port: number, hosts: number): string {
-  writeFileSync(
-    file,
-    stringify({
-      proxy: { listen: `127.0.0.1:${port}`, knownHostsFile: join(work, "known_hosts"), preconnect: false },
-      ssh: { user: "prometheus", key: { path: keyPath } },
-      targets: Array.from({ length: hosts }, (_, i) => ({
-        host: `127.2.${Math.floor(i / 250)}.${(i % 250) + 1}`,
-        exporters: [{ name: "node", port: 9100 }],
-      })),
-    }),
-  );
-  return file;
-}
+const { work, write: list } = fleetLists("heap-growth");
 
 /** The growing-factor log lines the proxy wrote so far, as {hosts, heapGrowingPercent}. */
 function sized(output: string): Array<{ hosts: number; heapGrowingPercent: number }> {

@@ -8,12 +8,12 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Client } from "ssh2";
+import type { Client } from "ssh2";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { HOSTKEYS_REQUEST, skipHostKeysProof } from "../../src/proxy/ssh2-internals.js";
 import { type Exporter, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
-import { forwardOut } from "../helpers/ssh2-client.js";
+import { connectSsh2, forwardOut } from "../helpers/ssh2-client.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -46,23 +46,12 @@ afterAll(async () => {
 async function login(
   skip: boolean,
 ): Promise<{ client: Client; log: string[]; events: unknown[]; applied: boolean }> {
-  const client = new Client();
   const log: string[] = [];
   const events: unknown[] = [];
-  client.on("hostkeys", (keys) => events.push(keys));
   let applied = false;
-  await new Promise<void>((resolve, reject) => {
-    client.once("ready", () => resolve());
-    client.once("error", reject);
-    client.connect({
-      host: "127.0.0.1",
-      port: sshd.port,
-      username: sshd.user,
-      privateKey: readFileSync(sshd.clientKeyPath),
-      hostVerifier: () => true, // test-only: the helper's own sshd
-      debug: (msg) => log.push(msg),
-    });
-    if (skip) applied = skipHostKeysProof(client);
+  const client = await connectSsh2(sshd, { debug: (msg) => log.push(msg) }, (c) => {
+    c.on("hostkeys", (keys) => events.push(keys));
+    if (skip) applied = skipHostKeysProof(c);
   });
   return { client, log, events, applied };
 }

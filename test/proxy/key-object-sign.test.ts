@@ -9,9 +9,10 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client, type ParsedKey, type PublicKeyAuthMethod, utils } from "ssh2";
+import { type ParsedKey, type PublicKeyAuthMethod, utils } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPrivateKey } from "../../src/proxy/keys.js";
+import { connectSsh2 } from "../helpers/ssh2-client.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 const work = mkdtempSync(join(tmpdir(), "sshscrape-key-object-sign-"));
@@ -78,21 +79,7 @@ describe.each(TYPES)("$name key", ({ name, args, deterministic, hashes }) => {
   it("logs in to a real OpenSSH sshd", async () => {
     sshd.setAuthorizedKeys(`${pub}\n`);
     const method: PublicKeyAuthMethod = { type: "publickey", username: sshd.user, key: parsed };
-    const client = new Client();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        client.once("ready", () => resolve());
-        client.once("error", reject);
-        client.connect({
-          host: "127.0.0.1",
-          port: sshd.port,
-          username: sshd.user,
-          authHandler: [method],
-          hostVerifier: () => true, // test-only: the helper's own sshd
-        });
-      });
-    } finally {
-      client.end();
-    }
+    const client = await connectSsh2(sshd, { authHandler: [method] });
+    client.end();
   });
 });

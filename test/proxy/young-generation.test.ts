@@ -7,12 +7,8 @@
  * user runs. The garbage that makes V8 grow the young generation here is the proxy's own /metrics pages,
  * fetched until the size is the target's (or a few thousand times); nothing is timed.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
+import { describe, expect, it } from "vitest";
 import {
   FLEET_SEMI_SPACE_MB,
   FLEET_YOUNG_HOSTS,
@@ -22,29 +18,10 @@ import {
 } from "../../src/proxy/young-generation.js";
 import { proxyMetrics, select, sum } from "../e2e/proxy-client.js";
 import { type RunningCli, startProxyCli } from "../e2e/proxy-process.js";
+import { fleetLists } from "../helpers/fleet-list.js";
 import { withReservedPort } from "../helpers/ports.js";
 
-const work = mkdtempSync(join(tmpdir(), "sshscrape-young-generation-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-const keyPath = join(work, "id_ed25519");
-execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyPath]);
-writeFileSync(join(work, "known_hosts"), "");
-
-/** A target list of `hosts` loopback aliases (never connected: preconnect off, no scrape). */
-function list(file: string, port: number, hosts: number): string {
-  writeFileSync(
-    file,
-    stringify({
-      proxy: { listen: `127.0.0.1:${port}`, knownHostsFile: join(work, "known_hosts"), preconnect: false },
-      ssh: { user: "prometheus", key: { path: keyPath } },
-      targets: Array.from({ length: hosts }, (_, i) => ({
-        host: `127.2.${Math.floor(i / 250)}.${(i % 250) + 1}`,
-        exporters: [{ name: "node", port: 9100 }],
-      })),
-    }),
-  );
-  return file;
-}
+const { work, write: list } = fleetLists("young-generation");
 
 const MB = 2 ** 20;
 
