@@ -1,6 +1,7 @@
 /**
- * The two places where the pool reaches into ssh2's private state, each checked against the installed ssh2
- * by test/proxy/ssh2-internals.test.ts and doing nothing when the fields are not what it expects.
+ * Where the pool reaches into ssh2's private state, each checked against the installed ssh2 (by
+ * test/proxy/ssh2-internals.test.ts, and skipHostKeysProof by test/proxy/hostkeys-proof.test.ts) and doing
+ * nothing when the fields are not what it expects.
  *
  * releaseHandshakeState: what ssh2 keeps of a finished handshake that a pooled connection never needs again,
  * or keeps in a costlier place than it needs to (docs/benchmarks-scale.md, "Per connection").
