@@ -10,7 +10,8 @@
  * with the other build:
  * - idle: the same N-target list with `proxy.preconnect: false`, nothing connected;
  * - pooled: `proxy.preconnect: true`; CPU (utime + stime from /proc) from "listening" until /readyz says every
- *   host connected, ÷ N = proxy CPU per handshake, start-up excluded.
+ *   host connected, ÷ N = proxy CPU per handshake, start-up excluded (also printed as user and system
+ *   CPU, with the minor page faults per handshake: what share is the kernel's).
  * Each then gets SIGUSR2, which a preloaded hook answers with two full GCs and process.memoryUsage(), so
  * (pooled − idle) ÷ N is what one idle pooled connection costs: V8 heap, external (Buffers, native
  * crypto contexts) and RSS. With --scrape, every target is then scraped once through the proxy (a 56 KB
@@ -94,10 +95,16 @@ function rssOf(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
-function cpuTicks(pid: number): number {
+/** From /proc/PID/stat (all threads): user and system CPU in clock ticks, and minor page faults. */
+function procStat(pid: number): { user: number; sys: number; minflt: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]);
+  return { user: Number(f[11]), sys: Number(f[12]), minflt: Number(f[7]) };
+}
+
+function cpuTicks(pid: number): number {
+  const { user, sys } = procStat(pid);
+  return user + sys;
 }
 
 interface Run {
@@ -181,6 +188,10 @@ interface Sample {
   /** Proxy CPU while the pooled connections sat idle, % of one core. */
   idleCpuPct?: number;
   handshakeCpuMs: number;
+  /** handshakeCpuMs split: user and system (kernel) CPU per handshake, ms; minor page faults per handshake. */
+  handshakeUserMs: number;
+  handshakeSysMs: number;
+  handshakeMinflt: number;
   preconnectS: number;
 }
 
@@ -245,7 +256,8 @@ async function measure(
     build,
   );
   const pid = run.child.pid as number;
-  const t0 = cpuTicks(pid);
+  const p0 = procStat(pid);
+  const t0 = p0.user + p0.sys;
   const w0 = Date.now();
   let readyText = "";
   await waitFor(
@@ -257,7 +269,8 @@ async function measure(
     },
     600_000,
   );
-  const t1 = cpuTicks(pid);
+  const p1 = procStat(pid);
+  const t1 = p1.user + p1.sys;
   const preconnectS = (Date.now() - w0) / 1000;
   if (!readyText.includes(`${N} of ${N} configured hosts connected`))
     throw new Error(`${build}: not every host connected: ${readyText.trim()}`);
@@ -325,6 +338,9 @@ async function measure(
     renderCpuMs,
     idleCpuPct,
     handshakeCpuMs: ((t1 - t0) / CLK_TCK / N) * 1000,
+    handshakeUserMs: ((p1.user - p0.user) / CLK_TCK / N) * 1000,
+    handshakeSysMs: ((p1.sys - p0.sys) / CLK_TCK / N) * 1000,
+    handshakeMinflt: (p1.minflt - p0.minflt) / N,
     preconnectS,
   };
 }
@@ -365,7 +381,8 @@ const totals = (m: Memory) =>
 function describe(s: Sample): string {
   const per = (k: "rss" | "heapUsed" | "external" | "arrayBuffers") => kb((s.pooled[k] - s.idle[k]) / N);
   return (
-    `${s.build}: ${N} handshakes in ${s.preconnectS.toFixed(1)} s, ${s.handshakeCpuMs.toFixed(2)} ms proxy CPU each; ` +
+    `${s.build}: ${N} handshakes in ${s.preconnectS.toFixed(1)} s, ${s.handshakeCpuMs.toFixed(2)} ms proxy CPU each ` +
+    `(user ${s.handshakeUserMs.toFixed(2)}, system ${s.handshakeSysMs.toFixed(2)}; ${s.handshakeMinflt.toFixed(1)} minor faults); ` +
     `per idle pooled connection: heap ${per("heapUsed")}, external ${per("external")} ` +
     `(arrayBuffers ${per("arrayBuffers")}), RSS ${per("rss")}; pooled RSS ${(s.pooled.rss / 2 ** 20).toFixed(1)} MB, ` +
     `idle RSS ${(s.idle.rss / 2 ** 20).toFixed(1)} MB` +

@@ -236,6 +236,15 @@ interface Result {
   failedScrapes: number;
   warmupScrapes: number;
   warmupFailedScrapes: number;
+  /** Seconds from Prometheus' start until every target had one successful scrape, via the proxy / direct. */
+  firstUpViaProxyS: number;
+  firstUpDirectS: number;
+  directTargets: number;
+  /** Failed scrapes of the direct job (no proxy, no SSH) in the same warm-up. */
+  directWarmupFailedScrapes: number;
+  /** Each target's first scrape: p50 and p99 duration, ms, via the proxy / direct. */
+  firstScrapeViaProxyMs: number[];
+  firstScrapeDirectMs: number[];
   scrapeDurationP50Ms: number;
   scrapeDurationP99Ms: number;
   scrapeDurationMaxMs: number;
@@ -526,6 +535,29 @@ async function main(): Promise<Result> {
     (await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt))
       .flatMap((s) => s.values.filter((v) => v.time >= fromS).map((v) => v.value * 1000))
       .sort((a, b) => a - b);
+  /**
+   * Per job: seconds from Prometheus' start until every target had its first successful scrape (from the
+   * stored `up` series, so no extra queries during the warm-up), and the first scrapes' durations (ms, sorted).
+   * The direct job's time says how long Prometheus and the machine themselves take for the fleet's first
+   * round; the proxied job's excess over it is what the proxy path adds.
+   */
+  const firstScrapes = async (job: string, targets: number) => {
+    const ups = await prometheus.queryMatrix(`up{job="${job}"}[${windowS}s]`, evalAt);
+    const firstOk = ups.map((s) => s.values.find((v) => v.value === 1)?.time ?? Number.POSITIVE_INFINITY);
+    const allUpS =
+      ups.length < targets ? Number.POSITIVE_INFINITY : Math.max(...firstOk) - warmupStart / 1000;
+    const warmupFailed = ups
+      .flatMap((s) => s.values)
+      .filter((v) => v.time < steadyStartAt / 1000 && v.value !== 1).length;
+    const firstMs = (
+      await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt)
+    )
+      .map((s) => (s.values[0]?.value ?? Number.NaN) * 1000)
+      .sort((a, b) => a - b);
+    return { allUpS, firstMs, warmupFailed };
+  };
+  const firstViaProxy = await firstScrapes("node", N);
+  const firstDirect = await firstScrapes("direct", exporters.length * directCopies);
   const viaProxy = await durations("node", steadyStartAt / 1000);
   const viaProxyAll = await durations("node");
   const direct = await durations("direct", steadyStartAt / 1000);
@@ -590,6 +622,12 @@ async function main(): Promise<Result> {
     failedScrapes: failed,
     warmupScrapes,
     warmupFailedScrapes: warmupFailed,
+    firstUpViaProxyS: round(firstViaProxy.allUpS),
+    firstUpDirectS: round(firstDirect.allUpS),
+    directTargets: exporters.length * directCopies,
+    directWarmupFailedScrapes: firstDirect.warmupFailed,
+    firstScrapeViaProxyMs: [0.5, 0.99].map((q) => round(quantile(firstViaProxy.firstMs, q))),
+    firstScrapeDirectMs: [0.5, 0.99].map((q) => round(quantile(firstDirect.firstMs, q))),
     scrapeDurationP50Ms: round(quantile(viaProxy, 0.5)),
     scrapeDurationP99Ms: round(quantile(viaProxy, 0.99)),
     scrapeDurationMaxMs: round(viaProxy.at(-1) ?? Number.NaN),
@@ -714,6 +752,15 @@ function table(r: Result): string {
     [
       "warm-up: scrapes / failed (before every target had succeeded once)",
       `${r.warmupScrapes} / ${r.warmupFailedScrapes}`,
+    ],
+    ["warm-up: failed scrapes of the direct job (no proxy, no SSH)", `${r.directWarmupFailedScrapes}`],
+    [
+      `every target's first successful scrape, s after Prometheus started: via the proxy / direct (${r.directTargets} targets, same exporters)`,
+      `${r.firstUpViaProxyS} / ${r.firstUpDirectS} s`,
+    ],
+    [
+      "each target's first scrape, p50 / p99: via the proxy / direct",
+      `${r.firstScrapeViaProxyMs.join(" / ")} ms / ${r.firstScrapeDirectMs.join(" / ")} ms`,
     ],
     [
       "scrape_duration_seconds, steady state: p50 / p99 / max",
