@@ -514,7 +514,15 @@ async function main(): Promise<Result> {
 
   const windowS = Math.ceil((endAt - proxyStartedAt) / 1000) + intervalS;
   const evalAt = endAt / 1000;
-  const upSeries = await prometheus.queryMatrix(`up{job="node"}[${windowS}s]`, evalAt);
+  // Each job's stored series, read once: every figure below is derived from these four matrices.
+  const matrix = (metric: string, job: string) =>
+    prometheus.queryMatrix(`${metric}{job="${job}"}[${windowS}s]`, evalAt);
+  const upSeries = await matrix("up", "node");
+  const upDirect = await matrix("up", "direct");
+  const durationSeries = {
+    node: await matrix("scrape_duration_seconds", "node"),
+    direct: await matrix("scrape_duration_seconds", "direct"),
+  };
   let scrapes = 0;
   let failed = 0;
   let warmupScrapes = 0;
@@ -531,8 +539,8 @@ async function main(): Promise<Result> {
     }
   failed += N - upSeries.length;
   // Milliseconds, sorted; `fromS` drops the warm-up (each target's first scrape carries its SSH handshake).
-  const durations = async (job: string, fromS = 0) =>
-    (await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt))
+  const durations = (job: keyof typeof durationSeries, fromS = 0) =>
+    durationSeries[job]
       .flatMap((s) => s.values.filter((v) => v.time >= fromS).map((v) => v.value * 1000))
       .sort((a, b) => a - b);
   /**
@@ -541,33 +549,30 @@ async function main(): Promise<Result> {
    * The direct job's time says how long Prometheus and the machine themselves take for the fleet's first
    * round; the proxied job's excess over it is what the proxy path adds.
    */
-  const firstScrapes = async (job: string, targets: number) => {
-    const ups = await prometheus.queryMatrix(`up{job="${job}"}[${windowS}s]`, evalAt);
+  const firstScrapes = (job: keyof typeof durationSeries, targets: number) => {
+    const ups = job === "node" ? upSeries : upDirect;
     const firstOk = ups.map((s) => s.values.find((v) => v.value === 1)?.time ?? Number.POSITIVE_INFINITY);
     const allUpS =
       ups.length < targets ? Number.POSITIVE_INFINITY : Math.max(...firstOk) - warmupStart / 1000;
     const warmupFailed = ups
       .flatMap((s) => s.values)
       .filter((v) => v.time < steadyStartAt / 1000 && v.value !== 1).length;
-    const firstMs = (
-      await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt)
-    )
+    const firstMs = durationSeries[job]
       .map((s) => (s.values[0]?.value ?? Number.NaN) * 1000)
       .sort((a, b) => a - b);
     return { allUpS, firstMs, warmupFailed };
   };
-  const firstViaProxy = await firstScrapes("node", N);
-  const firstDirect = await firstScrapes("direct", exporters.length * directCopies);
-  const viaProxy = await durations("node", steadyStartAt / 1000);
-  const viaProxyAll = await durations("node");
-  const direct = await durations("direct", steadyStartAt / 1000);
+  const firstViaProxy = firstScrapes("node", N);
+  const firstDirect = firstScrapes("direct", exporters.length * directCopies);
+  const viaProxy = durations("node", steadyStartAt / 1000);
+  const viaProxyAll = durations("node");
+  const direct = durations("direct", steadyStartAt / 1000);
   /** Steady scrapes with their start (ms), for --gc-stats' attribution. */
-  const timed = async (job: string) =>
-    (await prometheus.queryMatrix(`scrape_duration_seconds{job="${job}"}[${windowS}s]`, evalAt)).flatMap(
-      (s) =>
-        s.values
-          .filter((v) => v.time >= steadyStartAt / 1000)
-          .map((v) => ({ at: v.time * 1000, ms: v.value * 1000 })),
+  const timed = (job: keyof typeof durationSeries) =>
+    durationSeries[job].flatMap((s) =>
+      s.values
+        .filter((v) => v.time >= steadyStartAt / 1000)
+        .map((v) => ({ at: v.time * 1000, ms: v.value * 1000 })),
     );
   /** Share of steady requests slower than 5 / 10 / 25 ms: by Prometheus' clock, and by the proxy's histogram. */
   const tailShares = () => {
@@ -582,8 +587,8 @@ async function main(): Promise<Result> {
   };
   const stalls = flags["gc-stats"]
     ? attributeStalls(
-        await timed("node"),
-        await timed("direct"),
+        timed("node"),
+        timed("direct"),
         JSON.parse(readFileSync(gcTimeline, "utf8")) as Span[],
         flags["loop-gaps"] ? (JSON.parse(readFileSync(lagTimeline, "utf8")) as Span[]) : [],
       )
