@@ -25,6 +25,7 @@ import {
   routeFor,
   type SshEndpoint,
 } from "./settings.js";
+import { kexCryptoApplied } from "./ssh2-lib.js";
 import { tierUpSooner } from "./tiering.js";
 
 export type { ProxyRuntime } from "./settings.js";
@@ -139,6 +140,11 @@ export async function startProxy(runtime: ProxyRuntime, opts: StartOptions = {})
   metrics.readinessFrom(() => readiness.ready);
   fitHeap(configuredEndpointsOf(rt).length, logger);
   tierUpSooner(configuredEndpointsOf(rt).length, logger);
+  if (!kexCryptoApplied)
+    logger.debug(
+      { code: "KEX_CRYPTO_NOT_APPLIED" },
+      "ssh2 was loaded before the proxy's ssh2-lib.js: its key exchange uses node:crypto's DER/PEM functions",
+    );
   const pool = new SshPool({
     timeouts: rt.timeouts,
     maxHandshakes: rt.maxHandshakes,

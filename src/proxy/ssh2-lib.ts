@@ -6,10 +6,17 @@
  */
 import { createRequire } from "node:module";
 import type * as Ssh2 from "ssh2";
+import { loadWithKexCrypto } from "./ssh2-kex-crypto.js";
 
 const require = createRequire(import.meta.url);
 
-export const Client: typeof Ssh2.Client = require("ssh2/lib/client.js");
-export const parseKey: typeof Ssh2.utils.parseKey = require("ssh2/lib/protocol/keyParser.js").parseKey;
+const loaded = loadWithKexCrypto(() => ({
+  Client: require("ssh2/lib/client.js") as typeof Ssh2.Client,
+  parseKey: require("ssh2/lib/protocol/keyParser.js").parseKey as typeof Ssh2.utils.parseKey,
+}));
+
+export const Client = loaded.value.Client;
+export const parseKey = loaded.value.parseKey;
+export const kexCryptoApplied = loaded.applied;
 
 export type Client = Ssh2.Client;

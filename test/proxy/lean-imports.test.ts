@@ -8,11 +8,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { launchProxy } from "../helpers/proxy-cli.js";
 
+const require = createRequire(import.meta.url);
 const RECORDER = join(import.meta.dirname, "../helpers/record-loaded.mjs");
 const work = mkdtempSync(join(tmpdir(), "sshscrape-lean-imports-"));
 
@@ -24,10 +26,13 @@ describe("bin/run.js proxy", () => {
     writeFileSync(knownHosts, "");
     const record = join(work, "loaded.txt");
     writeFileSync(record, "");
-    const proxy = await launchProxy(["--ssh.key-file", key, "--known-hosts-file", knownHosts], {
-      NODE_OPTIONS: `--import=${RECORDER}`,
-      RECORD_LOADED: record,
-    });
+    const proxy = await launchProxy(
+      ["--ssh.key-file", key, "--known-hosts-file", knownHosts, "--log-level", "debug"],
+      {
+        NODE_OPTIONS: `--import=${RECORDER}`,
+        RECORD_LOADED: record,
+      },
+    );
     const metrics = await fetch(`${proxy.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain("# TYPE sshscrape_requests_total counter");
@@ -54,5 +59,24 @@ describe("bin/run.js proxy", () => {
     for (const path of ["index.js", "lib/pushgateway.js", "lib/cluster.js", "lib/summary.js"])
       expect(pkg("prom-client", path), `prom-client/${path}`).toBe(false);
     expect(builtins.filter((b) => b === "tls" || b === "https" || b === "_tls_wrap")).toEqual([]);
+    // ssh2 was loaded by ssh2-lib.ts first, so its key exchange got the raw-key functions (ssh2-kex-crypto.ts).
+    expect(proxy.proc.output()).toContain('"msg":"listening"');
+    expect(proxy.proc.output()).not.toContain("KEX_CRYPTO_NOT_APPLIED");
+  });
+
+  it("says at debug level when ssh2 was loaded before its key exchange could get the raw-key functions", async () => {
+    const key = join(work, "key2");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    const knownHosts = join(work, "known_hosts2");
+    writeFileSync(knownHosts, "");
+    // ssh2's index, preloaded: the proxy's ssh2-lib.ts then finds ssh2's modules already loaded.
+    const proxy = await launchProxy(
+      ["--ssh.key-file", key, "--known-hosts-file", knownHosts, "--log-level", "debug"],
+      {
+        NODE_OPTIONS: `--require=${require.resolve("ssh2")}`,
+      },
+    );
+    await proxy.proc.stop();
+    expect(proxy.proc.output()).toContain("KEX_CRYPTO_NOT_APPLIED");
   });
 });
