@@ -10,8 +10,8 @@
  *   state itself (DH values, both KEXINITs, its copies of the identification strings, the host key and
  *   signature) but keeps the exchange object as `Protocol._kex`, because a later re-key reads the session id
  *   from it. For curve25519-sha256, the default and what OpenSSH picks, that object still holds the
- *   ephemeral X25519 key pair (`_keys`: two KeyObjects and their native OpenSSL keys) for as long as the
- *   connection lives. A re-key builds a new exchange object with a fresh pair (`createKeyExchange`), so the
+ *   ephemeral X25519 key pair (`_keys`: a private KeyObject with its native OpenSSL key, and the public key,
+ *   which ssh2-kex-crypto.ts keeps as its DER bytes) for as long as the connection lives. A re-key builds a new exchange object with a fresh pair (`createKeyExchange`), so the
  *   old pair is dead weight — and keeping an ephemeral private key after the exchange goes against what
  *   makes it ephemeral (forward secrecy).
  * - Small buffers that pin Node's shared 8 KB Buffer pool slabs. `Protocol._remoteIdentRaw` (the server's
