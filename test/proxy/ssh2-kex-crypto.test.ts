@@ -1,7 +1,8 @@
 /**
  * src/proxy/ssh2-kex-crypto.ts: the key exchange's raw-key functions against node:crypto's own (same results,
  * same errors, every other call passed through), the ssh2 that the proxy loads using them, and logins to a
- * real OpenSSH sshd with each host key type Debian's sshd has and both kex families, counting which path ran.
+ * real OpenSSH sshd with each host key type Debian's sshd has and both kex families, counting which path ran,
+ * and a connection through sshd's re-keys (each a new exchange with a fresh pair).
  * Not covered: ssh2 versions other than the installed one (the load-time check is what reports those).
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { skipHostKeysProof } from "../../src/proxy/ssh2-internals.js";
 import { ed25519FromPem, kexCrypto, kexCryptoUse, x25519Pair } from "../../src/proxy/ssh2-kex-crypto.js";
 import { Client, kexCryptoApplied, parseKey } from "../../src/proxy/ssh2-lib.js";
-import { type Exporter, startExporter } from "../helpers/exporter.js";
+import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 const spkiDer = (k: crypto.KeyObject) => k.export({ type: "spki", format: "der" });
@@ -345,5 +346,56 @@ describe("logins to OpenSSH's sshd", () => {
 
   it("refuses a host whose key is not the expected one (the check above can fail)", async () => {
     await expect(login("curve25519-sha256", "ssh-ed25519", hostKeys.rsa?.pub ?? "")).rejects.toThrow();
+  });
+});
+
+describe("re-keying with the raw-key exchange", () => {
+  let sshd: Sshd;
+  let exporter: Exporter;
+  const body = metricsBody(50_000);
+
+  beforeAll(async () => {
+    exporter = await startExporter({ body });
+    // sshd re-keys after every kilobyte: one 50 KB response takes several key exchanges.
+    sshd = await startSshd({ permitOpen: [exporter.port], extraConfig: ["RekeyLimit 1K"] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await exporter?.close();
+    await sshd?.stop();
+  });
+
+  it("keeps a connection working through sshd's re-keys, each with a fresh raw-key pair", async () => {
+    const expected = (sshd.hostKeyPub.split(" ")[1] as string).trim();
+    const client = new Client();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once("ready", resolve).once("error", reject);
+        client.connect({
+          host: "127.0.0.1",
+          port: sshd.port,
+          username: sshd.user,
+          privateKey: readFileSync(sshd.clientKeyPath),
+          hostVerifier: (key: Buffer) => key.toString("base64") === expected,
+        });
+        expect(skipHostKeysProof(client)).toBe(true);
+      });
+      const before = { ...kexCryptoUse };
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        client.forwardOut("127.0.0.1", 0, "127.0.0.1", exporter.port, (err, ch) => {
+          if (err) return reject(err);
+          const chunks: Buffer[] = [];
+          ch.on("data", (c: Buffer) => chunks.push(c)).on("close", () => resolve(Buffer.concat(chunks)));
+          ch.end("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+        });
+      });
+      expect(got.subarray(got.length - body.length).equals(body)).toBe(true);
+      const rekeys = kexCryptoUse.x25519Pairs - before.x25519Pairs;
+      expect(rekeys).toBeGreaterThan(2);
+      expect(kexCryptoUse.x25519PeerKeys - before.x25519PeerKeys).toBe(rekeys);
+      expect(kexCryptoUse.ed25519Verifies - before.ed25519Verifies).toBe(rekeys);
+    } finally {
+      client.end();
+    }
   });
 });
