@@ -3,7 +3,8 @@
  * same errors, every other call passed through), the ssh2 that the proxy loads using them, and logins to a
  * real OpenSSH sshd with each host key type Debian's sshd has and both kex families, counting which path ran,
  * and a connection through sshd's re-keys (each a new exchange with a fresh pair).
- * Not covered: ssh2 versions other than the installed one (the load-time check is what reports those).
+ * Not covered: other ssh2 versions. One that takes these functions from node:crypto differently gets node:crypto's
+ * own (the substitution lasts only while ssh2-lib.ts loads ssh2); the counts here show it for the installed one.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
