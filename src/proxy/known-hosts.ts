@@ -251,6 +251,14 @@ export class KnownHosts {
     return found;
   }
 
+  /** The key types known_hosts lists for host:port (not @revoked, not @cert-authority), in file order. */
+  keyTypes(host: string, port: number): string[] {
+    const types = this.matching(lookupName(host, port))
+      .filter((e) => e.marker === "none" && !this.revoked.some((r) => r.blob.equals(e.blob)))
+      .map((e) => e.keyType);
+    return [...new Set(types)];
+  }
+
   /** Returns a problem description for a line it skips, undefined for a good line or a comment. */
   private parseLine(raw: string, line: number): string | undefined {
     const text = raw.trim();

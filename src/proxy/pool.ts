@@ -7,7 +7,7 @@
  */
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import type { ClientChannel, PublicKeyAuthMethod } from "ssh2";
+import type { ClientChannel, PublicKeyAuthMethod, ServerHostKeyAlgorithm } from "ssh2";
 import { markNoDelay } from "./ack-nudge.js";
 import { abortable, Deadline, withTimeout } from "./deadline.js";
 import {
@@ -22,6 +22,7 @@ import {
   SshHandshakeError,
   TimeoutError,
 } from "./errors.js";
+import { hostKeyAlgorithms } from "./host-key-algorithms.js";
 import type { KeyStore } from "./keys.js";
 import type { KnownHosts } from "./known-hosts.js";
 import type { ProxyMetrics } from "./metrics.js";
@@ -406,6 +407,8 @@ export class SshPool {
           // The key parsed once at load, not the file: ssh2 would parse it on every handshake. Public key
           // only: ssh2's default first tries "none", a round trip every sshd with keys alone refuses.
           ...(key ? { authHandler: publicKeyOnly(endpoint.user, key.parsed) } : { agent: endpoint.agent }),
+          // The algorithms of the host's known key types first, as OpenSSH's ssh does (host-key-algorithms.ts).
+          ...hostKeyAlgorithmsFor(knownHosts, endpoint),
           // Strict checking against known_hosts: an unknown or changed key is refused, never learned.
           hostVerifier: (blob: Buffer) => {
             attempt.phase = "host-key";
@@ -688,6 +691,15 @@ export class SshPool {
       ),
     );
   }
+}
+
+/** ssh2's `algorithms` option when the host's known key types need another order than ssh2's default. */
+function hostKeyAlgorithmsFor(
+  knownHosts: KnownHosts,
+  endpoint: { host: string; port: number },
+): { algorithms?: { serverHostKey: ServerHostKeyAlgorithm[] } } {
+  const serverHostKey = hostKeyAlgorithms(knownHosts.keyTypes(endpoint.host, endpoint.port));
+  return serverHostKey ? { algorithms: { serverHostKey } } : {};
 }
 
 function publicKeyOnly(username: string, key: PublicKeyAuthMethod["key"]): PublicKeyAuthMethod[] {

@@ -13,10 +13,17 @@ const require = createRequire(import.meta.url);
 const loaded = loadWithKexCrypto(() => ({
   Client: require("ssh2/lib/client.js") as typeof Ssh2.Client,
   parseKey: require("ssh2/lib/protocol/keyParser.js").parseKey as typeof Ssh2.utils.parseKey,
+  constants: require("ssh2/lib/protocol/constants.js") as {
+    DEFAULT_SERVER_HOST_KEY: readonly Ssh2.ServerHostKeyAlgorithm[];
+    SUPPORTED_SERVER_HOST_KEY: readonly Ssh2.ServerHostKeyAlgorithm[];
+  },
 }));
 
 export const Client = loaded.value.Client;
 export const parseKey = loaded.value.parseKey;
 export const kexCryptoApplied = loaded.applied;
+/** The host key algorithms ssh2 offers by default, in its order of preference, and all it supports. */
+export const DEFAULT_SERVER_HOST_KEY = loaded.value.constants.DEFAULT_SERVER_HOST_KEY;
+export const SUPPORTED_SERVER_HOST_KEY = loaded.value.constants.SUPPORTED_SERVER_HOST_KEY;
 
 export type Client = Ssh2.Client;

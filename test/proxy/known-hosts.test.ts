@@ -164,6 +164,23 @@ describe("KnownHosts.verify", () => {
     }
   });
 
+  it("lists a host's known key types for the host key algorithms, without @revoked or @cert-authority keys", () => {
+    const kh = KnownHosts.parse(
+      [
+        `[web1.example.org]:2222 ${keys.rsa.line}`,
+        `web1.example.org ${keys.ed.line}`,
+        `[web1.example.org]:2222,other ${keys.ec.line}`,
+        `@revoked [web1.example.org]:2222 ${keys.ec.line}`,
+        `@cert-authority *.example.org ${keys.rsa.line}`,
+        `[web1.example.org]:2222 ${keys.rsa.line}`,
+      ].join("\n"),
+      "kh",
+    );
+    expect(kh.keyTypes("web1.example.org", 2222)).toEqual([keys.rsa.type]);
+    expect(kh.keyTypes("web1.example.org", 22)).toEqual([keys.ed.type]);
+    expect(kh.keyTypes("nowhere.example.org", 22)).toEqual([]);
+  });
+
   it("reports a mismatch with the offered key type and OpenSSH's SHA256 fingerprint", () => {
     const kh = KnownHosts.parse(`[web1.example.org]:2222 ${keys.ed.line}`, "kh");
     const v = kh.verify("web1.example.org", 2222, keys.ec.blob);
