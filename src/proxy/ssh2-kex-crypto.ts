@@ -19,7 +19,8 @@
  * `loadWithKexCrypto` hands these functions to ssh2's modules as they load, by putting them on node:crypto's
  * CommonJS exports only while `load` runs (ssh2 destructures them once, at require time), and puts the
  * originals back. Every call that is not one of the three shapes above goes to node:crypto's own function
- * with the same arguments, so constants.js's feature probes and other key types behave as before.
+ * with the same arguments, so constants.js's feature probes and other key types behave as before; so does one of
+ * the three if this node refuses its raw-key form (counted in `kexCryptoUse.fallbacks`).
  */
 import { createRequire } from "node:module";
 
@@ -50,8 +51,21 @@ const BASE_POINT = rawX25519Public(Buffer.from([9, ...new Array<number>(31).fill
 const hasPrefix = (der: Buffer, prefix: Buffer): boolean =>
   der.length === SPKI_LENGTH && der.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 
-/** How often each of the three operations took the raw-key path (read by the tests, to see it was used). */
-export const kexCryptoUse = { x25519Pairs: 0, x25519PeerKeys: 0, ed25519Verifies: 0 };
+/** How often each of the three operations took the raw-key path, and how often node refused it (read by the tests). */
+export const kexCryptoUse = { x25519Pairs: 0, x25519PeerKeys: 0, ed25519Verifies: 0, fallbacks: 0 };
+
+/**
+ * The raw-key path's result, or undefined when this node refuses it (a later node checking a JWK's fields more
+ * strictly, say): the call then goes to node:crypto the way ssh2 made it, which reports any real fault.
+ */
+function orUndefined<T>(fast: () => T): T | undefined {
+  try {
+    return fast();
+  } catch {
+    kexCryptoUse.fallbacks++;
+    return undefined;
+  }
+}
 
 /** What ssh2 reads of the pair's public key: its SPKI DER, built from the raw bytes. */
 class X25519PublicKey {
@@ -85,8 +99,11 @@ export function x25519Pair(): { privateKey: KeyObject; publicKey: X25519PublicKe
 
 const generateKeyPairSync = function generateKeyPairSync(this: unknown, ...args: unknown[]) {
   if (args.length === 1 && args[0] === "x25519") {
-    kexCryptoUse.x25519Pairs++;
-    return x25519Pair();
+    const pair = orUndefined(x25519Pair);
+    if (pair) {
+      kexCryptoUse.x25519Pairs++;
+      return pair;
+    }
   }
   return Reflect.apply(original.generateKeyPairSync, this, args);
 } as typeof original.generateKeyPairSync;
@@ -102,8 +119,12 @@ const createPublicKey = function createPublicKey(this: unknown, ...args: unknown
     Buffer.isBuffer(input.key) &&
     hasPrefix(input.key, X25519_SPKI_PREFIX)
   ) {
-    kexCryptoUse.x25519PeerKeys++;
-    return rawX25519Public(input.key.subarray(X25519_SPKI_PREFIX.length));
+    const raw = input.key.subarray(X25519_SPKI_PREFIX.length);
+    const key = orUndefined(() => rawX25519Public(raw));
+    if (key) {
+      kexCryptoUse.x25519PeerKeys++;
+      return key;
+    }
   }
   return Reflect.apply(original.createPublicKey, this, args);
 } as typeof original.createPublicKey;
@@ -120,12 +141,16 @@ const verify = function verify(this: unknown, ...args: unknown[]) {
   const [algorithm, data, key, signature] = args;
   if (args.length === 4 && algorithm == null && typeof key === "string") {
     const raw = ed25519FromPem(key);
-    if (raw) {
+    const publicKey =
+      raw &&
+      orUndefined(() =>
+        original.createPublicKey({
+          key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") },
+          format: "jwk",
+        }),
+      );
+    if (publicKey) {
       kexCryptoUse.ed25519Verifies++;
-      const publicKey = original.createPublicKey({
-        key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") },
-        format: "jwk",
-      });
       return original.verify(null, data as Buffer, publicKey, signature as Buffer);
     }
   }
