@@ -34,23 +34,6 @@ const original = {
 };
 type KeyObject = import("node:crypto").KeyObject;
 
-/** SubjectPublicKeyInfo DER of an X25519 / Ed25519 public key: this prefix, then the 32 key bytes. */
-const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-const SPKI_LENGTH = 44;
-
-const rawX25519Public = (raw: Buffer): KeyObject =>
-  original.createPublicKey({
-    key: { kty: "OKP", crv: "X25519", x: raw.toString("base64url") },
-    format: "jwk",
-  });
-
-/** X25519's base point, u = 9: X25519(d, 9) is the public key of the private scalar d. */
-const BASE_POINT = rawX25519Public(Buffer.from([9, ...new Array<number>(31).fill(0)]));
-
-const hasPrefix = (der: Buffer, prefix: Buffer): boolean =>
-  der.length === SPKI_LENGTH && der.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
-
 /** How often each of the three operations took the raw-key path, and how often node refused it (read by the tests). */
 export const kexCryptoUse = { x25519Pairs: 0, x25519PeerKeys: 0, ed25519Verifies: 0, fallbacks: 0 };
 
@@ -66,6 +49,26 @@ function orUndefined<T>(fast: () => T): T | undefined {
     return undefined;
   }
 }
+
+/** SubjectPublicKeyInfo DER of an X25519 / Ed25519 public key: this prefix, then the 32 key bytes. */
+const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+const SPKI_LENGTH = 44;
+
+const rawX25519Public = (raw: Buffer): KeyObject =>
+  original.createPublicKey({
+    key: { kty: "OKP", crv: "X25519", x: raw.toString("base64url") },
+    format: "jwk",
+  });
+
+/**
+ * X25519's base point, u = 9: X25519(d, 9) is the public key of the private scalar d. Undefined if this node
+ * refuses the import: every pair then comes from node:crypto's generateKeyPairSync.
+ */
+const BASE_POINT = orUndefined(() => rawX25519Public(Buffer.from([9, ...new Array<number>(31).fill(0)])));
+
+const hasPrefix = (der: Buffer, prefix: Buffer): boolean =>
+  der.length === SPKI_LENGTH && der.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 
 /** What ssh2 reads of the pair's public key: its SPKI DER, built from the raw bytes. */
 class X25519PublicKey {
@@ -86,6 +89,7 @@ class X25519PublicKey {
 
 /** An X25519 pair from 32 random bytes, its public key from the base point: no key generation job, no export. */
 export function x25519Pair(): { privateKey: KeyObject; publicKey: X25519PublicKey } {
+  if (!BASE_POINT) throw new Error("this node refused X25519's base point as a raw key");
   const scalar = randomFillSync(Buffer.alloc(32));
   const privateKey = createPrivateKey({
     // OpenSSL derives the public key from `d`; node requires `x` to be a string and does not compare it.
