@@ -34,6 +34,8 @@ export interface SshdOptions {
   extraConfig?: string[];
   /** Raise MaxStartups/MaxSessions for load tests. */
   highLimits?: boolean;
+  /** Also the ECDSA and RSA host keys a stock sshd has besides Ed25519 (for tests of which key sshd shows). */
+  stockHostKeys?: boolean;
 }
 
 export interface Sshd {
@@ -48,6 +50,8 @@ export interface Sshd {
   clientKeyPub: string;
   /** Host public key line `ssh-ed25519 AAAA…`. */
   hostKeyPub: string;
+  /** With `stockHostKeys`: the ECDSA and RSA host public keys, `type base64` each. */
+  stockHostKeyPubs: { ecdsa: string; rsa: string } | undefined;
   /** known_hosts line for this sshd under the given name (default: every address, `[addr]:port` form). */
   knownHostsLine(names?: string[]): string;
   /** Replaces authorized_keys (sshd re-reads it on every login). */
@@ -70,8 +74,8 @@ process.once("exit", () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function keygen(path: string, comment: string): string {
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path]);
+function keygen(path: string, comment: string, type = "ed25519"): string {
+  execFileSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-C", comment, "-f", path]);
   return readFileSync(`${path}.pub`, "utf8").trim();
 }
 
@@ -119,6 +123,13 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const hostKeyPath = join(dir, "ssh_host_ed25519_key");
   let hostKeyPub = keygen(hostKeyPath, "");
+  const stockTypes = ["ecdsa", "rsa"] as const;
+  const stockHostKeyPubs = options.stockHostKeys
+    ? {
+        ecdsa: keygen(join(dir, "ssh_host_ecdsa_key"), "", "ecdsa"),
+        rsa: keygen(join(dir, "ssh_host_rsa_key"), "", "rsa"),
+      }
+    : undefined;
   const clientKeyPath = join(dir, "client_key");
   const clientKeyPub = keygen(clientKeyPath, "sshscrape-test");
   const authorizedKeys = join(dir, "authorized_keys");
@@ -137,6 +148,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     const config = [
       ...addresses.map((a) => `ListenAddress ${a.includes(":") ? `[${a}]` : a}:${port}`),
       `HostKey ${hostKeyPath}`,
+      ...(stockHostKeyPubs ? stockTypes.map((t) => `HostKey ${join(dir, `ssh_host_${t}_key`)}`) : []),
       `PidFile ${join(dir, "sshd.pid")}`,
       `AuthorizedKeysFile ${authorizedKeys}`,
       `StrictModes ${strict ? "yes" : "no"}`,
@@ -202,6 +214,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     get hostKeyPub() {
       return hostKeyPub;
     },
+    stockHostKeyPubs,
     knownHostsLine(names = addresses) {
       const key = hostKeyPub.split(" ").slice(0, 2).join(" ");
       return `${names.map((n) => (port === 22 ? n : `[${n}]:${port}`)).join(",")} ${key}`;

@@ -6,8 +6,7 @@
  * A key of the listed type that is not the listed one is still refused, with the mismatch message.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostKeyAlgorithms } from "../../src/proxy/host-key-algorithms.js";
@@ -19,33 +18,19 @@ import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
 let exporter: Exporter;
-const keyDir = mkdtempSync(join(tmpdir(), "sshscrape-hostkey-algs-"));
-/** The helper's sshd has an Ed25519 host key; these two are what a stock sshd has besides. */
-const hostKeys = Object.fromEntries(
-  ["rsa", "ecdsa"].map((t) => {
-    const path = join(keyDir, `ssh_host_${t}_key`);
-    execFileSync("ssh-keygen", ["-q", "-t", t, "-N", "", "-f", path]);
-    return [t, { path, pub: readFileSync(`${path}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ") }];
-  }),
-);
-
 beforeAll(async () => {
   exporter = await startExporter({ body: "up 1\n" });
-  sshd = await startSshd({
-    permitOpen: [exporter.port],
-    extraConfig: Object.values(hostKeys).map((k) => `HostKey ${k.path}`),
-  });
+  sshd = await startSshd({ permitOpen: [exporter.port], stockHostKeys: true });
 }, 60_000);
 
 afterAll(async () => {
   await exporter?.close();
   await sshd?.stop();
-  rmSync(keyDir, { recursive: true, force: true });
 });
 
-for (const type of ["rsa", "ecdsa"])
+for (const type of ["rsa", "ecdsa"] as const)
   it(`connects when known_hosts lists only the host's ${type} key`, async () => {
-    const line = `[127.0.0.1]:${sshd.port} ${hostKeys[type]?.pub}\n`;
+    const line = `[127.0.0.1]:${sshd.port} ${sshd.stockHostKeyPubs?.[type]}\n`;
     const log = memoryLogger("warn");
     const p = await startProxy(
       runtimeFor(sshd, { exact: [{ host: "127.0.0.1", port: exporter.port }], knownHosts: line }),
@@ -61,7 +46,7 @@ for (const type of ["rsa", "ecdsa"])
   });
 
 it("still refuses a host whose key of the listed type is not the listed one, naming that type", async () => {
-  const other = join(keyDir, "other_rsa_key");
+  const other = join(sshd.dir, "other_rsa_key");
   execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-N", "", "-f", other]);
   const pub = readFileSync(`${other}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
   const log = memoryLogger("warn");

@@ -5,10 +5,6 @@
  * and still answers sshd's other global requests (`ClientAliveInterval 1` / `ClientAliveCountMax 1`: sshd
  * drops a client that leaves its `keepalive@openssh.com` unanswered for ~2 s).
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Client } from "ssh2";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { HOSTKEYS_REQUEST, skipHostKeysProof } from "../../src/proxy/ssh2-internals.js";
@@ -20,26 +16,18 @@ import { type Sshd, startSshd } from "../helpers/sshd.js";
 let sshd: Sshd;
 let exporter: Exporter;
 
-/** Two more host keys, as a stock sshd has (the helper's sshd has an Ed25519 one). */
-const keyDir = mkdtempSync(join(tmpdir(), "sshscrape-hostkeys-"));
-const moreHostKeys = ["rsa", "ecdsa"].map((t) => {
-  const path = join(keyDir, `ssh_host_${t}_key`);
-  execFileSync("ssh-keygen", ["-q", "-t", t, "-N", "", "-f", path]);
-  return `HostKey ${path}`;
-});
-
 beforeAll(async () => {
   exporter = await startExporter({ body: "up 1\n" });
   sshd = await startSshd({
     permitOpen: [exporter.port],
-    extraConfig: [...moreHostKeys, "ClientAliveInterval 1", "ClientAliveCountMax 1"],
+    stockHostKeys: true,
+    extraConfig: ["ClientAliveInterval 1", "ClientAliveCountMax 1"],
   });
 }, 60_000);
 
 afterAll(async () => {
   await exporter?.close();
   await sshd?.stop();
-  rmSync(keyDir, { recursive: true, force: true });
 });
 
 /** A client logged in to the test sshd with ssh2's debug log; `skip` applies skipHostKeysProof at connect. */

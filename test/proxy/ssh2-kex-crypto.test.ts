@@ -19,6 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { skipHostKeysProof } from "../../src/proxy/ssh2-internals.js";
 import { ed25519FromPem, kexCrypto, kexCryptoUse, x25519Pair } from "../../src/proxy/ssh2-kex-crypto.js";
 import { Client, kexCryptoApplied, parseKey } from "../../src/proxy/ssh2-lib.js";
+
+type Algorithms = NonNullable<import("ssh2").ConnectConfig["algorithms"]>;
+
 import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -250,62 +253,62 @@ describe("loading ssh2 through ssh2-lib.ts", () => {
   }, 120_000);
 });
 
+/**
+ * A client of the proxy's ssh2 (ssh2-lib.ts) logged in to `sshd`, accepting only the host key `expectedPub`
+ * (`type base64`), and, as the proxy does, not proving the host keys sshd announces after login (their
+ * Ed25519 checks would add to the counts at a time of their own).
+ */
+async function connect(sshd: Sshd, expectedPub: string, algorithms?: Algorithms): Promise<Client> {
+  const expected = expectedPub.split(" ")[1];
+  const client = new Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once("ready", resolve).once("error", reject);
+    client.connect({
+      host: "127.0.0.1",
+      port: sshd.port,
+      username: sshd.user,
+      privateKey: readFileSync(sshd.clientKeyPath),
+      ...(algorithms ? { algorithms } : {}),
+      hostVerifier: (key: Buffer) => key.toString("base64") === expected,
+    });
+    expect(skipHostKeysProof(client)).toBe(true);
+  });
+  return client;
+}
+
+/** GET /metrics from 127.0.0.1:port on sshd's side over a direct-tcpip channel: the raw HTTP/1.0 response. */
+function getOverChannel(client: Client, port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (err, ch) => {
+      if (err) return reject(err);
+      const chunks: Buffer[] = [];
+      ch.on("data", (c: Buffer) => chunks.push(c)).on("close", () => resolve(Buffer.concat(chunks)));
+      ch.end("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    });
+  });
+}
+
 describe("logins to OpenSSH's sshd", () => {
   let sshd: Sshd;
   let exporter: Exporter;
-  const keyDir = mkdtempSync(join(tmpdir(), "sshscrape-kexcrypto-hostkeys-"));
-  /** The helper's sshd has an Ed25519 host key; these two are what a stock sshd has besides. */
-  const hostKeys = Object.fromEntries(
-    ["rsa", "ecdsa"].map((t) => {
-      const path = join(keyDir, `ssh_host_${t}_key`);
-      execFileSync("ssh-keygen", ["-q", "-t", t, "-N", "", "-f", path]);
-      return [t, { path, pub: readFileSync(`${path}.pub`, "utf8").trim() }];
-    }),
-  );
-
   beforeAll(async () => {
     exporter = await startExporter({ body: "up 1\n" });
-    sshd = await startSshd({
-      permitOpen: [exporter.port],
-      extraConfig: Object.values(hostKeys).map((k) => `HostKey ${k.path}`),
-    });
+    sshd = await startSshd({ permitOpen: [exporter.port], stockHostKeys: true });
   }, 60_000);
 
   afterAll(async () => {
     await exporter?.close();
     await sshd?.stop();
-    rmSync(keyDir, { recursive: true, force: true });
   });
 
-  /** Logs in (as the proxy's pool does) with one kex and host key algorithm, checks the host key is the expected one, reads the exporter. */
+  /** Logs in with one kex and host key algorithm, checks the host key is the expected one, reads the exporter. */
   async function login(kex: string, serverHostKey: string, expectedPub: string): Promise<string> {
-    const expected = (expectedPub.split(" ")[1] as string).trim();
-    const client = new Client();
+    const client = await connect(sshd, expectedPub, {
+      kex: [kex as "curve25519-sha256"],
+      serverHostKey: [serverHostKey as "ssh-ed25519"],
+    });
     try {
-      await new Promise<void>((resolve, reject) => {
-        client.once("ready", resolve).once("error", reject);
-        client.connect({
-          host: "127.0.0.1",
-          port: sshd.port,
-          username: sshd.user,
-          privateKey: readFileSync(sshd.clientKeyPath),
-          algorithms: { kex: [kex as "curve25519-sha256"], serverHostKey: [serverHostKey as "ssh-ed25519"] },
-          hostVerifier: (key: Buffer) => key.toString("base64") === expected,
-        });
-        // As the proxy does: no proof of the host keys sshd announces after login, whose Ed25519 signature
-        // checks would otherwise add to the counts at a time of their own.
-        expect(skipHostKeysProof(client)).toBe(true);
-      });
-      return await new Promise<string>((resolve, reject) => {
-        client.forwardOut("127.0.0.1", 0, "127.0.0.1", exporter.port, (err, ch) => {
-          if (err) return reject(err);
-          const chunks: Buffer[] = [];
-          ch.on("data", (c: Buffer) => chunks.push(c)).on("close", () =>
-            resolve(Buffer.concat(chunks).toString()),
-          );
-          ch.end("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
-        });
-      });
+      return (await getOverChannel(client, exporter.port)).toString();
     } finally {
       client.end();
     }
@@ -321,13 +324,13 @@ describe("logins to OpenSSH's sshd", () => {
     [
       "curve25519-sha256",
       "rsa-sha2-512",
-      () => hostKeys.rsa?.pub ?? "",
+      () => sshd.stockHostKeyPubs?.rsa ?? "",
       { x25519Pairs: 1, x25519PeerKeys: 1, ed25519Verifies: 0, fallbacks: 0 },
     ],
     [
       "curve25519-sha256",
       "ecdsa-sha2-nistp256",
-      () => hostKeys.ecdsa?.pub ?? "",
+      () => sshd.stockHostKeyPubs?.ecdsa ?? "",
       { x25519Pairs: 1, ed25519Verifies: 0, fallbacks: 0 },
     ],
     [
@@ -350,7 +353,9 @@ describe("logins to OpenSSH's sshd", () => {
     });
 
   it("refuses a host whose key is not the expected one (the check above can fail)", async () => {
-    await expect(login("curve25519-sha256", "ssh-ed25519", hostKeys.rsa?.pub ?? "")).rejects.toThrow();
+    await expect(
+      login("curve25519-sha256", "ssh-ed25519", sshd.stockHostKeyPubs?.rsa ?? ""),
+    ).rejects.toThrow();
   });
 });
 
@@ -371,29 +376,10 @@ describe("re-keying with the raw-key exchange", () => {
   });
 
   it("keeps a connection working through sshd's re-keys, each with a fresh raw-key pair", async () => {
-    const expected = (sshd.hostKeyPub.split(" ")[1] as string).trim();
-    const client = new Client();
+    const client = await connect(sshd, sshd.hostKeyPub);
     try {
-      await new Promise<void>((resolve, reject) => {
-        client.once("ready", resolve).once("error", reject);
-        client.connect({
-          host: "127.0.0.1",
-          port: sshd.port,
-          username: sshd.user,
-          privateKey: readFileSync(sshd.clientKeyPath),
-          hostVerifier: (key: Buffer) => key.toString("base64") === expected,
-        });
-        expect(skipHostKeysProof(client)).toBe(true);
-      });
       const before = { ...kexCryptoUse };
-      const got = await new Promise<Buffer>((resolve, reject) => {
-        client.forwardOut("127.0.0.1", 0, "127.0.0.1", exporter.port, (err, ch) => {
-          if (err) return reject(err);
-          const chunks: Buffer[] = [];
-          ch.on("data", (c: Buffer) => chunks.push(c)).on("close", () => resolve(Buffer.concat(chunks)));
-          ch.end("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
-        });
-      });
+      const got = await getOverChannel(client, exporter.port);
       expect(got.subarray(got.length - body.length).equals(body)).toBe(true);
       const rekeys = kexCryptoUse.x25519Pairs - before.x25519Pairs;
       expect(rekeys).toBeGreaterThan(2);
