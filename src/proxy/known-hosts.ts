@@ -242,9 +242,7 @@ export class KnownHosts {
     const name = lookupName(host, port);
     const cached = this.hasHostCache.get(name);
     if (cached !== undefined) return cached;
-    const found = this.matching(name).some(
-      (e) => e.marker === "none" && !this.revoked.some((r) => r.blob.equals(e.blob)),
-    );
+    const found = this.trusted(name).length > 0;
     // Request hosts are attacker-chosen in sshified-compatible mode: bound the cache instead of growing it.
     if (this.hasHostCache.size >= HAS_HOST_CACHE_MAX) this.hasHostCache.clear();
     this.hasHostCache.set(name, found);
@@ -253,10 +251,14 @@ export class KnownHosts {
 
   /** The key types known_hosts lists for host:port (not @revoked, not @cert-authority), in file order. */
   keyTypes(host: string, port: number): string[] {
-    const types = this.matching(lookupName(host, port))
-      .filter((e) => e.marker === "none" && !this.revoked.some((r) => r.blob.equals(e.blob)))
-      .map((e) => e.keyType);
-    return [...new Set(types)];
+    return [...new Set(this.trusted(lookupName(host, port)).map((e) => e.keyType))];
+  }
+
+  /** The plain key lines for `name` whose key is not @revoked anywhere. */
+  private trusted(name: string): Entry[] {
+    return this.matching(name).filter(
+      (e) => e.marker === "none" && !this.revoked.some((r) => r.blob.equals(e.blob)),
+    );
   }
 
   /** Returns a problem description for a line it skips, undefined for a good line or a comment. */
