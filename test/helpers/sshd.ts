@@ -123,11 +123,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const hostKeyPath = join(dir, "ssh_host_ed25519_key");
   let hostKeyPub = keygen(hostKeyPath, "");
-  const stockTypes = ["ecdsa", "rsa"] as const;
+  const stockHostKeyPath = (type: string) => join(dir, `ssh_host_${type}_key`);
   const stockHostKeyPubs = options.stockHostKeys
     ? {
-        ecdsa: keygen(join(dir, "ssh_host_ecdsa_key"), "", "ecdsa"),
-        rsa: keygen(join(dir, "ssh_host_rsa_key"), "", "rsa"),
+        ecdsa: keygen(stockHostKeyPath("ecdsa"), "", "ecdsa"),
+        rsa: keygen(stockHostKeyPath("rsa"), "", "rsa"),
       }
     : undefined;
   const clientKeyPath = join(dir, "client_key");
@@ -148,7 +148,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     const config = [
       ...addresses.map((a) => `ListenAddress ${a.includes(":") ? `[${a}]` : a}:${port}`),
       `HostKey ${hostKeyPath}`,
-      ...(stockHostKeyPubs ? stockTypes.map((t) => `HostKey ${join(dir, `ssh_host_${t}_key`)}`) : []),
+      ...Object.keys(stockHostKeyPubs ?? {}).map((t) => `HostKey ${stockHostKeyPath(t)}`),
       `PidFile ${join(dir, "sshd.pid")}`,
       `AuthorizedKeysFile ${authorizedKeys}`,
       `StrictModes ${strict ? "yes" : "no"}`,

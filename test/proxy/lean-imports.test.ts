@@ -18,21 +18,23 @@ const require = createRequire(import.meta.url);
 const RECORDER = join(import.meta.dirname, "../helpers/record-loaded.mjs");
 const work = mkdtempSync(join(tmpdir(), "sshscrape-lean-imports-"));
 
+/** `sshscrape proxy` flags for a proxy of its own (a fresh key, an empty known_hosts), logging at debug level. */
+function proxyArgs(name: string): string[] {
+  const key = join(work, `key-${name}`);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  const knownHosts = join(work, `known_hosts-${name}`);
+  writeFileSync(knownHosts, "");
+  return ["--ssh.key-file", key, "--known-hosts-file", knownHosts, "--log-level", "debug"];
+}
+
 describe("bin/run.js proxy", () => {
   it("never loads ssh2's or prom-client's index (nor node:tls, node:https)", async () => {
-    const key = join(work, "key");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-    const knownHosts = join(work, "known_hosts");
-    writeFileSync(knownHosts, "");
     const record = join(work, "loaded.txt");
     writeFileSync(record, "");
-    const proxy = await launchProxy(
-      ["--ssh.key-file", key, "--known-hosts-file", knownHosts, "--log-level", "debug"],
-      {
-        NODE_OPTIONS: `--import=${RECORDER}`,
-        RECORD_LOADED: record,
-      },
-    );
+    const proxy = await launchProxy(proxyArgs("a"), {
+      NODE_OPTIONS: `--import=${RECORDER}`,
+      RECORD_LOADED: record,
+    });
     const metrics = await fetch(`${proxy.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain("# TYPE sshscrape_requests_total counter");
@@ -65,17 +67,8 @@ describe("bin/run.js proxy", () => {
   });
 
   it("says at debug level when ssh2 was loaded before its key exchange could get the raw-key functions", async () => {
-    const key = join(work, "key2");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-    const knownHosts = join(work, "known_hosts2");
-    writeFileSync(knownHosts, "");
     // ssh2's index, preloaded: the proxy's ssh2-lib.ts then finds ssh2's modules already loaded.
-    const proxy = await launchProxy(
-      ["--ssh.key-file", key, "--known-hosts-file", knownHosts, "--log-level", "debug"],
-      {
-        NODE_OPTIONS: `--require=${require.resolve("ssh2")}`,
-      },
-    );
+    const proxy = await launchProxy(proxyArgs("b"), { NODE_OPTIONS: `--require=${require.resolve("ssh2")}` });
     await proxy.proc.stop();
     expect(proxy.proc.output()).toContain("KEX_CRYPTO_NOT_APPLIED");
   });
