@@ -11,7 +11,8 @@
  * - idle: the same N-target list with `proxy.preconnect: false`, nothing connected;
  * - pooled: `proxy.preconnect: true`; CPU (utime + stime from /proc) from "listening" until /readyz says every
  *   host connected, ÷ N = proxy CPU per handshake, start-up excluded (also printed as user and system
- *   CPU, with the minor page faults per handshake: what share is the kernel's).
+ *   CPU, with the minor page faults per handshake: what share is the kernel's), and the lab's sshds' CPU over
+ *   the same span ÷ N (every process under the sshd masters, living or reaped by a living parent).
  * Each then gets SIGUSR2, which a preloaded hook answers with two full GCs and process.memoryUsage(), so
  * (pooled − idle) ÷ N is what one idle pooled connection costs: V8 heap, external (Buffers, native
  * crypto contexts) and RSS. With --scrape, every target is then scraped once through the proxy (a 56 KB
@@ -19,7 +20,7 @@
  * state, with its keep-alive channel and its series. Results and their reading: docs/benchmarks-scale.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -107,6 +108,37 @@ function cpuTicks(pid: number): number {
   return user + sys;
 }
 
+/**
+ * CPU (clock ticks) of the process trees under `roots` (the lab's sshd masters): each living process's own
+ * (utime + stime) and that of its children it has reaped (cutime + cstime). Per-connection sshds stay alive
+ * while the proxy keeps its connections; those that exit are in their living parent's cutime.
+ */
+function treeTicks(roots: number[]): number {
+  const procs = new Map<number, { ppid: number; ticks: number }>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    procs.set(Number(name), { ppid: Number(f[1]), ticks });
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, depth = 0; p > 1 && depth < 16; depth++) {
+      if (roots.includes(p)) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let total = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) total += p.ticks;
+  return total;
+}
+
 interface Run {
   child: ChildProcess;
   url: string;
@@ -192,6 +224,8 @@ interface Sample {
   handshakeUserMs: number;
   handshakeSysMs: number;
   handshakeMinflt: number;
+  /** The lab's sshds' CPU over the same span ÷ N, ms. */
+  sshdHandshakeMs: number;
   preconnectS: number;
 }
 
@@ -256,6 +290,8 @@ async function measure(
     build,
   );
   const pid = run.child.pid as number;
+  const sshdPids = sshds.map((s) => s.pid()).filter((p): p is number => p !== undefined);
+  const sshd0 = treeTicks(sshdPids);
   const p0 = procStat(pid);
   const t0 = p0.user + p0.sys;
   const w0 = Date.now();
@@ -270,6 +306,7 @@ async function measure(
     600_000,
   );
   const p1 = procStat(pid);
+  const sshd1 = treeTicks(sshdPids);
   const t1 = p1.user + p1.sys;
   const preconnectS = (Date.now() - w0) / 1000;
   if (!readyText.includes(`${N} of ${N} configured hosts connected`))
@@ -341,6 +378,7 @@ async function measure(
     handshakeUserMs: ((p1.user - p0.user) / CLK_TCK / N) * 1000,
     handshakeSysMs: ((p1.sys - p0.sys) / CLK_TCK / N) * 1000,
     handshakeMinflt: (p1.minflt - p0.minflt) / N,
+    sshdHandshakeMs: ((sshd1 - sshd0) / CLK_TCK / N) * 1000,
     preconnectS,
   };
 }
@@ -382,7 +420,8 @@ function describe(s: Sample): string {
   const per = (k: "rss" | "heapUsed" | "external" | "arrayBuffers") => kb((s.pooled[k] - s.idle[k]) / N);
   return (
     `${s.build}: ${N} handshakes in ${s.preconnectS.toFixed(1)} s, ${s.handshakeCpuMs.toFixed(2)} ms proxy CPU each ` +
-    `(user ${s.handshakeUserMs.toFixed(2)}, system ${s.handshakeSysMs.toFixed(2)}; ${s.handshakeMinflt.toFixed(1)} minor faults); ` +
+    `(user ${s.handshakeUserMs.toFixed(2)}, system ${s.handshakeSysMs.toFixed(2)}; ${s.handshakeMinflt.toFixed(1)} minor faults), ` +
+    `${s.sshdHandshakeMs.toFixed(2)} ms sshd CPU each; ` +
     `per idle pooled connection: heap ${per("heapUsed")}, external ${per("external")} ` +
     `(arrayBuffers ${per("arrayBuffers")}), RSS ${per("rss")}; pooled RSS ${(s.pooled.rss / 2 ** 20).toFixed(1)} MB, ` +
     `idle RSS ${(s.idle.rss / 2 ** 20).toFixed(1)} MB` +

@@ -27,6 +27,7 @@ import type { KeyStore } from "./keys.js";
 import type { KnownHosts } from "./known-hosts.js";
 import type { ProxyMetrics } from "./metrics.js";
 import type { Phase } from "./proxy-error.js";
+import { signPublicKeyDirectly } from "./publickey-direct.js";
 import { type Priority, Semaphore } from "./semaphore.js";
 import { endpointName, type ProxyTimeouts, type SshEndpoint } from "./settings.js";
 import { connectSshSocket } from "./ssh-read.js";
@@ -430,6 +431,8 @@ export class SshPool {
         // Known_hosts decides trust; ssh2's proof of every announced host key would be a round trip and a
         // signature check per key for an event nothing here listens to (ssh2-internals.ts).
         skipHostKeysProof(client);
+        // The signed request first, without ssh2's "would you accept this key?" round trip (publickey-direct.ts).
+        if (key) signPublicKeyDirectly(client, key.parsed);
       } catch (err) {
         fail(new SshHandshakeError(name, err));
       }

@@ -30,8 +30,10 @@ export interface SshdOptions {
   permitOpen?: Array<number | { host: string; port: number }>;
   /** Login user (AllowUsers); default the user running the tests. */
   user?: string;
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines (sshd keeps the first value of a keyword: these cannot override the helper's own). */
   extraConfig?: string[];
+  /** sshd's LogLevel (default VERBOSE; DEBUG3 logs each public key request as a query or a signed attempt). */
+  logLevel?: string;
   /** Raise MaxStartups/MaxSessions for load tests. */
   highLimits?: boolean;
   /** Also the ECDSA and RSA host keys a stock sshd has besides Ed25519 (for tests of which key sshd shows). */
@@ -159,7 +161,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       "PubkeyAuthentication yes",
       "PermitRootLogin prohibit-password",
       "AllowTcpForwarding yes",
-      "LogLevel VERBOSE",
+      `LogLevel ${options.logLevel ?? "VERBOSE"}`,
       ...(options.highLimits ? ["MaxStartups 2000:100:4000", "MaxSessions 2000"] : []),
       ...(options.extraConfig ?? []),
     ];
