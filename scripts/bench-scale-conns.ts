@@ -20,7 +20,7 @@
  * state, with its keep-alive channel and its series. Results and their reading: docs/benchmarks-scale.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -39,6 +39,7 @@ import {
   startSshds,
   startStaticExporter,
 } from "./bench-scale-lab.js";
+import { treeCpuTicks } from "./proc-tree.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -106,37 +107,6 @@ function procStat(pid: number): { user: number; sys: number; minflt: number } {
 function cpuTicks(pid: number): number {
   const { user, sys } = procStat(pid);
   return user + sys;
-}
-
-/**
- * CPU (clock ticks) of the process trees under `roots` (the lab's sshd masters): each living process's own
- * (utime + stime) and that of its children it has reaped (cutime + cstime). Per-connection sshds stay alive
- * while the proxy keeps its connections; those that exit are in their living parent's cutime.
- */
-function treeTicks(roots: number[]): number {
-  const procs = new Map<number, { ppid: number; ticks: number }>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, "utf8");
-    } catch {
-      continue; // exited meanwhile
-    }
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    procs.set(Number(name), { ppid: Number(f[1]), ticks });
-  }
-  const inTree = (pid: number): boolean => {
-    for (let p = pid, depth = 0; p > 1 && depth < 16; depth++) {
-      if (roots.includes(p)) return true;
-      p = procs.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
-  let total = 0;
-  for (const [pid, p] of procs) if (inTree(pid)) total += p.ticks;
-  return total;
 }
 
 interface Run {
@@ -291,7 +261,7 @@ async function measure(
   );
   const pid = run.child.pid as number;
   const sshdPids = sshds.map((s) => s.pid()).filter((p): p is number => p !== undefined);
-  const sshd0 = treeTicks(sshdPids);
+  const sshd0 = treeCpuTicks(sshdPids, { reaped: true });
   const p0 = procStat(pid);
   const t0 = p0.user + p0.sys;
   const w0 = Date.now();
@@ -306,7 +276,7 @@ async function measure(
     600_000,
   );
   const p1 = procStat(pid);
-  const sshd1 = treeTicks(sshdPids);
+  const sshd1 = treeCpuTicks(sshdPids, { reaped: true });
   const t1 = p1.user + p1.sys;
   const preconnectS = (Date.now() - w0) / 1000;
   if (!readyText.includes(`${N} of ${N} configured hosts connected`))

@@ -20,6 +20,7 @@ import { LoadGenerator } from "./bench-load-client.js";
 import { rerunInNetns } from "./bench-netns.js";
 import { PROXY_UNIT_ENV, parseEnv } from "./bench-scale-lab.js";
 import { BEST_TUNNEL, PLAIN_TUNNEL, startTunnel } from "./bench-tunnel.js";
+import { treeCpuTicks } from "./proc-tree.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin/run.js");
@@ -148,30 +149,7 @@ function cpuMs(pid: number): number {
 
 /** CPU of a process and all its descendants (sshd forks a process or two per connection), in ms. */
 function treeCpuMs(root: number): number {
-  const children = new Map<number, number[]>();
-  const cpu = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // exited meanwhile
-    }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const pid = Number(entry);
-    const ppid = Number(fields[1]);
-    cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK);
-    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  }
-  let total = 0;
-  const todo = [root];
-  while (todo.length) {
-    const pid = todo.pop() as number;
-    total += cpu.get(pid) ?? 0;
-    todo.push(...(children.get(pid) ?? []));
-  }
-  return total;
+  return (treeCpuTicks([root]) * 1000) / CLK_TCK;
 }
 
 /** Resident set size in bytes (VmRSS of /proc/PID/status). */
