@@ -9,8 +9,8 @@
  * - one round trip more before the connection is ready;
  * - one packet more each way, each encrypted, written, read and decrypted by both sides;
  * - in sshd, a second look-up of the key: sshd runs its whole authorized_keys check (reading the file,
- *   matching the key and its options) for the query and again for the signed request. At fleet start-up
- *   the sshds, not the proxy, set the pace (docs/benchmarks-scale.md).
+ *   matching the key and its options) for the query and again for the signed request (a small part of what
+ *   a connection costs sshd: docs/benchmarks-scale.md, "Handshake, round 8").
  *
  * Nothing is given away by signing first. The signature covers this connection's session identifier, so it
  * is good for this connection only, and a server that wanted one could already have it by answering the
