@@ -168,6 +168,7 @@ it("a key that cannot sign falls back to ssh2's query, and ssh2 reports the sign
   expect(errors.some((e) => /Error signing data with key: the key's token was removed/.test(e.message))).toBe(
     true,
   );
+  await waitFor("sshd logging the query", () => requestsSince(from).queries >= 1);
   expect(requestsSince(from)).toEqual({ queries: 1, signed: 0 });
 });
 
