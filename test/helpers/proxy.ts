@@ -2,6 +2,7 @@
  * Test helpers for the proxy: a ProxyRuntime pointing at a test sshd, and an HTTP client that speaks to a
  * proxy the way Prometheus does (absolute-form requests, optionally over one keep-alive connection).
  */
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { type Agent, type IncomingHttpHeaders, request } from "node:http";
 import { join } from "node:path";
@@ -152,6 +153,19 @@ export async function rawRequest(proxyUrl: string, bytes: string, ms = 3000): Pr
     });
     sock.write(bytes);
   });
+}
+
+/** States of the TCP sockets on this local port other than its listener and TIME-WAIT (iproute2's ss). */
+export function proxySocketStates(port: number): string[] {
+  const out = execFileSync(
+    "ss",
+    ["-Htn", "state", "all", "exclude", "time-wait", "exclude", "listening", `( sport = :${port} )`],
+    { encoding: "utf8" },
+  );
+  return out
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => l.split(/\s+/)[0] as string);
 }
 
 /** Value of one sample in Prometheus text format, e.g. metric(text, 'sshscrape_ssh_handshakes_total', {result: "success"}). */

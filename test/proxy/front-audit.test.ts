@@ -12,12 +12,11 @@
  *   resets mid-response, a FIN mid-head: every connection to the proxy goes away (ss), and no SSH channel is
  *   left open beyond the idle ones.
  */
-import { execFileSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
-import { memoryLogger, metricValue, proxyWith, runtimeFor } from "../helpers/proxy.js";
+import { memoryLogger, metricValue, proxySocketStates, proxyWith, runtimeFor } from "../helpers/proxy.js";
 import { RawClient } from "../helpers/raw-http.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
@@ -140,19 +139,7 @@ const closing = (tag: string) => get(`/${tag}-end`, "Connection: close\r\n");
 const handOffs = () =>
   frontLog.records.filter((r) => r.msg === "front: connection handed to node:http").length;
 
-/** States of the sockets on the proxy's port other than its listener and TIME-WAIT (iproute2's ss). */
-function proxySocketStates(p: RunningProxy): string[] {
-  const out = execFileSync(
-    "ss",
-    ["-Htn", "state", "all", "exclude", "time-wait", "exclude", "listening", `( sport = :${portOf(p)} )`],
-    { encoding: "utf8" },
-  );
-  return out
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => l.split(/\s+/)[0] as string);
-}
-const proxySockets = (p: RunningProxy) => proxySocketStates(p).length;
+const proxySockets = (p: RunningProxy) => proxySocketStates(portOf(p)).length;
 
 /** The proxy's /metrics, on a connection closed after it (a keep-alive fetch would count as open). */
 async function metricsText(p: RunningProxy): Promise<string> {
@@ -427,7 +414,7 @@ describe("liveness and resources", () => {
     // The proxy gives up at the request deadline and closes its side (what the kernel still holds for the
     // unread window is an orphan in FIN-WAIT, no longer the proxy's).
     await waitFor("the proxy to close the stuck connection", () =>
-      proxySocketStates(shortFront).every((s) => s.startsWith("FIN-WAIT")),
+      proxySocketStates(portOf(shortFront)).every((s) => s.startsWith("FIN-WAIT")),
     );
     sock.resume();
     await c.done;
