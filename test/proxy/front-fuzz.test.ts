@@ -9,10 +9,15 @@
  * the client left first or its head never ended); no unhandled error in the process (vitest fails the run on
  * one); once the clients are gone, no connection to the proxy is left open and no SSH channel beyond the idle
  * one; and the proxy still serves a scrape whole and answers /readyz. The hand-written edge cases, and what
- * reaches the exporter, are test/proxy/front-audit.test.ts's.
+ * reaches the exporter, are test/proxy/front-audit.test.ts's; 10 000 requests that are all malformed, with
+ * RSS and a canary port watched, are the fault matrix's row 8 (scripts/faults/rows/fuzz.ts, in `npm run
+ * test:faults`). Here the requests are mutations of valid ones, often still valid (scrapes, CONNECT tunnels,
+ * admin paths), written in pieces and sometimes cut off by a reset, and what is checked is that nothing of
+ * them is left behind.
  */
 import { connect } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { rng } from "../../scripts/faults/fuzz.js";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { type Exporter, metricsBody, startExporter } from "../helpers/exporter.js";
 import { waitFor } from "../helpers/processes.js";
@@ -50,18 +55,6 @@ afterAll(async () => {
   await sshd?.stop();
   await exporter?.close();
 });
-
-/** mulberry32: a small seeded generator, so that a failing run can be replayed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seeds(port: number): string[] {
   const t = `127.0.0.1:${port}`;
@@ -164,7 +157,7 @@ function send(port: number, bytes: Buffer, random: () => number): Promise<Buffer
 
 it(`stays well-formed, leak-free and serving through ${CONNECTIONS} mutated requests`, async () => {
   const port = Number(new URL(proxy.url).port);
-  const random = generator(20261201);
+  const random = rng(20261201);
   const known = seeds(exporter.port);
   const statuses = new Map<string, number>();
   for (let done = 0; done < CONNECTIONS; done += PARALLEL) {
