@@ -103,20 +103,24 @@ const JUNK = [
   "a: b\r\n".repeat(300),
 ];
 
+function pick<T>(list: T[], random: () => number): T {
+  return list[Math.floor(random() * list.length)] as T;
+}
+
 /** One to four edits of `text`: insert junk or another seed, overwrite a byte, cut, repeat a prefix, delete. */
 function mutate(text: string, random: () => number, others: string[]): Buffer {
-  const pick = <T>(list: T[]) => list[Math.floor(random() * list.length)] as T;
   let b = Buffer.from(text, "latin1");
   const edits = 1 + Math.floor(random() * 4);
   for (let i = 0; i < edits; i++) {
     const at = Math.floor(random() * (b.length + 1));
     const op = Math.floor(random() * 6);
-    if (op === 0) b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(JUNK), "latin1"), b.subarray(at)]);
+    if (op === 0)
+      b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(JUNK, random), "latin1"), b.subarray(at)]);
     else if (op === 1 && b.length > 0) b[Math.min(at, b.length - 1)] = Math.floor(random() * 256);
     else if (op === 2) b = b.subarray(0, at);
     else if (op === 3) b = Buffer.concat([b, b.subarray(0, at)]);
     else if (op === 4) b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1 + Math.floor(random() * 10))]);
-    else b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(others), "latin1"), b.subarray(at)]);
+    else b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(others, random), "latin1"), b.subarray(at)]);
   }
   return b;
 }
@@ -190,7 +194,3 @@ it(`stays well-formed, leak-free and serving through ${CONNECTIONS} mutated requ
   expect(res.body.equals(body)).toBe(true);
   expect((await fetch(`${proxy.url}/readyz`)).status).toBe(200);
 });
-
-function pick<T>(list: T[], random: () => number): T {
-  return list[Math.floor(random() * list.length)] as T;
-}
