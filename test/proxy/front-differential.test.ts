@@ -138,8 +138,12 @@ afterAll(async () => {
 });
 
 const port = (p: RunningProxy) => Number(new URL(p.url).port);
-/** Date carries the time of the answer: the one field allowed to differ. */
-const timeless = (r: RawResponse) => r.raw.toString("latin1").replace(/\r\nDate: [^\r]*/, "\r\nDate: (time)");
+/**
+ * Date carries the time of the answer: the one field allowed to differ (the two proxies may answer on either
+ * side of a second's boundary, so the proxy's own error answers are compared without it).
+ */
+const undated = (text: string) => text.replace(/\r\nDate: [^\r]*/, "\r\nDate: (time)");
+const timeless = (r: RawResponse) => undated(r.raw.toString("latin1"));
 
 /** Sends `request` twice on one connection; returns both responses and whether the connection stayed open. */
 async function twice(p: RunningProxy, request: string, head: boolean) {
@@ -168,13 +172,13 @@ describe("the front answers with node:http's bytes", () => {
       const a = await twice(front, request, method === "HEAD");
       const b = await twice(plain, request, method === "HEAD");
       expect(handOffs()).toBe(before);
-      expect(a.first.head).toBe(b.first.head);
+      expect(undated(a.first.head)).toBe(undated(b.first.head));
       expect(a.first.body.equals(b.first.body)).toBe(true);
       // Chunk sizes follow the reads from the channel; the rest must be the very same bytes.
       if (!a.first.chunked) expect(timeless(a.first)).toBe(timeless(b.first));
       expect(a.again === undefined).toBe(b.again === undefined);
       if (a.again && b.again) {
-        expect(a.again.head).toBe(b.again.head);
+        expect(undated(a.again.head)).toBe(undated(b.again.head));
         expect(a.again.body.equals(b.again.body)).toBe(true);
       }
     });
