@@ -5,6 +5,12 @@
  */
 import { connect, type Socket } from "node:net";
 
+/**
+ * `text` with each Date field's value replaced by "(time)": the one field two answers to the same request may
+ * differ in (they may be made on either side of a second's boundary).
+ */
+export const undated = (text: string) => text.replace(/\r\nDate: [^\r]*/gi, "\r\nDate: (time)");
+
 export interface RawResponse {
   /** Everything received for this response, head and framed body. */
   raw: Buffer;

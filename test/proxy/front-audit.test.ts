@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../../src/proxy/index.js";
 import { waitFor } from "../helpers/processes.js";
 import { memoryLogger, metricValue, proxySocketStates, proxyWith, runtimeFor } from "../helpers/proxy.js";
-import { RawClient } from "../helpers/raw-http.js";
+import { RawClient, undated } from "../helpers/raw-http.js";
 import { type Sshd, startSshd } from "../helpers/sshd.js";
 
 interface RawExporter {
@@ -163,8 +163,6 @@ async function untilClosed(p: RunningProxy, bytes: string | Buffer): Promise<str
 /** The client's socket, to pause, half-close or reset it. */
 const sockOf = (c: RawClient) => (c as unknown as { socket: Socket }).socket;
 
-const timeless = (s: string) => s.replace(/\r\nDate: [^\r]*/g, "\r\nDate: (time)");
-
 /**
  * The same bytes (`make(tag)`) through both proxies, each run with its own tag in the paths: the answers, and
  * the request heads the exporter received for that run whose answers reached the client (plus any "-hidden"
@@ -181,7 +179,7 @@ async function differential(make: (tag: string) => string, a0 = front, b0 = plai
       .filter((h) => h.includes(`/${tag}-`) && !h.includes(`/${tag}-end `))
       .filter((h) => answer.includes(h.slice(0, h.indexOf("\r\n"))) || h.includes("-hidden"))
       .map((h) => h.replaceAll(tag, "TAG"));
-    return { answer: timeless(answer).replaceAll(tag, "TAG"), seen };
+    return { answer: undated(answer).replaceAll(tag, "TAG"), seen };
   };
   const a = await run(a0);
   const b = await run(b0);

@@ -12,7 +12,7 @@ import { sendError } from "../../src/proxy/error-writers.js";
 import { FramingError, MethodNotAllowedError } from "../../src/proxy/errors.js";
 import type { ResponseSink } from "../../src/proxy/exchange.js";
 import { FrontResponse } from "../../src/proxy/front-response.js";
-import { RawClient } from "../helpers/raw-http.js";
+import { RawClient, undated } from "../helpers/raw-http.js";
 
 const servers: Server[] = [];
 afterEach(() => {
@@ -48,7 +48,7 @@ async function both(answer: (res: ResponseSink) => void, head = false) {
     // An answer that says Connection: close must be followed by the close (the test times out otherwise).
     if (/\r\nconnection: close\r\n/i.test(r.head)) await c.done;
     out.push({
-      text: r.raw.toString("latin1").replace(/\r\nDate: [^\r]*/, "\r\nDate: (time)"),
+      text: undated(r.raw.toString("latin1")),
       closed: c.closed,
     });
     c.destroy();

@@ -12,7 +12,7 @@ import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProxy } from "../../src/proxy/index.js";
 import { type BothFronts, startBothFronts } from "../helpers/both-fronts.js";
-import { parseResponse, RawClient } from "../helpers/raw-http.js";
+import { parseResponse, RawClient, undated } from "../helpers/raw-http.js";
 import type { ScriptedExporter } from "../helpers/scripted-exporter.js";
 
 const LIMIT = 100;
@@ -66,7 +66,6 @@ afterAll(() => lab?.stop());
 
 const req = (m: string, path: string) =>
   `${m} http://127.0.0.1:${exporter.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${exporter.port}\r\n\r\n`;
-const noDate = (s: string) => s.replace(/\r\nDate: [^\r]*/gi, "");
 
 /** The bytes of two responses (`m path`, then `GET /ok`) on one connection, or all until it closed. */
 async function twoAnswers(p: RunningProxy, m: string, path: string): Promise<string> {
@@ -75,10 +74,10 @@ async function twoAnswers(p: RunningProxy, m: string, path: string): Promise<str
     await c.write(req(m, path) + req("GET", "/ok"));
     const first = await c.response(m === "HEAD");
     const second = await c.response();
-    return noDate(first.raw.toString("latin1") + second.raw.toString("latin1"));
+    return undated(first.raw.toString("latin1") + second.raw.toString("latin1"));
   } catch {
     await c.done;
-    return noDate(c.pending().toString("latin1"));
+    return undated(c.pending().toString("latin1"));
   } finally {
     c.destroy();
   }
